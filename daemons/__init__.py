@@ -1,0 +1,1 @@
+"""Backing daemons; each subpackage runs alone or inside `prvng platform start`."""

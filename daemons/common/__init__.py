@@ -1,0 +1,1 @@
+"""Low-level helpers shared by daemons, tools and servers (settings, files, state)."""

@@ -1,0 +1,111 @@
+"""Where the platform keeps its data and how to reach its parts, from the environment.
+
+Every path users rely on is named here once (see INTERFACES.md).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved platform settings; build with `Settings.from_env()`."""
+
+    home: Path
+    config_dir: Path
+    cache_dir: Path
+    url: str | None = None
+    api_key: str | None = None
+    nats_url: str | None = None
+    surreal_url: str | None = None
+    max_body_bytes: int = 1 << 20
+    rate_limit: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = os.environ.get("PRVNG_HOME")
+        config = os.environ.get("PRVNG_CONFIG")
+        return cls(
+            home=Path(home) if home else _xdg("XDG_DATA_HOME", ".local/share") / "provisioning",
+            config_dir=Path(config) if config else PROJECT_ROOT / "config",
+            cache_dir=_xdg("XDG_CACHE_HOME", ".cache") / "provisioning",
+            url=os.environ.get("PRVNG_URL") or None,
+            api_key=os.environ.get("PRVNG_API_KEY") or None,
+            nats_url=os.environ.get("PRVNG_NATS_URL") or None,
+            surreal_url=os.environ.get("PRVNG_SURREAL_URL") or None,
+            max_body_bytes=_int_env("PRVNG_MAX_BODY_BYTES", 1 << 20),
+            rate_limit=os.environ.get("PRVNG_RATE_LIMIT") or None,
+        )
+
+    # Files and folders under PRVNG_HOME (INTERFACES.md).
+    @property
+    def credentials_dir(self) -> Path:
+        return self.home / "credentials"
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.credentials_dir / "admin-api-key"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.home / "audit"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.home / "journal"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def nats_dir(self) -> Path:
+        return self.home / "nats"
+
+    @property
+    def servers_dir(self) -> Path:
+        return self.home / "servers"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_file(self) -> Path:
+        """Left by a running platform: its pid and URL, so the CLI talks to it."""
+        return self.home / "run" / "platform.json"
+
+    @property
+    def state_url(self) -> str:
+        return self.surreal_url or f"surrealkv://{self.state_dir}"
+
+    @property
+    def config_cache_dir(self) -> Path:
+        return self.cache_dir / "config-cache"

@@ -1,0 +1,154 @@
+"""The state store seam: SurrealDB, embedded (`surrealkv://`, `mem://`) or a server (`ws://`).
+
+Records are plain dicts keyed by `(table, id)`; ids come back as strings, so nothing
+outside this module sees SurrealDB types. An embedded file store is locked to one
+process: a second opener gets `Unavailable` naming the holder, instead of corruption.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from registry.errors import Conflict, Internal, Unavailable
+
+NAMESPACE = "prvng"
+DATABASE = "main"
+
+
+def _plain(value: Any) -> Any:
+    """SurrealDB values → JSON-able Python values (record ids become their key)."""
+    from surrealdb import RecordID
+
+    if isinstance(value, RecordID):
+        return str(value.id)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _first(result: Any) -> dict[str, Any] | None:
+    if isinstance(result, list):
+        result = result[0] if result else None
+    return _plain(result) if isinstance(result, dict) else None
+
+
+class _FileLock:
+    """An exclusive `flock` on `<dir>/.lock`, holding the owner's pid for error messages."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = directory / ".lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise Unavailable(
+                f"the embedded state store {self.path.parent} is in use by pid {holder}; "
+                "talk to that platform (`prvng --url ...` or PRVNG_URL) or stop it first",
+                details={"path": str(self.path.parent), "holder": holder},
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class StateStore:
+    """A thin async facade over one SurrealDB connection."""
+
+    def __init__(self, db: Any, url: str) -> None:
+        self._db = db
+        self.url = url
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str) -> AsyncIterator[StateStore]:
+        """Connect (and, for an embedded file store, lock it) for the block's duration."""
+        from surrealdb import AsyncSurreal
+
+        lock: _FileLock | None = None
+        if url.startswith(("surrealkv://", "rocksdb://", "file://")):
+            lock = _FileLock(Path(url.split("://", 1)[1]))
+            lock.acquire()
+        try:
+            db = AsyncSurreal(url)
+            try:
+                await db.connect(url)
+                await _signin(db)
+                await db.use(NAMESPACE, DATABASE)
+            except Exception as exc:
+                raise Unavailable(f"cannot open the state store at {url}: {exc}") from exc
+            try:
+                yield cls(db, url)
+            finally:
+                await db.close()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def get(self, table: str, key: str) -> dict[str, Any] | None:
+        from surrealdb import RecordID
+
+        return _first(await self._db.select(RecordID(table, key)))
+
+    async def create(self, table: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Insert a new record; `Conflict` when one with that key exists."""
+        from surrealdb import RecordID
+        from surrealdb.errors import SurrealError
+
+        try:
+            record = _first(await self._db.create(RecordID(table, key), data))
+        except SurrealError as exc:
+            if "already exists" in str(exc):
+                raise Conflict(
+                    f"{table} {key!r} already exists", details={"table": table, "id": key}
+                ) from None
+            raise Internal(f"state store refused to create {table}:{key}: {exc}") from exc
+        if record is None:
+            raise Internal(f"state store returned nothing for new {table}:{key}")
+        return record
+
+    async def upsert(self, table: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
+        from surrealdb import RecordID
+
+        record = _first(await self._db.upsert(RecordID(table, key), data))
+        if record is None:
+            raise Internal(f"state store returned nothing for {table}:{key}")
+        return record
+
+    async def delete(self, table: str, key: str) -> dict[str, Any] | None:
+        """Remove a record; the removed record, or None when there was none."""
+        from surrealdb import RecordID
+
+        return _first(await self._db.delete(RecordID(table, key)))
+
+    async def select(self, table: str) -> list[dict[str, Any]]:
+        rows = await self._db.select(table)
+        return [_plain(row) for row in rows or []] if isinstance(rows, list) else []
+
+    async def query(self, sql: str, variables: dict[str, Any] | None = None) -> Any:
+        return _plain(await self._db.query(sql, variables or {}))
+
+
+async def _signin(db: Any) -> None:
+    user = os.environ.get("PRVNG_SURREAL_USER")
+    password = os.environ.get("PRVNG_SURREAL_PASS")
+    if user and password:
+        await db.signin({"username": user, "password": password})

@@ -1,0 +1,63 @@
+"""The tool registry: the tool model, the invocation pipeline, the envelope and errors.
+
+It knows no wire format and no operation: tiers call `Registry.invoke`, and `tools/`
+adds the operations.
+"""
+
+from registry.audit import AuditRecord, AuditSink, JsonlAuditSink
+from registry.context import ToolContext
+from registry.envelope import Envelope
+from registry.errors import (
+    ERROR_TABLE,
+    ApprovalRequired,
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    Internal,
+    InvalidInput,
+    NotFound,
+    PlatformError,
+    RateLimited,
+    Timeout,
+    Unauthenticated,
+    Unavailable,
+)
+from registry.listing import ToolInfo, ToolListing, listing_output_schema
+from registry.model import Call, ContractCase, RestAlias, Risk, StrictModel, ToolSpec
+from registry.principal import Principal, RoleAuthorizer
+from registry.registry import Registry
+from registry.resources import Resources
+
+__all__ = [
+    "ERROR_TABLE",
+    "ApprovalRequired",
+    "AuditRecord",
+    "AuditSink",
+    "Call",
+    "Conflict",
+    "ContractCase",
+    "Envelope",
+    "ErrorCode",
+    "Forbidden",
+    "Internal",
+    "InvalidInput",
+    "JsonlAuditSink",
+    "NotFound",
+    "PlatformError",
+    "Principal",
+    "RateLimited",
+    "Registry",
+    "Resources",
+    "RestAlias",
+    "Risk",
+    "RoleAuthorizer",
+    "StrictModel",
+    "Timeout",
+    "ToolContext",
+    "ToolInfo",
+    "ToolListing",
+    "ToolSpec",
+    "Unauthenticated",
+    "Unavailable",
+    "listing_output_schema",
+]

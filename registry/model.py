@@ -1,0 +1,130 @@
+"""The tool model: everything the registry knows about one operation.
+
+A `ToolSpec` is pure metadata plus a handler. The tiers derive their wire shapes from it
+(MCP tool, REST route, CLI subcommand, OpenAPI path) and the contract suite runs its cases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from registry.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from registry.context import ToolContext
+
+TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+PERMISSION = re.compile(r"^[a-z][a-z0-9_]*:(read|write|admin)$")
+REST_PATH = re.compile(r"^/[A-Za-z0-9_\-/{}.]*$")
+
+
+class StrictModel(BaseModel):
+    """Base of every model that crosses a boundary: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Risk(StrEnum):
+    """How much harm a call can do; drives MCP hints and approval policy."""
+
+    READ = "read"
+    WRITE = "write"
+    DESTRUCTIVE = "destructive"
+
+
+@dataclass(frozen=True, slots=True)
+class RestAlias:
+    """A REST route that maps to a tool; `{param}` segments become input fields."""
+
+    method: str
+    path: str
+
+    def __post_init__(self) -> None:
+        if self.method not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
+            raise ValueError(f"unsupported REST method {self.method!r}")
+        if not REST_PATH.match(self.path):
+            raise ValueError(f"invalid REST path {self.path!r}")
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{([A-Za-z_][A-Za-z0-9_]*)}", self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One tool call, used as a contract case's set-up step."""
+
+    tool: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractCase:
+    """An example call that every tier must answer identically.
+
+    `expect` is "ok" or the error code the call must fail with; `setup` calls run first
+    on the same tier (their results are not compared).
+    """
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    expect: ErrorCode | str = "ok"
+    setup: tuple[Call, ...] = ()
+
+    @property
+    def expects_ok(self) -> bool:
+        return self.expect == "ok"
+
+
+Handler = Callable[[Any, "ToolContext"], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """One operation, defined once for every tier."""
+
+    name: str
+    summary: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    handler: Handler
+    permission: str
+    risk: Risk = Risk.READ
+    description: str = ""
+    requires_approval: bool = False
+    idempotent: bool = False
+    rest: RestAlias | None = None
+    tags: tuple[str, ...] = ()
+    cases: tuple[ContractCase, ...] = ()
+    volatile_paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not TOOL_NAME.match(self.name):
+            raise ValueError(f"tool name {self.name!r} must look like 'group.action'")
+        if not PERMISSION.match(self.permission):
+            raise ValueError(f"permission {self.permission!r} must look like 'domain:read|write'")
+        if not self.summary or len(self.summary) > 120:
+            raise ValueError(f"tool {self.name}: summary must be 1-120 characters")
+        if self.rest is not None:
+            fields = self.input_model.model_fields
+            missing = [p for p in self.rest.path_params if p not in fields]
+            if missing:
+                raise ValueError(f"tool {self.name}: REST path params {missing} not in input")
+
+    @property
+    def group(self) -> str:
+        return self.name.rsplit(".", 1)[0]
+
+    @property
+    def action(self) -> str:
+        return self.name.rsplit(".", 1)[1]
+
+    @property
+    def read_only(self) -> bool:
+        return self.risk is Risk.READ

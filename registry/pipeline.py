@@ -1,0 +1,201 @@
+"""The invocation pipeline: one middleware chain that every call from every tier runs.
+
+    audit ( validate input → identify principal → authorize → rate limit → approval
+            → handler → validate output )
+
+Each step is a middleware `(call, call_next)`; the chain is composed once per registry,
+so a call costs a handful of awaits on top of the handler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from registry.approval import ApprovalGate
+from registry.audit import AuditRecord, AuditSink, args_digest
+from registry.context import ProgressSink, ToolContext
+from registry.envelope import utc_now_iso
+from registry.errors import ErrorCode, Internal, InvalidInput, PlatformError, Unauthenticated
+from registry.model import Risk, ToolSpec
+from registry.principal import Authenticator, Authorizer, Principal
+from registry.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from registry.registry import Registry
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One call travelling through the pipeline."""
+
+    spec: ToolSpec
+    args: dict[str, Any]
+    trace_id: str
+    principal: Principal | None = None
+    credential: str | None = None
+    progress_sink: ProgressSink | None = None
+    input: BaseModel | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+Next = Callable[[Invocation], Awaitable[Any]]
+
+
+class Middleware(Protocol):
+    async def __call__(self, call: Invocation, call_next: Next) -> Any: ...
+
+
+def compose(middlewares: Sequence[Middleware], terminal: Next) -> Next:
+    """Fold the middlewares around `terminal`, first one outermost."""
+    chain = terminal
+    for middleware in reversed(middlewares):
+        chain = _bind(middleware, chain)
+    return chain
+
+
+def _bind(middleware: Middleware, call_next: Next) -> Next:
+    async def step(call: Invocation) -> Any:
+        return await middleware(call, call_next)
+
+    return step
+
+
+def _format_validation_error(tool: str, exc: ValidationError) -> InvalidInput:
+    errors = [
+        {
+            "loc": ".".join(str(part) for part in err["loc"]) or "(input)",
+            "msg": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+    summary = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
+    return InvalidInput(f"invalid input for {tool}: {summary}", details={"errors": errors})
+
+
+class ValidateInput:
+    async def __call__(self, call: Invocation, call_next: Next) -> Any:
+        try:
+            call.input = call.spec.input_model.model_validate(call.args)
+        except ValidationError as exc:
+            raise _format_validation_error(call.spec.name, exc) from None
+        return await call_next(call)
+
+
+class IdentifyPrincipal:
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    async def __call__(self, call: Invocation, call_next: Next) -> Any:
+        if call.principal is None:
+            if not call.credential:
+                raise Unauthenticated(
+                    "no credentials: send 'Authorization: Bearer <api key>' "
+                    "(the bootstrap key is in PRVNG_HOME/credentials/admin-api-key)"
+                )
+            call.principal = self._authenticator.authenticate(call.credential)
+            if call.principal is None:
+                raise Unauthenticated("the API key or session token is not valid")
+        return await call_next(call)
+
+
+class Authorize:
+    def __init__(self, authorizer: Authorizer) -> None:
+        self._authorizer = authorizer
+
+    async def __call__(self, call: Invocation, call_next: Next) -> Any:
+        assert call.principal is not None
+        self._authorizer.authorize(call.principal, call.spec.permission, call.spec.name)
+        return await call_next(call)
+
+
+class RateLimit:
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    async def __call__(self, call: Invocation, call_next: Next) -> Any:
+        assert call.principal is not None
+        self._limiter.check(call.principal, call.spec.name)
+        return await call_next(call)
+
+
+class Approval:
+    def __init__(self, gate: ApprovalGate) -> None:
+        self._gate = gate
+
+    async def __call__(self, call: Invocation, call_next: Next) -> Any:
+        if call.spec.requires_approval:
+            assert call.principal is not None
+            await self._gate.check(call.spec, call.principal, call.args)
+        return await call_next(call)
+
+
+_REFUSALS = frozenset(
+    {
+        ErrorCode.UNAUTHENTICATED,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.APPROVAL_REQUIRED,
+    }
+)
+
+
+class Audit:
+    """Records every mutation (whatever its outcome) and every refused call."""
+
+    def __init__(self, sink: AuditSink) -> None:
+        self._sink = sink
+
+    async def __call__(self, call: Invocation, call_next: Next) -> Any:
+        try:
+            result = await call_next(call)
+        except PlatformError as exc:
+            if call.spec.risk is not Risk.READ or exc.code in _REFUSALS:
+                await self._write(call, exc.code.value)
+            raise
+        except Exception:
+            await self._write(call, ErrorCode.INTERNAL.value)
+            raise
+        if call.spec.risk is not Risk.READ:
+            await self._write(call, "ok")
+        return result
+
+    async def _write(self, call: Invocation, outcome: str) -> None:
+        await self._sink.record(
+            AuditRecord.new(
+                timestamp=utc_now_iso(),
+                trace_id=call.trace_id,
+                tool=call.spec.name,
+                risk=call.spec.risk.value,
+                principal=call.principal.id if call.principal else None,
+                outcome=outcome,
+                args_digest=args_digest(call.args),
+                duration_ms=round((time.perf_counter() - call.started) * 1000, 3),
+            )
+        )
+
+
+def handler_terminal(registry: Registry) -> Next:
+    """The innermost step: run the handler and check its output against the output model."""
+
+    async def run(call: Invocation) -> Any:
+        spec = call.spec
+        assert call.principal is not None
+        ctx = ToolContext(call.principal, call.trace_id, registry, call.progress_sink)
+        result = await spec.handler(call.input, ctx)
+        try:
+            if not isinstance(result, spec.output_model):
+                result = spec.output_model.model_validate(result)
+            return result.model_dump(mode="json")
+        except ValidationError as exc:
+            raise Internal(
+                f"{spec.name} returned output that does not match its output schema",
+                details={"errors": [e["msg"] for e in exc.errors(include_url=False)]},
+            ) from None
+
+    return run

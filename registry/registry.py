@@ -1,0 +1,148 @@
+"""The `Registry`: every operation by name, and the one way to call one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from registry.approval import ApprovalGate, RequireKeeper
+from registry.audit import AuditSink
+from registry.context import ProgressSink
+from registry.envelope import Envelope
+from registry.errors import Internal, InvalidInput, NotFound, PlatformError, Unauthenticated
+from registry.listing import ToolListing, tool_info
+from registry.model import ToolSpec
+from registry.pipeline import (
+    Approval,
+    Audit,
+    Authorize,
+    IdentifyPrincipal,
+    Invocation,
+    Middleware,
+    RateLimit,
+    ValidateInput,
+    compose,
+    handler_terminal,
+)
+from registry.principal import Authenticator, Authorizer, Principal, RoleAuthorizer
+from registry.ratelimit import RateLimiter, Unlimited
+from registry.resources import Resources
+from registry.trace import new_trace_id
+
+log = logging.getLogger("prvng.registry")
+
+
+class Registry:
+    """Holds the tool specs and runs every call through the pipeline."""
+
+    def __init__(
+        self,
+        *,
+        authenticator: Authenticator,
+        audit_sink: AuditSink,
+        authorizer: Authorizer | None = None,
+        rate_limiter: RateLimiter | None = None,
+        approval_gate: ApprovalGate | None = None,
+        resources: Resources | None = None,
+    ) -> None:
+        self._tools: dict[str, ToolSpec] = {}
+        self._listing: ToolListing | None = None
+        self.authenticator = authenticator
+        self.audit_sink = audit_sink
+        self.resources = resources or Resources()
+        self.middlewares: list[Middleware] = [
+            Audit(audit_sink),
+            ValidateInput(),
+            IdentifyPrincipal(authenticator),
+            Authorize(authorizer or RoleAuthorizer()),
+            RateLimit(rate_limiter or Unlimited()),
+            Approval(approval_gate or RequireKeeper()),
+        ]
+        self._chain = compose(self.middlewares, handler_terminal(self))
+
+    # -- the catalogue ---------------------------------------------------------------
+
+    def add(self, spec: ToolSpec) -> None:
+        if spec.name in self._tools:
+            raise ValueError(f"tool {spec.name!r} is already registered")
+        self._tools[spec.name] = spec
+        self._listing = None
+
+    def extend(self, specs: Iterable[ToolSpec]) -> None:
+        for spec in specs:
+            self.add(spec)
+
+    def get(self, name: str) -> ToolSpec:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise NotFound(
+                f"unknown tool {name!r}; `prvng tools list` shows every tool",
+                details={"tool": name},
+            ) from None
+
+    def list(self) -> list[ToolSpec]:
+        return sorted(self._tools.values(), key=lambda spec: spec.name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def listing(self) -> ToolListing:
+        """The listing every tier serves (computed once per set of tools)."""
+        if self._listing is None:
+            self._listing = ToolListing(tools=[tool_info(spec) for spec in self.list()])
+        return self._listing
+
+    # -- calling ---------------------------------------------------------------------
+
+    def authenticate(self, credential: str | None) -> Principal:
+        """The principal behind a bearer credential, or `Unauthenticated`."""
+        if not credential:
+            raise Unauthenticated("no credentials: send 'Authorization: Bearer <api key>'")
+        principal = self.authenticator.authenticate(credential)
+        if principal is None:
+            raise Unauthenticated("the API key or session token is not valid")
+        return principal
+
+    async def invoke(
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        *,
+        principal: Principal | None = None,
+        credential: str | None = None,
+        trace_id: str | None = None,
+        progress: ProgressSink | None = None,
+    ) -> Envelope:
+        """Run one call through the pipeline; never raises a `PlatformError`."""
+        trace_id = trace_id or new_trace_id()
+        try:
+            spec = self.get(name)
+            if args is None:
+                args = {}
+            elif not isinstance(args, dict):
+                raise InvalidInput(f"{name} takes a JSON object, not {type(args).__name__}")
+            call = Invocation(spec, args, trace_id, principal, credential, progress)
+            data = await self._chain(call)
+        except PlatformError as exc:
+            return Envelope.failure(exc, trace_id)
+        except Exception:
+            log.exception("tool %s failed (trace %s)", name, trace_id)
+            return Envelope.failure(
+                Internal(f"{name} failed unexpectedly; the server log has trace {trace_id}"),
+                trace_id,
+            )
+        return Envelope.success(data, trace_id)
+
+    async def aclose(self) -> None:
+        await self.resources.aclose()
+
+    async def __aenter__(self) -> Registry:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

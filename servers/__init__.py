@@ -1,0 +1,1 @@
+"""The tiers: MCP, HTTP and the CLI (plus the platform supervisor). No operation logic here."""

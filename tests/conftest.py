@@ -1,0 +1,71 @@
+"""Shared fixtures: an isolated PRVNG_HOME per test and a registry on an in-memory store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from daemons.common.settings import Settings
+from registry import Principal, Registry
+from tools import build_registry
+from tools.auth.keystore import KeyStore
+
+_PLATFORM_VARS = (
+    "PRVNG_HOME",
+    "PRVNG_CONFIG",
+    "PRVNG_URL",
+    "PRVNG_API_KEY",
+    "PRVNG_NATS_URL",
+    "PRVNG_SURREAL_URL",
+    "PRVNG_RATE_LIMIT",
+    "PRVNG_MAX_BODY_BYTES",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own PRVNG_HOME, cache dir and an in-memory state store."""
+    for var in _PLATFORM_VARS:
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("PRVNG_HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PRVNG_SURREAL_URL", "mem://")
+    yield home
+
+
+@pytest.fixture
+def settings(clean_environ: Path) -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture
+def keystore(settings: Settings) -> KeyStore:
+    return KeyStore(settings)
+
+
+@pytest.fixture
+def owner(keystore: KeyStore) -> Principal:
+    return keystore.owner()
+
+
+@pytest.fixture
+def admin_key(settings: Settings, owner: Principal) -> str:
+    return settings.admin_key_file.read_text().strip()
+
+
+@pytest.fixture
+async def registry(settings: Settings, keystore: KeyStore) -> AsyncIterator[Registry]:
+    reg = build_registry(settings, keystore=keystore)
+    try:
+        yield reg
+    finally:
+        await reg.aclose()
+
+
+def environ_snapshot() -> dict[str, str]:
+    """The current environment, for subprocesses that must see the test's PRVNG_HOME."""
+    return dict(os.environ)

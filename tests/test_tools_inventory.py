@@ -1,0 +1,55 @@
+"""The server inventory on a real embedded SurrealDB (memory and file backed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemons.common.state import StateStore
+from registry import Principal, Registry
+from registry.errors import Unavailable
+
+
+async def test_register_get_list_remove(registry: Registry, owner: Principal) -> None:
+    reg = await registry.invoke(
+        "server.register", {"name": "web-1", "labels": {"env": "dev"}}, principal=owner
+    )
+    assert reg.ok and reg.data["status"] == "registered" and reg.data["labels"] == {"env": "dev"}
+    assert (await registry.invoke("server.register", {"name": "db-1"}, principal=owner)).ok
+
+    got = await registry.invoke("server.get", {"name": "web-1"}, principal=owner)
+    assert got.data == reg.data
+
+    listed = await registry.invoke("server.list", {"label": {"env": "dev"}}, principal=owner)
+    assert [s["name"] for s in listed.data["servers"]] == ["web-1"] and listed.data["total"] == 1
+    page = await registry.invoke("server.list", {"limit": 1, "offset": 1}, principal=owner)
+    assert [s["name"] for s in page.data["servers"]] == ["web-1"] and page.data["total"] == 2
+
+    removed = await registry.invoke("server.remove", {"name": "web-1"}, principal=owner)
+    assert removed.data == {"name": "web-1", "removed": True}
+    gone = await registry.invoke("server.get", {"name": "web-1"}, principal=owner)
+    assert gone.code == "not_found" and "web-1" in gone.error["message"]  # type: ignore[index]
+
+
+async def test_duplicate_register_conflicts_and_keeps_the_first(
+    registry: Registry, owner: Principal
+) -> None:
+    await registry.invoke(
+        "server.register", {"name": "web-1", "address": "10.0.0.1"}, principal=owner
+    )
+    dup = await registry.invoke("server.register", {"name": "web-1"}, principal=owner)
+    assert dup.code == "conflict"
+    got = await registry.invoke("server.get", {"name": "web-1"}, principal=owner)
+    assert got.data["address"] == "10.0.0.1"
+
+
+async def test_file_store_survives_reopen_and_is_single_owner(tmp_path: Path) -> None:
+    url = f"surrealkv://{tmp_path / 'state'}"
+    async with StateStore.open(url) as store:
+        await store.create("server", "a", {"name": "a"})
+        with pytest.raises(Unavailable, match="in use by pid"):
+            async with StateStore.open(url):
+                pass
+    async with StateStore.open(url) as store:
+        assert await store.get("server", "a") == {"id": "a", "name": "a"}

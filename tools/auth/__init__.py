@@ -1,0 +1,1 @@
+"""Authentication: API keys (and, with the RBAC issue, users and sessions)."""

@@ -1,0 +1,1 @@
+"""Workspace configuration: Nickel files evaluated to JSON."""

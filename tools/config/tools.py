@@ -1,0 +1,101 @@
+"""`config.export` and `config.validate`: the workspace's Nickel configuration as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from daemons.common.settings import Settings
+from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from tools.config.nickel import evaluate
+
+PATH_FIELD = Field(
+    description="A .ncl file, relative to the workspace config dir (PRVNG_CONFIG)",
+    min_length=1,
+    max_length=512,
+)
+
+
+class ConfigPathInput(StrictModel):
+    path: str = PATH_FIELD
+
+
+class ExportOutput(StrictModel):
+    path: str
+    value: Any = Field(description="The file's evaluated value, as JSON")
+
+
+class ValidateOutput(StrictModel):
+    path: str
+    valid: bool
+    top_level_fields: list[str] = Field(description="Fields of the value when it is a record")
+
+
+async def export(args: ConfigPathInput, ctx: ToolContext) -> ExportOutput:
+    settings = await ctx.resource(Settings)
+    return ExportOutput(path=args.path, value=await evaluate(settings.config_dir, args.path))
+
+
+async def validate(args: ConfigPathInput, ctx: ToolContext) -> ValidateOutput:
+    settings = await ctx.resource(Settings)
+    value = await evaluate(settings.config_dir, args.path)
+    fields = sorted(value) if isinstance(value, dict) else []
+    return ValidateOutput(path=args.path, valid=True, top_level_fields=fields)
+
+
+_ERROR_CASES = (
+    ContractCase("missing file", {"path": "nope.ncl"}, expect="not_found"),
+    ContractCase("outside the workspace", {"path": "../pyproject.ncl"}, expect="invalid_input"),
+)
+
+TOOLS = [
+    ToolSpec(
+        name="config.export",
+        summary="Evaluate a workspace Nickel file and return its JSON value",
+        description=(
+            "Evaluates the file with its imports (resolved inside the workspace). On a "
+            "Nickel error the call fails with invalid_input; details carry Nickel's own "
+            "message and the file, line and column."
+        ),
+        input_model=ConfigPathInput,
+        output_model=ExportOutput,
+        handler=export,
+        permission="config:read",
+        risk=Risk.READ,
+        idempotent=True,
+        rest=RestAlias("POST", "/v1/config/export"),
+        tags=("config",),
+        cases=(
+            ContractCase("workspace", {"path": "workspace.ncl"}),
+            ContractCase(
+                "nickel error", {"path": "examples/invalid-port.ncl"}, expect="invalid_input"
+            ),
+            *_ERROR_CASES,
+        ),
+    ),
+    ToolSpec(
+        name="config.validate",
+        summary="Check that a workspace Nickel file evaluates and meets its contracts",
+        description=(
+            "Succeeds when the file evaluates cleanly; fails with invalid_input carrying "
+            "Nickel's error and its file/line/column otherwise (so scripts can rely on the "
+            "exit code)."
+        ),
+        input_model=ConfigPathInput,
+        output_model=ValidateOutput,
+        handler=validate,
+        permission="config:read",
+        risk=Risk.READ,
+        idempotent=True,
+        rest=RestAlias("POST", "/v1/config/validate"),
+        tags=("config",),
+        cases=(
+            ContractCase("valid workspace", {"path": "workspace.ncl"}),
+            ContractCase(
+                "contract violation", {"path": "examples/invalid-port.ncl"}, expect="invalid_input"
+            ),
+            *_ERROR_CASES,
+        ),
+    ),
+]

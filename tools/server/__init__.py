@@ -1,0 +1,1 @@
+"""The workspace inventory of servers (and, with the orchestrator, their lifecycle)."""

@@ -1,0 +1,167 @@
+"""`server.register|list|get|remove`: the workspace's server inventory."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from daemons.common.state import StateStore
+from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from tools.server.inventory import Inventory
+
+ServerName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"),
+    Field(description="DNS-label name: lowercase letters, digits and '-', at most 63"),
+]
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-/]{0,62}$")]
+LabelValue = Annotated[str, StringConstraints(max_length=63)]
+
+
+class Server(StrictModel):
+    name: ServerName
+    provider: str
+    address: str | None = None
+    labels: dict[str, str]
+    status: str
+    registered_at: str
+
+
+class RegisterInput(StrictModel):
+    name: ServerName
+    provider: Literal["local"] = Field(default="local", description="Who runs the server")
+    address: str | None = Field(default=None, max_length=255, description="Host or IP")
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=32)
+
+
+class NameInput(StrictModel):
+    name: ServerName
+
+
+class ListInput(StrictModel):
+    provider: str | None = Field(default=None, description="Only servers of this provider")
+    label: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Only servers carrying all these labels"
+    )
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class ServerList(StrictModel):
+    servers: list[Server]
+    total: int = Field(description="Matching servers before limit/offset")
+
+
+class Removed(StrictModel):
+    name: str
+    removed: bool
+
+
+async def _inventory(ctx: ToolContext) -> Inventory:
+    return Inventory(await ctx.resource(StateStore))
+
+
+async def register(args: RegisterInput, ctx: ToolContext) -> Server:
+    fields = args.model_dump(exclude={"name"})
+    record = await (await _inventory(ctx)).register(args.name, {**fields, "status": "registered"})
+    return Server.model_validate(record)
+
+
+async def list_servers(args: ListInput, ctx: ToolContext) -> ServerList:
+    rows = [
+        row
+        for row in await (await _inventory(ctx)).list()
+        if (args.provider is None or row.get("provider") == args.provider)
+        and all(row.get("labels", {}).get(k) == v for k, v in args.label.items())
+    ]
+    page = rows[args.offset : args.offset + args.limit]
+    return ServerList(servers=[Server.model_validate(r) for r in page], total=len(rows))
+
+
+async def get(args: NameInput, ctx: ToolContext) -> Server:
+    return Server.model_validate(await (await _inventory(ctx)).get(args.name))
+
+
+async def remove(args: NameInput, ctx: ToolContext) -> Removed:
+    await (await _inventory(ctx)).remove(args.name)
+    return Removed(name=args.name, removed=True)
+
+
+def _reg(name: str, **labels: str) -> Call:
+    return Call("server.register", {"name": name, "labels": labels})
+
+
+TOOLS = [
+    ToolSpec(
+        name="server.register",
+        summary="Add an existing server to the workspace inventory",
+        input_model=RegisterInput,
+        output_model=Server,
+        handler=register,
+        permission="server:write",
+        risk=Risk.WRITE,
+        rest=RestAlias("POST", "/v1/servers"),
+        tags=("inventory",),
+        volatile_paths=("registered_at",),
+        cases=(
+            ContractCase("registers", {"name": "reg-1", "labels": {"env": "dev"}}),
+            ContractCase("duplicate", {"name": "reg-2"}, expect="conflict", setup=(_reg("reg-2"),)),
+            ContractCase("bad name", {"name": "Not_A_Name"}, expect="invalid_input"),
+        ),
+    ),
+    ToolSpec(
+        name="server.list",
+        summary="List servers in the inventory, filtered by provider or labels",
+        input_model=ListInput,
+        output_model=ServerList,
+        handler=list_servers,
+        permission="server:read",
+        risk=Risk.READ,
+        idempotent=True,
+        rest=RestAlias("GET", "/v1/servers"),
+        tags=("inventory",),
+        volatile_paths=("servers.*.registered_at",),
+        cases=(
+            ContractCase(
+                "by label",
+                {"label": {"team": "lst"}},
+                setup=(_reg("lst-1", team="lst"), _reg("lst-2", team="lst"), _reg("lst-3")),
+            ),
+            ContractCase("bad limit", {"limit": 0}, expect="invalid_input"),
+        ),
+    ),
+    ToolSpec(
+        name="server.get",
+        summary="Show one server of the inventory",
+        input_model=NameInput,
+        output_model=Server,
+        handler=get,
+        permission="server:read",
+        risk=Risk.READ,
+        idempotent=True,
+        rest=RestAlias("GET", "/v1/servers/{name}"),
+        tags=("inventory",),
+        volatile_paths=("registered_at",),
+        cases=(
+            ContractCase("found", {"name": "get-1"}, setup=(_reg("get-1", env="dev"),)),
+            ContractCase("missing", {"name": "get-none"}, expect="not_found"),
+        ),
+    ),
+    ToolSpec(
+        name="server.remove",
+        summary="Remove a server from the inventory (the machine itself is untouched)",
+        input_model=NameInput,
+        output_model=Removed,
+        handler=remove,
+        permission="server:write",
+        risk=Risk.DESTRUCTIVE,
+        idempotent=False,
+        rest=RestAlias("DELETE", "/v1/servers/{name}"),
+        tags=("inventory",),
+        cases=(
+            ContractCase("removes", {"name": "rm-1"}, setup=(_reg("rm-1"),)),
+            ContractCase("missing", {"name": "rm-none"}, expect="not_found"),
+        ),
+    ),
+]
