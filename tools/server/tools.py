@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from daemons.common.inventory import Inventory
 from daemons.common.state import StateStore
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
-from tools.server.inventory import Inventory
 
 ServerName = Annotated[
     str,

@@ -1,0 +1,1 @@
+"""The orchestrator: a durable workflow engine (DAGs, priorities, retries, rollback)."""

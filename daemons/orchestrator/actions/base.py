@@ -1,0 +1,56 @@
+"""The action seam: what a task does. One module per action, registered by name.
+
+An action validates its params with `params_model` at submit time (so a bad spec is
+refused before anything runs) and receives them again, validated, when it runs. It must
+be safe to run twice with the same `idempotency_key`: after a crash the engine re-runs
+a task that had started but not finished (at-least-once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+from daemons.common.settings import Settings
+from registry.errors import PlatformError
+
+LogSink = Callable[[str, str], None]
+"""`(stream, text)`: stream is "stdout", "stderr" or "info"; the engine caps the total."""
+
+
+class ActionError(PlatformError):
+    """A task attempt failed; `retryable=False` skips the remaining attempts."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = True, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    """What a running task knows about itself."""
+
+    workflow_id: str
+    task_id: str
+    attempt: int
+    idempotency_key: str
+    workspace: Path
+    settings: Settings
+    log: LogSink
+    state: Any = None
+    """The shared `StateStore` when the engine has one (provider actions record servers)."""
+
+
+class Action(Protocol):
+    name: ClassVar[str]
+    params_model: ClassVar[type[BaseModel]]
+
+    async def run(self, params: BaseModel, ctx: ActionContext) -> dict[str, Any]:
+        """Do the work; return a small JSON-able result recorded in the journal."""
+        ...

@@ -1,0 +1,81 @@
+"""Workflow and task specifications and their states (what callers submit and read back)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryPolicy(_Strict):
+    """Exponential backoff with jitter: delay = min(max_backoff_s, backoff_s * 2**(n-1))."""
+
+    max_attempts: int = Field(default=1, ge=1, le=100)
+    backoff_s: float = Field(default=0.5, ge=0, le=3600)
+    max_backoff_s: float = Field(default=30, ge=0, le=86400)
+    jitter: float = Field(default=0.1, ge=0, le=1, description="± fraction of each delay")
+
+
+class Compensation(_Strict):
+    """What undoes a succeeded task when its workflow rolls back."""
+
+    action: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    retry: RetryPolicy = Field(default_factory=lambda: RetryPolicy(max_attempts=3))
+    timeout_s: float | None = Field(default=600, gt=0)
+
+
+class TaskSpec(_Strict):
+    id: TaskId
+    action: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[TaskId] = Field(default_factory=list)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout_s: float | None = Field(default=3600, gt=0)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    compensate: Compensation | None = None
+
+
+class WorkflowSpec(_Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    labels: dict[str, str] = Field(default_factory=dict)
+    tasks: list[TaskSpec] = Field(min_length=1, max_length=100_000)
+
+
+class WorkflowState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+
+
+class TaskState(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    COMPENSATED = "compensated"
+
+
+TERMINAL_WORKFLOW_STATES = frozenset(
+    {
+        WorkflowState.SUCCEEDED,
+        WorkflowState.FAILED,
+        WorkflowState.CANCELLED,
+        WorkflowState.ROLLED_BACK,
+    }
+)
