@@ -41,6 +41,8 @@ class ActionContext:
     attempt: int
     idempotency_key: str
     workspace: Path
+    """The workflow's working directory (`PRVNG_HOME/work/<workflow_id>`), made by the engine;
+    relative paths (a shell task's `cwd`) resolve inside it and may not leave it."""
     settings: Settings
     log: LogSink
     state: Any = None
