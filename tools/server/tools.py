@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -19,6 +19,12 @@ LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-/]{0,6
 LabelValue = Annotated[str, StringConstraints(max_length=63)]
 
 
+class InstalledTaskserv(StrictModel):
+    name: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    status: str = Field(description="installing, running, unhealthy or failed")
+
+
 class Server(StrictModel):
     name: ServerName
     provider: str
@@ -26,6 +32,8 @@ class Server(StrictModel):
     labels: dict[str, str]
     status: str
     registered_at: str
+    sandbox: str | None = Field(default=None, description="Local provider: its directory")
+    taskservs: list[InstalledTaskserv] = Field(default_factory=list)
 
 
 class RegisterInput(StrictModel):

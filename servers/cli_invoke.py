@@ -1,0 +1,103 @@
+"""Where a CLI call runs: on a platform over HTTP, or in this process.
+
+Remote when `--url`/`PRVNG_URL` is given or a platform runs on the same PRVNG_HOME (its
+run file): two processes must never open one embedded database. Otherwise the registry
+is built here and the call runs as the home's owner.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from daemons.common.settings import Settings
+from servers.cli_remote import post_tool
+from servers.runfile import read_run_file
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A platform URL and the key to send it, or `url=None` for in-process."""
+
+    url: str | None
+    api_key: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.url is not None
+
+
+def _admin_key(settings: Settings) -> str | None:
+    try:
+        return settings.admin_key_file.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def resolve_target(settings: Settings, url: str | None, api_key: str | None) -> Target:
+    """Explicit URL, else the local platform's run file, else in-process.
+
+    The home's admin key is only ever sent to the platform running on that home.
+    """
+    url = url or settings.url
+    api_key = api_key or settings.api_key
+    local = read_run_file(settings.run_file)
+    if url is None and local is not None:
+        url = local.url
+    if url is None:
+        return Target(None)
+    url = url.rstrip("/")
+    if api_key is None and local is not None and local.url.rstrip("/") == url:
+        api_key = _admin_key(settings)
+    return Target(url, api_key)
+
+
+async def _progress(progress: float, total: float | None, message: str | None) -> None:
+    done = f"{progress:g}/{total:g}" if total else f"{progress:g}"
+    print(f"progress: {done} {message or ''}".rstrip(), file=sys.stderr, flush=True)
+
+
+async def _invoke_here(
+    settings: Settings, name: str, args: dict[str, Any], trace_id: str | None
+) -> dict[str, Any]:
+    from registry.envelope import Envelope
+    from registry.errors import PlatformError
+    from registry.trace import new_trace_id
+    from tools import build_registry
+    from tools.auth.keystore import KeyStore
+
+    keystore = KeyStore(settings)
+    try:
+        principal = keystore.owner()
+    except PlatformError as exc:
+        return Envelope.failure(exc, trace_id or new_trace_id()).to_dict()
+    registry = build_registry(settings, keystore=keystore)
+    try:
+        envelope = await registry.invoke(
+            name,
+            args,
+            principal=principal,
+            trace_id=trace_id,
+            progress=_progress if sys.stderr.isatty() else None,
+        )
+    finally:
+        await registry.aclose()
+    return envelope.to_dict()
+
+
+def invoke(
+    settings: Settings, target: Target, name: str, args: dict[str, Any], trace_id: str | None
+) -> dict[str, Any]:
+    """Run one tool call where `target` says; the envelope as a dict, never raises."""
+    if target.url is not None:
+        return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
+    import asyncio  # in-process only: a remote call need not pay for it
+    import gc
+
+    try:
+        return asyncio.run(_invoke_here(settings, name, args, trace_id))
+    finally:
+        # The embedded SurrealDB aborts the process (a Rust panic, exit 134) when its
+        # connection object is freed during interpreter shutdown: free it while we run.
+        gc.collect()

@@ -1,0 +1,120 @@
+"""How the CLI shows results: JSON for scripts, tables for people, errors with a next step."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_HINTS = {
+    "invalid_input": "check the arguments: `{help}`",
+    "payload_too_large": "send less data in one call",
+    "not_found": "check the name; `prvng tools list` shows every operation",
+    "unauthenticated": (
+        "pass --api-key or set PRVNG_API_KEY (the bootstrap key is in "
+        "PRVNG_HOME/credentials/admin-api-key)"
+    ),
+    "forbidden": "use an API key whose roles grant the permission named above",
+    "conflict": "the object exists or changed meanwhile; look at its current state first",
+    "approval_required": "an approver must grant the operation; the details name the request",
+    "rate_limited": "too many calls; retry in a moment",
+    "unavailable": "is the platform running? `prvng platform status` tells",
+    "internal": "a bug or a broken dependency; the platform log has the trace id",
+}
+_MAX_DETAIL_CHARS = 200
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def format_table(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """Left-aligned columns under an upper-case header."""
+    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    widths = [max([len(col), *(len(line[i]) for line in cells)]) for i, col in enumerate(columns)]
+    lines = [[col.upper() for col in columns], *cells]
+    return "\n".join(
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _objects_table(items: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for item in items:
+        columns.extend(key for key in item if key not in columns)
+    scalar = [col for col in columns if all(_is_scalar(item.get(col)) for item in items)]
+    return format_table(scalar or columns, items) if items else "(none)"
+
+
+def _is_objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+def as_table(data: Any) -> str:
+    """One list of objects (beside scalars only) → a table of its scalar columns;
+    otherwise key/value rows."""
+    if _is_objects(data):
+        return _objects_table(data)
+    if isinstance(data, dict):
+        lists = [key for key, value in data.items() if _is_objects(value)]
+        others = [value for key, value in data.items() if key not in lists]
+        if len(lists) == 1 and all(_is_scalar(value) for value in others):
+            rest = {k: v for k, v in data.items() if k != lists[0]}
+            footer = "\n".join(f"{key}: {_cell(value)}" for key, value in rest.items())
+            return _objects_table(data[lists[0]]) + (f"\n\n{footer}" if footer else "")
+        rows = [{"key": key, "value": value} for key, value in data.items()]
+        return format_table(["key", "value"], rows)
+    if isinstance(data, list):
+        return "\n".join(_cell(item) for item in data)
+    return _cell(data)
+
+
+def render_data(data: Any, output: str) -> str:
+    return as_table(data) if output == "table" else dump_json(data)
+
+
+def _details(details: dict[str, Any], message: str) -> list[str]:
+    errors = details.get("errors")
+    if isinstance(errors, list):
+        lines = [
+            f"{e.get('loc', '?')}: {e.get('msg', '')}" if isinstance(e, dict) else str(e)
+            for e in errors[:10]
+        ]
+        return [f"  - {line}" for line in lines if line not in message]
+    lines = []
+    for key, value in list(details.items())[:8]:
+        text = _cell(value)
+        if len(text) > _MAX_DETAIL_CHARS:
+            text = text[: _MAX_DETAIL_CHARS - 3] + "..."
+        lines.append(f"  {key}: {text}")
+    return lines
+
+
+def render_failure(envelope: dict[str, Any], *, as_json: bool, help_command: str) -> str:
+    """The failure envelope as one JSON document, or `error[code]: message` with a hint."""
+    if as_json:
+        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    error = envelope.get("error") or {}
+    code = str(error.get("code", "internal"))
+    message = str(error.get("message", ""))
+    lines = [f"error[{code}]: {message}"]
+    details = error.get("details")
+    if isinstance(details, dict):
+        lines.extend(_details(details, message))
+    hint = _HINTS.get(code)
+    if hint and "`prvng " not in message:  # the message already names the next step
+        lines.append("hint: " + hint.format(help=help_command))
+    lines.append(f"trace: {envelope.get('trace_id', '-')}")
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""One `prvng` run: its settings, the cached catalogue, the global options, and the one
+way a command calls a tool and reports the outcome."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from daemons.common.settings import Settings
+from servers.cli_cache import Catalog
+from servers.cli_output import render_data, render_failure
+
+if TYPE_CHECKING:
+    from servers.cli_invoke import Target
+
+
+@dataclass
+class Session:
+    settings: Settings
+    catalog: Catalog
+    namespace: argparse.Namespace
+
+    def option(self, name: str) -> str | None:
+        value = getattr(self.namespace, name, None)
+        return None if value is None else str(value)
+
+    @property
+    def output(self) -> str | None:
+        """`json` or `table` when given; None means the command's default."""
+        return self.option("output")
+
+    def help_command(self, tool: str | None) -> str:
+        """The help that explains a tool's fields: its generated command, if there is one."""
+        if tool is not None and tool in self.catalog.by_name:
+            return f"prvng {tool.replace('.', ' ')} --help"
+        parser: argparse.ArgumentParser = self.namespace._parser
+        return f"{parser.prog} --help"
+
+    def target(self) -> Target:
+        # Imported here: `http.client` is a third of a fast command's start-up.
+        from servers.cli_invoke import resolve_target
+
+        return resolve_target(self.settings, self.option("url"), self.option("api_key"))
+
+    def invoke(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The envelope of one call, run wherever the options and the home say."""
+        from servers.cli_invoke import invoke
+
+        return invoke(self.settings, self.target(), name, args, self.option("trace_id"))
+
+    def report_failure(
+        self, envelope: dict[str, Any], *, tool: str | None = None, as_json: bool = False
+    ) -> int:
+        """Print a failure to stderr (JSON envelope with `--output json`); its exit code."""
+        text = render_failure(
+            envelope,
+            as_json=as_json or self.output == "json",
+            help_command=self.help_command(tool),
+        )
+        print(text, file=sys.stderr)
+        error = envelope.get("error") or {}
+        return self.catalog.exit_code(str(error.get("code", "internal")))
+
+    def call(self, name: str, args: dict[str, Any]) -> int:
+        """Call a tool, print its data (JSON unless `--output table`); the exit code."""
+        envelope = self.invoke(name, args)
+        if not envelope.get("ok"):
+            return self.report_failure(envelope, tool=name)
+        print(render_data(envelope.get("data"), self.output or "json"))
+        return 0
+
+    def usage_error(self, message: str) -> int:
+        """Report a bad command line like argparse does (exit 2)."""
+        parser: argparse.ArgumentParser = self.namespace._parser
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2

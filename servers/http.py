@@ -1,0 +1,290 @@
+"""The HTTP tier: `/v1/tools`, REST aliases, `/openapi.json`, `/health` and `/mcp`.
+
+A route only turns a request into `(tool, args, principal, trace id)`, calls
+`Registry.invoke` and answers the envelope with its status and `X-Trace-Id`. Every error,
+including routing and parsing ones, is an envelope. The bearer check is one pure ASGI
+layer and endpoints are plain functions, so the tier adds little to the handler's cost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from daemons.common.settings import Settings
+from registry import Envelope, Principal, Registry, ToolSpec
+from registry.errors import (
+    Internal,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PlatformError,
+    Unauthenticated,
+)
+from registry.schema import input_schema
+from registry.trace import trace_id_from_headers
+from servers.http_input import path_args, query_args, read_json_object
+from servers.openapi import openapi_document
+from servers.wire import bearer_token, json_bytes
+
+log = logging.getLogger("prvng.http")
+
+OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+_PRINCIPAL = "prvng.principal"
+_JSON = "application/json"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentState:
+    """One component's readiness, as `/health` reports it."""
+
+    ready: bool
+    detail: str = ""
+
+
+Readiness = Callable[[], Awaitable[Mapping[str, ComponentState]]]
+
+
+def error_response(
+    err: PlatformError, trace_id: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    return envelope_response(Envelope.failure(err, trace_id), headers)
+
+
+def envelope_response(env: Envelope, headers: Mapping[str, str] | None = None) -> Response:
+    response = Response(json_bytes(env.to_dict()), env.http_status, media_type=_JSON)
+    response.headers["X-Trace-Id"] = env.trace_id
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+class BearerAuth:
+    """Authenticates every request outside `OPEN_PATHS` once; endpoints get the principal."""
+
+    def __init__(self, app: ASGIApp, registry: Registry) -> None:
+        self.app = app
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            headers = Headers(scope=scope)
+            try:
+                credential = bearer_token(headers.get("authorization"))
+                scope[_PRINCIPAL] = self.registry.authenticate(credential)
+            except Unauthenticated as exc:
+                response = error_response(
+                    exc, trace_id_from_headers(headers), {"WWW-Authenticate": "Bearer"}
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _internal(request: Request, trace_id: str, exc: BaseException) -> Response:
+    """A 500 envelope that names the trace id; the traceback goes to the log only."""
+    log.error("%s %s failed (trace %s)", request.method, request.url.path, trace_id, exc_info=exc)
+    err = Internal(f"the request failed unexpectedly; the server log has trace {trace_id}")
+    return error_response(err, trace_id)
+
+
+def _principal(request: Request) -> Principal:
+    principal: Principal = request.scope[_PRINCIPAL]
+    return principal
+
+
+Handler = Callable[[Request, str], Awaitable[Response]]
+
+
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Give a handler its trace id; turn anything it raises into an envelope."""
+
+    async def endpoint(request: Request) -> Response:
+        trace_id = trace_id_from_headers(request.headers)
+        try:
+            return await handler(request, trace_id)
+        except PlatformError as exc:
+            return error_response(exc, trace_id)
+        except Exception as exc:
+            return _internal(request, trace_id, exc)
+
+    return endpoint
+
+
+class _Tier:
+    """The routes' shared state: the registry and the body limit."""
+
+    def __init__(self, registry: Registry, settings: Settings, readiness: Readiness) -> None:
+        self.registry = registry
+        self.max_body = settings.max_body_bytes
+        self.readiness = readiness
+        self._openapi: bytes | None = None
+
+    async def health(self, request: Request) -> Response:
+        try:
+            states = await self.readiness()
+        except Exception as exc:  # a probe that fails means "not ready", said as such
+            log.exception("the readiness probe failed")
+            states = {"readiness": ComponentState(False, f"{type(exc).__name__}: {exc}")}
+        ready = all(state.ready for state in states.values())
+        body = {
+            "status": "ok" if ready else "degraded",
+            "components": {
+                name: {"ready": state.ready, "detail": state.detail}
+                for name, state in states.items()
+            },
+        }
+        return Response(json_bytes(body), 200 if ready else 503, media_type=_JSON)
+
+    async def openapi(self, request: Request) -> Response:
+        if self._openapi is None:
+            self._openapi = json_bytes(openapi_document(self.registry))
+        return Response(self._openapi, media_type=_JSON)
+
+    async def invoke(
+        self, request: Request, trace_id: str, name: str, args: dict[str, Any]
+    ) -> Response:
+        env = await self.registry.invoke(
+            name, args, principal=_principal(request), trace_id=trace_id
+        )
+        return envelope_response(env)
+
+    async def list_tools(self, request: Request, trace_id: str) -> Response:
+        spec = self.registry.get("tools.list")
+        args = query_args(request.query_params.multi_items(), input_schema(spec.input_model))
+        return await self.invoke(request, trace_id, spec.name, args)
+
+    async def call_tool(self, request: Request, trace_id: str) -> Response:
+        spec = self.registry.get(request.path_params["name"])
+        args = await read_json_object(request, self.max_body)
+        return await self.invoke(request, trace_id, spec.name, args)
+
+    def alias_route(self, path: str, specs: dict[str, ToolSpec]) -> Route:
+        """One route per alias path; the method picks the tool."""
+
+        async def handle(request: Request, trace_id: str) -> Response:
+            spec = specs["GET" if request.method == "HEAD" else request.method]
+            schema = input_schema(spec.input_model)
+            if request.method in _BODY_METHODS:
+                args = await read_json_object(request, self.max_body)
+            else:
+                args = query_args(request.query_params.multi_items(), schema)
+            for key, value in path_args(request.path_params, schema).items():
+                if key in args and args[key] != value:
+                    raise InvalidInput(
+                        f"{key!r} is {value!r} in the path but {args[key]!r} in the request; "
+                        "leave it out of the body or make them agree",
+                        details={"field": key},
+                    )
+                args[key] = value
+            return await self.invoke(request, trace_id, spec.name, args)
+
+        return Route(path, _endpoint(handle), methods=list(specs), name=f"alias {path}")
+
+
+def _alias_paths(registry: Registry) -> dict[str, dict[str, ToolSpec]]:
+    paths: dict[str, dict[str, ToolSpec]] = {}
+    for spec in registry.list():
+        if spec.rest is not None:
+            by_method = paths.setdefault(spec.rest.path, {})
+            if spec.rest.method in by_method:
+                raise ValueError(
+                    f"{spec.name} and {by_method[spec.rest.method].name} both claim "
+                    f"{spec.rest.method} {spec.rest.path}"
+                )
+            by_method[spec.rest.method] = spec
+    return paths
+
+
+def _static_first(path: str) -> list[int]:
+    """Sort key: at each segment a literal beats a `{param}` (`/x/new` before `/x/{id}`)."""
+    return [1 if segment.startswith("{") else 0 for segment in path.split("/")]
+
+
+class _McpEndpoint:
+    """Serves `/mcp` and `/mcp/` with the MCP app (whose route is `/mcp`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app({**scope, "path": "/mcp"}, receive, send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    trace_id = trace_id_from_headers(request.headers)
+    route = f"{request.method} {request.url.path}"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        err: PlatformError = MethodNotAllowed(
+            f"{route} is not allowed; this path accepts {allowed}",
+            details={"allow": sorted(m.strip() for m in allowed.split(",") if m.strip())},
+        )
+    elif exc.status_code == 404:
+        err = NotFound(f"no route {route}; GET /openapi.json lists every route")
+    else:
+        err = InvalidInput(f"{route}: {exc.detail}")
+    return error_response(err, trace_id, exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return _internal(request, trace_id_from_headers(request.headers), exc)
+
+
+def create_app(
+    registry: Registry,
+    settings: Settings,
+    *,
+    readiness: Readiness | None = None,
+    mount_mcp: bool = True,
+) -> Starlette:
+    """The HTTP daemon's app. REST aliases are read from the registry now, once."""
+
+    async def registry_ready() -> Mapping[str, ComponentState]:
+        return {"registry": ComponentState(True, f"{len(registry)} tools")}
+
+    tier = _Tier(registry, settings, readiness or registry_ready)
+    routes: list[BaseRoute] = [
+        Route("/health", tier.health, methods=["GET"]),
+        Route("/openapi.json", tier.openapi, methods=["GET"]),
+        Route("/v1/tools", _endpoint(tier.list_tools), methods=["GET"]),
+        Route("/v1/tools/{name}", _endpoint(tier.call_tool), methods=["POST"]),
+    ]
+    aliases = _alias_paths(registry)
+    routes += [tier.alias_route(path, aliases[path]) for path in sorted(aliases, key=_static_first)]
+
+    mcp_app: Starlette | None = None
+    if mount_mcp:
+        from servers.mcp import build_mcp
+
+        mcp_app = build_mcp(registry).http_app(path="/mcp")
+        routes += [Route("/mcp", _McpEndpoint(mcp_app)), Route("/mcp/", _McpEndpoint(mcp_app))]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if mcp_app is None:
+            yield
+            return
+        async with mcp_app.router.lifespan_context(mcp_app):
+            yield
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.add_middleware(BearerAuth, registry=registry)
+    return app

@@ -1,0 +1,194 @@
+"""The MCP tier: every registry tool as an MCP tool (stdio and streamable HTTP at `/mcp`).
+
+A tool's call goes straight to `Registry.invoke` (FastMCP does not validate arguments of
+these tools; the pipeline does). Success is the envelope's `data` as structured content;
+failure is an `isError` result carrying `{"error", "trace_id"}`, the same code and message
+as every other tier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from fastmcp import FastMCP
+from fastmcp.server.dependencies import get_context, get_http_request
+from fastmcp.tools import Tool, ToolResult
+from mcp_types import TextContent, ToolAnnotations
+from pydantic import PrivateAttr
+
+from daemons.common.settings import Settings
+from registry import Envelope, Principal, Registry, Risk, ToolSpec
+from registry.context import ProgressSink
+from registry.schema import input_schema, output_schema
+from registry.trace import trace_id_from_headers
+from servers.runfile import read_run_file
+from servers.wire import bearer_token, json_bytes
+from tools.platform import platform_version
+
+SERVER_NAME = "provisioning-platform"
+INSTRUCTIONS = (
+    "Infrastructure provisioning platform. `tools.list` describes every tool; errors come "
+    "back as isError results with {error: {code, message, details}, trace_id}."
+)
+
+
+def tool_result(env: Envelope) -> ToolResult:
+    """An envelope as an MCP result: `data` on success, `{error, trace_id}` on failure."""
+    if env.ok:
+        text = json_bytes(env.data).decode()
+        return ToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=env.data
+        )
+    body = {"error": env.error, "trace_id": env.trace_id}
+    return ToolResult(
+        content=[TextContent(type="text", text=json_bytes(body).decode())],
+        structured_content=body,
+        is_error=True,
+    )
+
+
+def _caller() -> tuple[str | None, str | None]:
+    """The bearer credential and trace id of the HTTP request carrying this call, if any."""
+    try:
+        request = get_http_request()
+    except RuntimeError:
+        return None, None
+    return bearer_token(request.headers.get("authorization")), trace_id_from_headers(
+        request.headers
+    )
+
+
+def _request_meta() -> dict[str, Any]:
+    try:
+        context = get_context()
+    except RuntimeError:
+        return {}
+    request = context.request_context
+    return dict(request.meta or {}) if request is not None else {}
+
+
+def _progress_sink(meta: dict[str, Any]) -> ProgressSink | None:
+    """Forward handler progress when the client asked for it (sent a progress token)."""
+    if meta.get("progressToken") is None:
+        return None
+    return get_context().report_progress
+
+
+class RegistryTool(Tool):
+    """One registry tool; `run` is a single `Registry.invoke`."""
+
+    _registry: Registry = PrivateAttr()
+    _principal: Principal | None = PrivateAttr(default=None)
+    _tool: str = PrivateAttr()
+
+    @classmethod
+    def from_spec(
+        cls, spec: ToolSpec, registry: Registry, principal: Principal | None
+    ) -> RegistryTool:
+        description = spec.summary
+        if spec.description and spec.description != spec.summary:
+            description = f"{spec.summary}\n\n{spec.description}"
+        tool = cls(
+            name=spec.name,
+            title=spec.summary,
+            description=description,
+            parameters=input_schema(spec.input_model),
+            output_schema=output_schema(spec.output_model),
+            annotations=ToolAnnotations(
+                title=spec.summary,
+                read_only_hint=spec.risk is Risk.READ,
+                destructive_hint=spec.risk is Risk.DESTRUCTIVE,
+                idempotent_hint=spec.idempotent,
+                open_world_hint=False,
+            ),
+            tags={spec.group, *spec.tags},
+            meta={
+                "prvng": {
+                    "permission": spec.permission,
+                    "risk": spec.risk.value,
+                    "requires_approval": spec.requires_approval,
+                }
+            },
+        )
+        tool._registry = registry
+        tool._principal = principal
+        tool._tool = spec.name
+        return tool
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        credential, trace_id = (None, None) if self._principal is not None else _caller()
+        meta = _request_meta()
+        if trace_id is None and isinstance(meta.get("traceparent"), str):
+            trace_id = trace_id_from_headers({"traceparent": meta["traceparent"]})
+        env = await self._registry.invoke(
+            self._tool,
+            arguments,
+            principal=self._principal,
+            credential=credential,
+            trace_id=trace_id,
+            progress=_progress_sink(meta),
+        )
+        return tool_result(env)
+
+
+def build_mcp(registry: Registry, *, principal: Principal | None = None) -> FastMCP:
+    """An MCP server over `registry`.
+
+    With `principal` (stdio, in-process) every call runs as that principal; without one
+    (HTTP) each call authenticates with the bearer credential of its HTTP request.
+    """
+    server: FastMCP = FastMCP(SERVER_NAME, instructions=INSTRUCTIONS, version=platform_version())
+    for spec in registry.list():
+        server.add_tool(RegistryTool.from_spec(spec, registry, principal))
+    return server
+
+
+def _log_to_stderr() -> None:
+    """stdout carries the MCP protocol on stdio; every log line goes to stderr."""
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    from tools import build_registry
+    from tools.auth.keystore import KeyStore
+
+    keystore = KeyStore(settings)
+    async with build_registry(settings, keystore=keystore) as registry:
+        server = build_mcp(registry, principal=keystore.owner())
+        await server.run_stdio_async(show_banner=False)
+
+
+async def _proxy_stdio(settings: Settings, url: str) -> None:
+    """Relay stdio to a running platform's `/mcp`, so one process owns the embedded store."""
+    from fastmcp.client.transports import StreamableHttpTransport
+    from fastmcp.server import create_proxy
+
+    from tools.auth.keystore import KeyStore
+
+    key = settings.api_key or KeyStore(settings).ensure_admin_key().read_text().strip()
+    transport = StreamableHttpTransport(f"{url}/mcp", auth=key)
+    await create_proxy(transport, name=SERVER_NAME).run_stdio_async(show_banner=False)
+
+
+def run_stdio(settings: Settings) -> None:
+    """`prvng mcp`: serve MCP on stdin/stdout until the client closes it."""
+    _log_to_stderr()
+    info = read_run_file(settings.run_file)
+    if info is not None:
+        asyncio.run(_proxy_stdio(settings, info.url))
+    else:
+        asyncio.run(_serve_stdio(settings))
+
+
+def run_http(settings: Settings, host: str, port: int) -> None:
+    """`prvng mcp --transport http`: the full HTTP daemon, which serves `/mcp`."""
+    from servers.platform import run_platform
+
+    code = run_platform(settings, host, port)
+    if code:
+        raise SystemExit(code)
