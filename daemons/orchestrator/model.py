@@ -43,10 +43,20 @@ class TaskSpec(_Strict):
     compensate: Compensation | None = None
 
 
+class FailurePolicy(StrEnum):
+    """What a workflow does when a task fails for good."""
+
+    ROLLBACK = "rollback"
+    """Start nothing new, let running tasks finish, then undo every succeeded task."""
+    STOP = "stop"
+    """Start nothing new, let running tasks finish, end `failed` (then retry or roll back)."""
+
+
 class WorkflowSpec(_Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     priority: int = Field(default=0, ge=-1000, le=1000)
     labels: dict[str, str] = Field(default_factory=dict)
+    on_failure: FailurePolicy = FailurePolicy.ROLLBACK
     tasks: list[TaskSpec] = Field(min_length=1, max_length=100_000)
 
 

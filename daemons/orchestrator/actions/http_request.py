@@ -1,0 +1,110 @@
+"""`http`: one HTTP request, carrying the task's idempotency key, checked against a status.
+
+Retry advice follows HTTP semantics: a 5xx, 408, 429, a timeout or a connection failure may
+succeed later; any other unexpected status will not.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from daemons.orchestrator.actions.base import ActionContext, ActionError
+
+BODY_CAP = 16 * 1024
+"""The largest body kept in the result (the journal records it)."""
+_RETRYABLE_4XX = frozenset({408, 429})
+
+
+class HttpParams(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    url: str = Field(min_length=1, max_length=8192)
+    json_body: Any = Field(default=None, alias="json", description="Sent as a JSON body")
+    headers: dict[str, str] = Field(default_factory=dict)
+    expected_status: int | list[int] | None = Field(
+        default=None, description="A status or a list of them; any 2xx when unset"
+    )
+    timeout_s: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"not a valid URL: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(f"{url!r} must be an absolute http:// or https:// URL")
+        return url
+
+    def accepts(self, status: int) -> bool:
+        if self.expected_status is None:
+            return 200 <= status < 300
+        if isinstance(self.expected_status, int):
+            return status == self.expected_status
+        return status in self.expected_status
+
+
+def _body(response: httpx.Response) -> tuple[Any, bool]:
+    """`(body, truncated)`: parsed JSON when it is JSON and fits, else (capped) text."""
+    raw = response.content
+    truncated = len(raw) > BODY_CAP
+    if not truncated and "json" in response.headers.get("content-type", ""):
+        try:
+            return json.loads(raw), False
+        except ValueError:
+            pass  # claims JSON but is not: keep the text
+    try:
+        text = raw[:BODY_CAP].decode(response.encoding or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        text = raw[:BODY_CAP].decode("utf-8", errors="replace")
+    return text, truncated
+
+
+class HttpAction:
+    """Send a request; an unexpected status fails the attempt."""
+
+    name: ClassVar[str] = "http"
+    params_model: ClassVar[type[BaseModel]] = HttpParams
+
+    async def run(self, params: BaseModel, ctx: ActionContext) -> dict[str, Any]:
+        assert isinstance(params, HttpParams)
+        headers = {**params.headers, "Idempotency-Key": ctx.idempotency_key}
+        request: dict[str, Any] = {"headers": headers}
+        if params.json_body is not None:
+            request["json"] = params.json_body
+        try:
+            async with httpx.AsyncClient(timeout=params.timeout_s) as client:
+                response = await client.request(params.method, params.url, **request)
+        except httpx.TimeoutException:
+            raise ActionError(
+                f"{params.method} {params.url} timed out after {params.timeout_s:g}s",
+                details={"url": params.url},
+            ) from None
+        except httpx.TransportError as exc:
+            raise ActionError(
+                f"{params.method} {params.url} failed: {exc or type(exc).__name__}",
+                details={"url": params.url},
+            ) from None
+        body, truncated = _body(response)
+        status = response.status_code
+        ctx.log("info", f"{params.method} {params.url} -> {status}\n")
+        if not params.accepts(status):
+            retryable = status >= 500 or status in _RETRYABLE_4XX
+            raise ActionError(
+                f"{params.method} {params.url} answered {status} {response.reason_phrase}, "
+                f"expected {params.expected_status or '2xx'}",
+                retryable=retryable,
+                details={"status": status, "body": body, "truncated": truncated},
+            )
+        return {"status": status, "body": body, "truncated": truncated}
+
+
+ACTIONS = (HttpAction,)

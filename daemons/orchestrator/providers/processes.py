@@ -1,0 +1,161 @@
+"""Finding and stopping processes: whole process groups, or everything running in a sandbox.
+
+A process counts as running until it has exited: a zombie (exited, not yet reaped by its
+parent, e.g. an orphan under a PID 1 that never reaps) is treated as gone, since it holds
+no port, no file and no CPU. Linux `/proc` gives the precise answers; elsewhere we fall
+back to `kill(pid, 0)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from pathlib import Path
+
+_PROC = Path("/proc")
+_POLL_S = 0.02
+_KILLED_S = 5.0
+"""How long a SIGKILLed process may take to be gone before we stop waiting for it."""
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """`(state letter, process group)` from /proc/<pid>/stat; None if there is no such pid."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces
+    return fields[0], int(fields[2])
+
+
+def is_running(pid: int) -> bool:
+    """True while `pid` exists and has not exited (zombies count as exited)."""
+    if _PROC.is_dir():
+        stat = _stat(pid)
+        return stat is not None and stat[0] not in ("Z", "X")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in _PROC.iterdir() if p.name.isdigit()]
+
+
+def group_members(pgid: int) -> list[int]:
+    """The running processes of process group `pgid`."""
+    if not _PROC.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return []
+        return [pgid]
+    members = []
+    for pid in _all_pids():
+        stat = _stat(pid)
+        if stat is not None and stat[1] == pgid and stat[0] not in ("Z", "X"):
+            members.append(pid)
+    return members
+
+
+def _environ_has(pid: int, entry: bytes) -> bool:
+    try:
+        environ = (_PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return False
+    return b"\0" + entry + b"\0" in b"\0" + environ + b"\0"
+
+
+def pids_in(directory: Path, env_entry: str | None = None) -> list[int]:
+    """Running processes (not this one) working inside `directory` or carrying `env_entry`.
+
+    `env_entry` ("NAME=value") finds processes that changed directory but inherited the
+    marker their launcher was given; pids read from pidfiles could be reused, these cannot.
+    """
+    if not _PROC.is_dir():
+        return []
+    root = directory.resolve()
+    marker = env_entry.encode() if env_entry else None
+    found = []
+    for pid in _all_pids():
+        if pid == os.getpid() or not is_running(pid):
+            continue
+        try:
+            inside = (_PROC / str(pid) / "cwd").readlink().is_relative_to(root)
+        except OSError:  # gone meanwhile, or another user's process
+            continue
+        if inside or (marker is not None and _environ_has(pid, marker)):
+            found.append(pid)
+    return found
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _signal_pid(pid: int, sig: signal.Signals) -> None:
+    """Signal the whole group when `pid` leads one (a detached daemon), else just `pid`."""
+    with suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+async def _settled(done: Callable[[], bool], deadline: float) -> bool:
+    """Poll `done` until it is true or `deadline` (monotonic) passes; its last answer."""
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_POLL_S)  # polling a condition with a deadline, not a fixed wait
+    return True
+
+
+async def terminate_group(pgid: int, grace_s: float) -> None:
+    """SIGTERM process group `pgid`, SIGKILL whatever is left after `grace_s`.
+
+    The SIGKILL is sent in `finally`, so even a second cancellation while we wait for the
+    group to exit cannot leave it running.
+    """
+    _signal_group(pgid, signal.SIGTERM)
+    gone = False
+    try:
+        gone = await _settled(lambda: not group_members(pgid), time.monotonic() + grace_s)
+    finally:
+        if not gone:
+            _signal_group(pgid, signal.SIGKILL)
+    if not gone:
+        await _settled(lambda: not group_members(pgid), time.monotonic() + _KILLED_S)
+
+
+async def stop_pids(pids: Iterable[int], grace_s: float) -> list[int]:
+    """Stop each process (its group when it leads one): SIGTERM, then SIGKILL after `grace_s`.
+
+    Returns the pids that were running when asked to stop; they are gone on return.
+    """
+    targets = [pid for pid in set(pids) if is_running(pid)]
+
+    def all_gone() -> bool:
+        return not any(is_running(pid) for pid in targets)
+
+    for pid in targets:
+        _signal_pid(pid, signal.SIGTERM)
+    gone = False
+    try:
+        gone = await _settled(all_gone, time.monotonic() + grace_s)
+    finally:
+        if not gone:
+            for pid in targets:
+                if is_running(pid):
+                    _signal_pid(pid, signal.SIGKILL)
+    await _settled(all_gone, time.monotonic() + _KILLED_S)
+    return sorted(targets)
