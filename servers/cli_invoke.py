@@ -93,11 +93,5 @@ def invoke(
     if target.url is not None:
         return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
     import asyncio  # in-process only: a remote call need not pay for it
-    import gc
 
-    try:
-        return asyncio.run(_invoke_here(settings, name, args, trace_id))
-    finally:
-        # The embedded SurrealDB aborts the process (a Rust panic, exit 134) when its
-        # connection object is freed during interpreter shutdown: free it while we run.
-        gc.collect()
+    return asyncio.run(_invoke_here(settings, name, args, trace_id))

@@ -8,6 +8,7 @@ process: a second opener gets `Unavailable` naming the holder, instead of corrup
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -99,6 +100,10 @@ class StateStore:
                 yield cls(db, url)
             finally:
                 await db.close()
+                # Free the engine now, while the interpreter is whole: freed during
+                # interpreter shutdown, its tokio workers panic and abort the process.
+                del db
+                gc.collect()
         finally:
             if lock is not None:
                 lock.release()
