@@ -85,9 +85,11 @@ class BearerAuth:
                 credential = bearer_token(headers.get("authorization"))
                 scope[_PRINCIPAL] = self.registry.authenticate(credential)
             except Unauthenticated as exc:
-                response = error_response(
-                    exc, trace_id_from_headers(headers), {"WWW-Authenticate": "Bearer"}
+                trace_id = trace_id_from_headers(headers)
+                await self.registry.audit_refusal(
+                    f"{scope['method']} {scope['path']}", exc, trace_id
                 )
+                response = error_response(exc, trace_id, {"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

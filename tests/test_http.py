@@ -51,7 +51,7 @@ def _error(response: httpx.Response, status: int, code: str) -> dict[str, object
 
 
 async def test_bearer_key_is_required_except_on_open_paths(
-    client: httpx.AsyncClient, keystore: KeyStore
+    client: httpx.AsyncClient, keystore: KeyStore, registry: Registry
 ) -> None:
     async with httpx.AsyncClient(base_url=str(client.base_url)) as anonymous:
         for path in ("/v1/tools", "/nowhere"):
@@ -69,6 +69,10 @@ async def test_bearer_key_is_required_except_on_open_paths(
     assert (await client.get("/v1/tools", headers=as_viewer)).status_code == 200
     denied = await client.post("/v1/tools/server.register", json={"name": "v-1"}, headers=as_viewer)
     assert "server:write" in str(_error(denied, 403, "forbidden")["message"])
+    refusals = [(r["tool"], r["outcome"]) for r in registry.audit_sink.read()]  # type: ignore[attr-defined]  # the JSONL sink
+    assert ("GET /v1/tools", "unauthenticated") in refusals
+    assert ("POST /mcp/", "unauthenticated") in refusals
+    assert ("server.register", "forbidden") in refusals
 
 
 async def test_listing_is_the_tools_list_envelope(
