@@ -1,0 +1,7 @@
+"""`python -m daemons.orchestrator --host 127.0.0.1 --port N`."""
+
+import sys
+
+from daemons.orchestrator.daemon import main
+
+sys.exit(main())

@@ -1,0 +1,443 @@
+"""The engine: schedules ready tasks by priority within a concurrency bound, runs attempts,
+retries with backoff, times out, cancels, rolls back, and resumes after a restart.
+
+Every change goes through `_record`: journal it (queued for the next group commit), then
+`WorkflowRun.apply` it. Nothing acts on a change before it is durable: an attempt awaits
+the commit of its "start" record before its action runs, and events (the only thing
+callers observe) are published by the committer after the fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import itertools
+import logging
+import random
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from daemons.common.files import private_dir
+from daemons.common.settings import Settings
+from daemons.orchestrator import snapshot
+from daemons.orchestrator.actions.base import Action, ActionContext
+from daemons.orchestrator.attempt import Outcome, backoff_delay, execute
+from daemons.orchestrator.commit import GroupCommitter
+from daemons.orchestrator.events import EventBus, RawEvent
+from daemons.orchestrator.graph import check_actions, compile_graph
+from daemons.orchestrator.journal import JournalFile, Record
+from daemons.orchestrator.logs import AttemptLog
+from daemons.orchestrator.model import (
+    TERMINAL_WORKFLOW_STATES,
+    FailurePolicy,
+    TaskState,
+    WorkflowSpec,
+    WorkflowState,
+)
+from daemons.orchestrator.recovery import load_workflows
+from daemons.orchestrator.runtime import TaskRun, WorkflowRun
+from daemons.orchestrator.views import EventKind
+from registry.errors import Unavailable
+
+log = logging.getLogger("prvng.orchestrator")
+
+DEFAULT_CONCURRENCY = 32
+CHECKPOINT_EVERY = 10_000
+"""Records between snapshots (at least one per task, so snapshot cost stays O(1) per record)."""
+_TASK, _COMP = 0, 1
+_DONE = ("succeeded", "compensated")
+_ACTIVE_COMP = (TaskState.PENDING, TaskState.RUNNING)
+
+
+def new_workflow_id() -> str:
+    """Sortable by creation time (milliseconds), unique by 32 random bits."""
+    return f"wf-{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
+
+
+class Engine:
+    """Owns every workflow run; the facade (`Orchestrator`) turns its state into views."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        actions: Mapping[str, Action],
+        *,
+        state: Any = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        events: EventBus | None = None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.settings = settings
+        self.actions = actions
+        self.state = state
+        self.concurrency = concurrency
+        self.checkpoint_every = checkpoint_every
+        self.events = events or EventBus()
+        self.workflows: dict[str, WorkflowRun] = {}
+        self.committer = GroupCommitter(self._on_commit)
+        self.running = 0
+        self._heap: list[tuple[int, int, int, int, WorkflowRun, int]] = []
+        self._order = itertools.count()
+        self._timers: dict[tuple[str, int, int], asyncio.TimerHandle] = {}
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._rng = random.Random()
+        self._journal_dir = private_dir(settings.journal_dir)
+        self._work_dir = settings.home / "work"
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Replay the journals, then resume every unfinished workflow."""
+        self.committer.start()
+        loaded = await asyncio.to_thread(load_workflows, self._journal_dir)
+        for wf in loaded:
+            self.workflows[wf.id] = wf
+        for wf in loaded:
+            if wf.state not in TERMINAL_WORKFLOW_STATES:
+                self._resume(wf)
+        self._pump()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Start nothing new, give running attempts `grace_s` to finish, cancel the rest.
+
+        A cancelled attempt is not journaled as finished: the next start runs it again.
+        """
+        self._stopping = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self._attempts and grace_s > 0:
+            await asyncio.wait(set(self._attempts), timeout=grace_s)
+        for task in self._attempts:
+            task.cancel()
+        await asyncio.gather(*self._attempts, return_exceptions=True)
+        await self.committer.close()
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def submit(self, spec: WorkflowSpec) -> WorkflowRun:
+        """Check, journal and schedule a workflow (the caller awaits `durable()`)."""
+        if self._stopping:
+            raise Unavailable("the orchestrator is stopping; submit again once it is back")
+        graph = compile_graph(spec)
+        check_actions(spec, self.actions)
+        wf_id = new_workflow_id()
+        now = time.time()
+        wf = WorkflowRun(wf_id, spec, graph, now, JournalFile(self._journal_dir, wf_id))
+        record = {
+            "s": 1,
+            "k": "submit",
+            "at": now,
+            "wf": wf_id,
+            "spec": spec.model_dump(mode="json", exclude_defaults=True),
+        }
+        self.committer.append(
+            wf.journal, record, ("workflow", wf_id, None, "pending", None, now, None)
+        )
+        wf.seq = 1
+        self.workflows[wf_id] = wf
+        for t in wf.tasks:
+            if t.state is TaskState.READY:
+                self._push(wf, t, _TASK)
+        self._pump()
+        return wf
+
+    def cancel(self, wf: WorkflowRun) -> None:
+        if not wf.cancel_requested:
+            self._record(wf, {"k": "cancel", "reason": "cancelled by request"}, None)
+            for t in wf.tasks:
+                if t.state is TaskState.RUNNING and t.handle is not None:
+                    t.handle.cancel()
+        self._advance(wf)
+
+    def rollback(self, wf: WorkflowRun, reason: str) -> None:
+        self._begin_rollback(wf, reason)
+
+    def retry(self, wf: WorkflowRun) -> None:
+        ready = self._record(
+            wf, {"k": "retry"}, ("workflow", wf.id, None, "running", None, 0, None)
+        )
+        self._push_all(wf, ready, _TASK)
+        self._advance(wf)
+        self._pump()
+
+    # ---- scheduling ----------------------------------------------------------------------
+
+    def _record(self, wf: WorkflowRun, record: Record, event: RawEvent | None) -> list[int]:
+        """Journal `record` (durable with the next batch) and apply it; what became ready."""
+        now = time.time()
+        record["s"] = wf.seq + 1
+        record["at"] = now
+        if event is not None:
+            event = (event[0], event[1], event[2], event[3], event[4], now, event[6])
+        self.committer.append(wf.journal, record, event)
+        ready = wf.apply(record)
+        wf.since_checkpoint += 1
+        if wf.since_checkpoint > max(self.checkpoint_every, len(wf.tasks)):
+            self._checkpoint(wf)
+        return ready
+
+    def _checkpoint(self, wf: WorkflowRun) -> None:
+        wf.since_checkpoint = 0
+        self.committer.checkpoint(wf.journal, functools.partial(snapshot.take, wf))
+
+    def _push(self, wf: WorkflowRun, t: TaskRun, kind: int) -> None:
+        entry = (-wf.spec.priority, -t.spec.priority, next(self._order), kind, wf, t.index)
+        heapq.heappush(self._heap, entry)
+
+    def _push_all(self, wf: WorkflowRun, indices: list[int], kind: int) -> None:
+        for i in indices:
+            self._push(wf, wf.tasks[i], kind)
+
+    def _pump(self) -> None:
+        """Start queued attempts, best first, while there is room."""
+        heap = self._heap
+        while heap and self.running < self.concurrency and not self._stopping:
+            _, _, _, kind, wf, i = heapq.heappop(heap)
+            t = wf.tasks[i]
+            if kind == _TASK:
+                if t.state is not TaskState.READY or (wf.halted and not t.resume):
+                    continue
+                attempt = t.attempt if t.resume else t.attempt + 1
+                event: RawEvent = ("task", wf.id, t.spec.id, "running", attempt, 0, None)
+                self._record(wf, {"k": "start", "task": t.spec.id, "n": attempt}, event)
+            else:
+                comp = t.comp
+                if comp is None or comp.state is not TaskState.PENDING or comp.retry_at is not None:
+                    continue
+                attempt = comp.attempt if t.resume else comp.attempt + 1
+                event = ("compensation", wf.id, t.spec.id, "running", attempt, 0, None)
+                self._record(wf, {"k": "cstart", "task": t.spec.id, "n": attempt}, event)
+            t.resume = False
+            self.running += 1
+            handle = asyncio.create_task(self._attempt(wf, t, kind, attempt))
+            t.handle = handle
+            self._attempts.add(handle)
+            handle.add_done_callback(functools.partial(self._attempt_ended, wf, t, kind, attempt))
+
+    def _after(self, delay: float, wf: WorkflowRun, t: TaskRun, kind: int) -> None:
+        """Queue `t` again once its backoff `delay` has passed."""
+        key = (wf.id, t.index, kind)
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(max(0.0, delay), self._retry_due, wf, t, kind)
+
+    def _retry_due(self, wf: WorkflowRun, t: TaskRun, kind: int) -> None:
+        self._timers.pop((wf.id, t.index, kind), None)
+        if kind == _TASK:
+            if t.state is not TaskState.PENDING or t.retry_at is None or wf.halted:
+                return
+            t.retry_at = None
+            if t.waiting:
+                return
+            wf.set_state(t, TaskState.READY)
+        else:
+            if t.comp is None or t.comp.state is not TaskState.PENDING:
+                return
+            t.comp.retry_at = None
+        self._push(wf, t, kind)
+        self._pump()
+
+    # ---- attempts ------------------------------------------------------------------------
+
+    async def _attempt(self, wf: WorkflowRun, t: TaskRun, kind: int, attempt: int) -> None:
+        spec = t.spec if kind == _TASK else t.spec.compensate
+        assert spec is not None
+        suffix = f"/{attempt}" if kind == _TASK else f"/compensate/{attempt}"
+        await self.committer.durable()  # the "start" record, before any side effect
+        if not wf.workspace_ready:
+            private_dir(self._work_dir / wf.id)
+            wf.workspace_ready = True
+        sink = AttemptLog(t.logger)
+        ctx = ActionContext(
+            workflow_id=wf.id,
+            task_id=t.spec.id,
+            attempt=attempt,
+            idempotency_key=f"{wf.id}/{t.spec.id}{suffix}",
+            workspace=self._work_dir / wf.id,
+            settings=self.settings,
+            log=sink,
+            state=self.state,
+        )
+        action = self.actions.get(spec.action)
+        outcome = await execute(action, spec.action, spec.params, ctx, spec.timeout_s)
+        self.running -= 1
+        t.handle = None
+        if self.committer.error is None:  # else nothing more can be made durable
+            self._attempt_done(wf, t, kind, attempt, outcome, sink)
+            self._advance(wf)
+            self._pump()
+
+    def _attempt_ended(
+        self, wf: WorkflowRun, t: TaskRun, kind: int, attempt: int, handle: asyncio.Task[None]
+    ) -> None:
+        """Account for a cancelled attempt (it may have been cancelled before it even ran)."""
+        self._attempts.discard(handle)
+        if not handle.cancelled():
+            if handle.exception() is not None:
+                log.error(
+                    "attempt %s/%s/%d crashed",
+                    wf.id,
+                    t.spec.id,
+                    attempt,
+                    exc_info=handle.exception(),
+                )
+            return
+        self.running -= 1
+        t.handle = None
+        if self._stopping or kind == _COMP or self.committer.error is not None:
+            return  # shutdown: the journal still says "started", so recovery re-runs it
+        self._record(
+            wf,
+            {"k": "cancelled", "task": t.spec.id, "n": attempt},
+            ("task", wf.id, t.spec.id, "cancelled", attempt, 0, None),
+        )
+        self._advance(wf)
+        self._pump()
+
+    def _attempt_done(
+        self,
+        wf: WorkflowRun,
+        t: TaskRun,
+        kind: int,
+        attempt: int,
+        outcome: Outcome,
+        sink: AttemptLog,
+    ) -> None:
+        """Journal how the attempt went: success, a retry after backoff, or failure for good."""
+        task_id = t.spec.id
+        record: Record = {"task": task_id, "n": attempt}
+        if sink.new is not None:
+            record["log"] = sink.entries()
+        error = outcome.error
+        if error is None:
+            if kind == _TASK:
+                record["k"] = "ok"
+                if outcome.result:
+                    record["result"] = outcome.result
+            else:
+                record["k"] = "cok"
+            event: RawEvent = ("task", wf.id, task_id, _DONE[kind], attempt, 0, None)
+            self._push_all(wf, self._record(wf, record, event), kind)
+            return
+        record["k"] = "fail" if kind == _TASK else "cfail"
+        record["error"] = error
+        compensate = t.spec.compensate
+        policy = t.spec.retry if kind == _TASK or compensate is None else compensate.retry
+        label: EventKind = "task" if kind == _TASK else "compensation"
+        if (
+            outcome.retryable
+            and attempt < policy.max_attempts
+            and not (kind == _TASK and wf.halted)
+        ):
+            delay = backoff_delay(policy, attempt, self._rng)
+            record["retry_at"] = time.time() + delay
+            self._record(wf, record, (label, wf.id, task_id, "retrying", attempt, 0, error))
+            self._after(delay, wf, t, kind)
+            return
+        self._record(wf, record, (label, wf.id, task_id, "failed", attempt, 0, error))
+
+    # ---- workflow state ------------------------------------------------------------------
+
+    def _advance(self, wf: WorkflowRun) -> None:
+        """Move the workflow on once its current phase has nothing left to do."""
+        state = wf.state
+        if state is WorkflowState.ROLLING_BACK:
+            if wf.comp_active == 0:
+                self._end_rollback(wf)
+            return
+        if state in TERMINAL_WORKFLOW_STATES or wf.active:
+            return
+        if wf.cancel_requested:
+            if wf.to_undo():
+                self._begin_rollback(wf, wf.reason or "cancelled by request")
+            else:
+                self._finish(wf, WorkflowState.CANCELLED)
+        elif wf.counts[TaskState.SUCCEEDED] == len(wf.tasks):
+            self._finish(wf, WorkflowState.SUCCEEDED)
+        elif wf.spec.on_failure is FailurePolicy.ROLLBACK:
+            self._begin_rollback(wf, wf.reason or "a task failed")
+        else:
+            self._finish(wf, WorkflowState.FAILED)
+
+    def _begin_rollback(self, wf: WorkflowRun, reason: str) -> None:
+        event: RawEvent = ("workflow", wf.id, None, "rolling_back", None, 0, reason)
+        ready = self._record(wf, {"k": "rollback", "reason": reason}, event)
+        self._push_all(wf, ready, _COMP)
+        self._advance(wf)
+        self._pump()
+
+    def _end_rollback(self, wf: WorkflowRun) -> None:
+        failed = [t for t in wf.tasks if t.comp is not None and t.comp.state is TaskState.FAILED]
+        if failed:
+            left = ", ".join(t.spec.id for t in wf.to_undo())
+            first = failed[0]
+            reason = (
+                f"compensation of task {first.spec.id!r} failed for good: "
+                f"{first.comp.error if first.comp else ''}; still to undo: {left}. "
+                "Fix the cause, then run workflow.rollback again"
+            )
+            self._finish(wf, WorkflowState.FAILED, reason)
+        elif wf.cancel_requested:
+            self._finish(wf, WorkflowState.CANCELLED)
+        else:
+            self._finish(wf, WorkflowState.ROLLED_BACK)
+
+    def _finish(self, wf: WorkflowRun, state: WorkflowState, reason: str | None = None) -> None:
+        record: Record = {"k": "wf", "state": state.value}
+        if reason is not None:
+            record["reason"] = reason
+        message = reason or wf.reason
+        self._record(wf, record, ("workflow", wf.id, None, state.value, None, 0, message))
+        self._checkpoint(wf)  # a finished workflow is one snapshot, its journal emptied
+
+    def _resume(self, wf: WorkflowRun) -> None:
+        """Queue what a crash interrupted: started-but-unfinished attempts run again."""
+        now = time.time()
+        rolling_back = wf.state is WorkflowState.ROLLING_BACK
+        for t in wf.tasks:
+            if t.state is TaskState.RUNNING:
+                if wf.cancel_requested:
+                    event: RawEvent = ("task", wf.id, t.spec.id, "cancelled", t.attempt, 0, None)
+                    self._record(wf, {"k": "cancelled", "task": t.spec.id, "n": t.attempt}, event)
+                    continue
+                wf.set_state(t, TaskState.READY)
+                t.resume = True
+                self._push(wf, t, _TASK)
+            elif wf.halted:
+                continue
+            elif t.state is TaskState.READY:
+                self._push(wf, t, _TASK)
+            elif t.state is TaskState.PENDING and t.retry_at is not None:
+                self._after(t.retry_at - now, wf, t, _TASK)
+        if rolling_back:
+            for t in wf.tasks:
+                comp = t.comp
+                if comp is None or comp.state not in _ACTIVE_COMP:
+                    continue
+                if comp.state is TaskState.RUNNING:
+                    comp.state = TaskState.PENDING
+                    t.resume = True
+                if comp.retry_at is not None:
+                    self._after(comp.retry_at - now, wf, t, _COMP)
+                else:
+                    self._push(wf, t, _COMP)
+        self._advance(wf)
+
+    def _on_commit(self, events: list[RawEvent]) -> None:
+        """After a batch is durable: let workflows' durable state catch up, then publish."""
+        workflows = self.workflows
+        for event in events:
+            if event[0] == "workflow":
+                wf = workflows.get(event[1])
+                if wf is not None:
+                    wf.durable_state = WorkflowState(event[3])
+        self.events.publish(events)

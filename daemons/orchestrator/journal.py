@@ -1,0 +1,153 @@
+"""The on-disk form of a workflow: an append-only journal plus an optional snapshot.
+
+A record is one line, `<crc32 as 8 hex digits> <compact JSON>\\n`, so a crash that tears
+the last write leaves a line that is short, unparsable or fails its checksum. Readers
+stop at the first such line and cut the file there: it was never acknowledged, because
+acknowledgement waits for the fsync of the whole batch.
+
+A snapshot (`<id>.snapshot`, one record in the same format, replaced by atomic rename)
+holds the state up to journal sequence number `seq`; journal records at or below it are
+already in the snapshot and are skipped, so a crash between writing the snapshot and
+truncating the journal loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("prvng.orchestrator.journal")
+
+JOURNAL_SUFFIX = ".journal"
+SNAPSHOT_SUFFIX = ".snapshot"
+
+Record = dict[str, Any]
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+
+
+def encode(record: Record) -> bytes:
+    """One journal line for `record`."""
+    payload = _ENCODER.encode(record).encode()
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def decode(line: bytes) -> Record | None:
+    """The record on `line` (without its newline), or None when it is torn or corrupt."""
+    if len(line) < 10 or line[8:9] != b" ":
+        return None
+    payload = line[9:]
+    try:
+        if int(line[:8], 16) != zlib.crc32(payload):
+            return None
+        record = json.loads(payload)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a file creation or rename in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class JournalFile:
+    """One workflow's journal file. Blocking methods: the committer calls them in a thread."""
+
+    __slots__ = ("exists", "path", "snapshot_path")
+
+    def __init__(self, directory: Path, workflow_id: str) -> None:
+        self.path = directory / f"{workflow_id}{JOURNAL_SUFFIX}"
+        self.snapshot_path = directory / f"{workflow_id}{SNAPSHOT_SUFFIX}"
+        self.exists = self.path.exists()
+
+    def append(self, chunks: list[bytes]) -> None:
+        """Append and fdatasync; a new file also gets its directory entry synced."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, b"".join(chunks))
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        if not self.exists:
+            fsync_dir(self.path.parent)
+            self.exists = True
+
+    def checkpoint(self, snapshot: Record) -> None:
+        """Replace the snapshot atomically, then empty the journal it now covers."""
+        tmp = self.snapshot_path.with_name(f".{self.snapshot_path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, encode(snapshot))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(self.snapshot_path)
+        fsync_dir(self.snapshot_path.parent)
+        if self.exists:
+            fd = os.open(self.path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def read_snapshot(self) -> Record | None:
+        try:
+            data = self.snapshot_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        record = decode(data.rstrip(b"\n"))
+        if record is None:
+            log.error("snapshot %s is corrupt; ignoring it", self.snapshot_path)
+        return record
+
+    def read_records(self) -> list[Record]:
+        """Every intact record, in order; a torn or corrupt tail is cut off the file."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        records: list[Record] = []
+        pos = 0
+        size = len(data)
+        while pos < size:
+            end = data.find(b"\n", pos)
+            if end < 0:
+                break
+            record = decode(data[pos:end])
+            if record is None:
+                break
+            records.append(record)
+            pos = end + 1
+        if pos < size:
+            log.warning(
+                "journal %s: ignoring a torn tail of %d bytes at offset %d (a crash mid-write)",
+                self.path,
+                size - pos,
+                pos,
+            )
+            os.truncate(self.path, pos)
+        return records
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.snapshot_path.unlink(missing_ok=True)
+
+
+def workflow_ids(directory: Path) -> list[str]:
+    """Ids of every workflow with a journal or snapshot in `directory`."""
+    ids = {
+        p.name.removesuffix(suffix)
+        for suffix in (JOURNAL_SUFFIX, SNAPSHOT_SUFFIX)
+        for p in directory.glob(f"*{suffix}")
+        if not p.name.startswith(".")
+    }
+    return sorted(ids)

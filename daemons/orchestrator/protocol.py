@@ -1,0 +1,63 @@
+"""The seam tools program against: the in-process `Orchestrator` and the HTTP
+`OrchestratorClient` both satisfy `OrchestratorAPI`, with the same errors
+(`registry.errors`) and the same views."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
+from daemons.orchestrator.views import Event, TaskLogs, TaskView, WorkflowPage, WorkflowView
+
+ProgressCallback = Callable[[Event], Awaitable[None]]
+"""Called with each event of the workflow being waited for (MCP progress, CLI output)."""
+
+
+class OrchestratorAPI(Protocol):
+    async def submit(self, spec: WorkflowSpec) -> WorkflowView:
+        """Check, durably record and start a workflow (`InvalidInput` for a bad spec)."""
+        ...
+
+    async def get(self, workflow_id: str) -> WorkflowView: ...
+
+    async def list(
+        self,
+        state: WorkflowState | None = None,
+        label: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> WorkflowPage:
+        """Newest first; `label` is `key=value` (or `key`: has the label)."""
+        ...
+
+    async def cancel(self, workflow_id: str) -> WorkflowView: ...
+
+    async def rollback(self, workflow_id: str) -> WorkflowView: ...
+
+    async def retry(self, workflow_id: str) -> WorkflowView: ...
+
+    async def tasks(
+        self, workflow_id: str, state: TaskState | None = None
+    ) -> builtins.list[TaskView]: ...
+
+    async def task(self, workflow_id: str, task_id: str) -> TaskView: ...
+
+    async def logs(self, workflow_id: str, task_id: str, tail: int | None = None) -> TaskLogs: ...
+
+    async def wait(
+        self,
+        workflow_id: str,
+        timeout_s: float | None,
+        on_progress: ProgressCallback | None = None,
+    ) -> WorkflowView:
+        """The workflow once finished, or as it is when `timeout_s` seconds have passed."""
+        ...
+
+    def events(
+        self, since: int | None = None, workflow_id: str | None = None
+    ) -> AsyncIterator[Event]:
+        """State changes after event `since` (default: from now on), as they become durable."""
+        ...

@@ -1,0 +1,78 @@
+"""Rebuild every workflow from disk: its snapshot (if any), then its journal replayed.
+
+Nothing here is fatal to the engine: a torn journal tail is cut off (see `journal`), a
+journal whose "submit" record never became durable is removed (that submit was never
+acknowledged), and a workflow whose files cannot be replayed is logged and left on disk
+for inspection, without stopping the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from daemons.orchestrator.graph import compile_graph
+from daemons.orchestrator.journal import JournalFile, Record, workflow_ids
+from daemons.orchestrator.model import WorkflowSpec
+from daemons.orchestrator.runtime import WorkflowRun
+from daemons.orchestrator.snapshot import restore
+
+log = logging.getLogger("prvng.orchestrator.recovery")
+
+
+def load_workflows(directory: Path) -> list[WorkflowRun]:
+    """Every workflow journaled in `directory`, in its last durable state."""
+    runs = []
+    for workflow_id in workflow_ids(directory):
+        journal = JournalFile(directory, workflow_id)
+        try:
+            run = load_workflow(journal, workflow_id)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            log.error(
+                "cannot replay workflow %s (%s: %s); its files stay in %s for inspection",
+                workflow_id,
+                type(exc).__name__,
+                exc,
+                directory,
+            )
+            continue
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def load_workflow(journal: JournalFile, workflow_id: str) -> WorkflowRun | None:
+    """One workflow from its files; None when it was never durably submitted."""
+    snapshot = journal.read_snapshot()
+    records = journal.read_records()
+    if snapshot is not None:
+        origin: Record = snapshot
+        created_at = snapshot["created_at"]
+    elif records and records[0].get("k") == "submit":
+        origin = records[0]
+        created_at = origin["at"]
+    else:
+        log.warning("workflow %s: no durable submit record; removing its journal", workflow_id)
+        journal.path.unlink(missing_ok=True)
+        return None
+    spec = _spec(origin)
+    run = WorkflowRun(workflow_id, spec, compile_graph(spec), created_at, journal)
+    if snapshot is not None:
+        restore(run, snapshot)
+    else:
+        run.seq = origin["s"]
+    for record in records:
+        if record["s"] > run.seq and record["k"] != "submit":
+            run.apply(record)
+    run.durable_state = run.state
+    run.since_checkpoint = len(records)
+    return run
+
+
+def _spec(origin: Record) -> WorkflowSpec:
+    try:
+        return WorkflowSpec.model_validate(origin["spec"])
+    except ValidationError as exc:
+        raise ValueError(f"the journaled spec no longer validates: {exc}") from None

@@ -1,0 +1,300 @@
+"""`Orchestrator`: the engine behind the `OrchestratorAPI` seam, in process.
+
+Every answer reflects durable state: reads wait for the journal batch in flight, so a
+caller never sees a change that a crash could take back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import fcntl
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+
+from daemons.common.files import private_dir
+from daemons.common.settings import Settings
+from daemons.orchestrator.actions import Action, load_actions
+from daemons.orchestrator.engine import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
+from daemons.orchestrator.model import (
+    TERMINAL_WORKFLOW_STATES,
+    TaskState,
+    WorkflowSpec,
+    WorkflowState,
+)
+from daemons.orchestrator.protocol import ProgressCallback
+from daemons.orchestrator.runtime import TaskRun, WorkflowRun
+from daemons.orchestrator.views import (
+    Event,
+    TaskLogs,
+    TaskView,
+    WorkflowPage,
+    WorkflowView,
+    task_logs,
+    task_view,
+    workflow_view,
+)
+from registry.errors import Conflict, InvalidInput, NotFound, Unavailable
+
+_CAN_ROLL_BACK = frozenset({WorkflowState.SUCCEEDED, WorkflowState.FAILED})
+_CAN_RETRY = frozenset({WorkflowState.FAILED, WorkflowState.CANCELLED, WorkflowState.ROLLED_BACK})
+
+
+class Orchestrator:
+    """The durable workflow engine's API. `start()` recovers; `stop()` shuts down cleanly."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        actions: Mapping[str, Action] | None = None,
+        state: Any = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
+        self.settings = settings
+        self.engine = Engine(
+            settings,
+            load_actions() if actions is None else actions,
+            state=state,
+            concurrency=concurrency,
+            checkpoint_every=checkpoint_every,
+        )
+        self._lock_fd: int | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take the journal directory (one engine per directory), replay it, resume."""
+        self._lock()
+        try:
+            await self.engine.start()
+        except BaseException:
+            await self.engine.stop(grace_s=0)
+            self._unlock()
+            raise
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """End event streams, let running attempts finish within `grace_s`, flush, unlock."""
+        self.engine.events.close()
+        try:
+            await self.engine.stop(grace_s)
+        finally:
+            self._unlock()
+
+    async def __aenter__(self) -> Orchestrator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def health(self) -> dict[str, Any]:
+        """Readiness and load, for `/health` and `platform.health`."""
+        engine = self.engine
+        error = engine.committer.error
+        active = sum(
+            1 for wf in engine.workflows.values() if wf.state not in TERMINAL_WORKFLOW_STATES
+        )
+        return {
+            "ready": self._lock_fd is not None and error is None,
+            "detail": error.message if error else "journal ok",
+            "workflows": len(engine.workflows),
+            "active_workflows": active,
+            "running_attempts": engine.running,
+            "concurrency": engine.concurrency,
+        }
+
+    # ---- the API -------------------------------------------------------------------------
+
+    async def submit(self, spec: WorkflowSpec) -> WorkflowView:
+        wf = self.engine.submit(spec)
+        await self.engine.committer.durable()
+        return workflow_view(wf)
+
+    async def get(self, workflow_id: str) -> WorkflowView:
+        wf = self._workflow(workflow_id)
+        await self.engine.committer.durable()
+        return workflow_view(wf)
+
+    async def list(
+        self,
+        state: WorkflowState | None = None,
+        label: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> WorkflowPage:
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
+        key, has_value, value = (label or "").partition("=")
+        if label is not None and not key:
+            raise InvalidInput(f"label filter {label!r} must be `key=value` or `key`")
+        await self.engine.committer.durable()
+        page: list[WorkflowView] = []
+        more = False
+        for wf in sorted(self.engine.workflows.values(), key=lambda w: w.id, reverse=True):
+            if cursor is not None and wf.id >= cursor:
+                continue
+            if state is not None and wf.state is not state:
+                continue
+            if name is not None and wf.spec.name != name:
+                continue
+            labels = wf.spec.labels
+            if label is not None and (key not in labels or (has_value and labels[key] != value)):
+                continue
+            if len(page) == limit:
+                more = True
+                break
+            page.append(workflow_view(wf))
+        return WorkflowPage(workflows=page, next_cursor=page[-1].id if more else None)
+
+    async def cancel(self, workflow_id: str) -> WorkflowView:
+        wf = self._workflow(workflow_id)
+        if wf.state in TERMINAL_WORKFLOW_STATES:
+            raise Conflict(
+                f"workflow {workflow_id} already finished ({wf.state}); nothing to cancel",
+                details={"workflow_id": workflow_id, "state": wf.state.value},
+            )
+        if wf.state is WorkflowState.ROLLING_BACK:
+            raise Conflict(
+                f"workflow {workflow_id} is rolling back; wait for the rollback to finish",
+                details={"workflow_id": workflow_id, "state": wf.state.value},
+            )
+        self.engine.cancel(wf)
+        return await self.get(workflow_id)
+
+    async def rollback(self, workflow_id: str) -> WorkflowView:
+        wf = self._workflow(workflow_id)
+        if wf.state not in _CAN_ROLL_BACK:
+            hint = (
+                "cancel it instead (cancelling runs the compensations)"
+                if wf.state in (WorkflowState.PENDING, WorkflowState.RUNNING)
+                else "there is nothing left to undo"
+            )
+            raise Conflict(
+                f"workflow {workflow_id} is {wf.state}; only succeeded or failed workflows "
+                f"can be rolled back: {hint}",
+                details={"workflow_id": workflow_id, "state": wf.state.value},
+            )
+        self.engine.rollback(wf, "rollback requested")
+        return await self.get(workflow_id)
+
+    async def retry(self, workflow_id: str) -> WorkflowView:
+        wf = self._workflow(workflow_id)
+        if wf.state not in _CAN_RETRY:
+            raise Conflict(
+                f"workflow {workflow_id} is {wf.state}; only failed, cancelled or rolled back "
+                "workflows can be retried",
+                details={"workflow_id": workflow_id, "state": wf.state.value},
+            )
+        self.engine.retry(wf)
+        return await self.get(workflow_id)
+
+    async def tasks(
+        self, workflow_id: str, state: TaskState | None = None
+    ) -> builtins.list[TaskView]:
+        wf = self._workflow(workflow_id)
+        await self.engine.committer.durable()
+        return [task_view(wf, t) for t in wf.tasks if state is None or t.state is state]
+
+    async def task(self, workflow_id: str, task_id: str) -> TaskView:
+        wf, t = self._task(workflow_id, task_id)
+        await self.engine.committer.durable()
+        return task_view(wf, t)
+
+    async def logs(self, workflow_id: str, task_id: str, tail: int | None = None) -> TaskLogs:
+        if tail is not None and tail < 0:
+            raise InvalidInput(f"tail must be 0 or more lines, got {tail}")
+        wf, t = self._task(workflow_id, task_id)
+        await self.engine.committer.durable()
+        return task_logs(wf, t, tail)
+
+    async def wait(
+        self,
+        workflow_id: str,
+        timeout_s: float | None,
+        on_progress: ProgressCallback | None = None,
+    ) -> WorkflowView:
+        wf = self._workflow(workflow_id)
+        await self.engine.committer.durable()
+        bus = self.engine.events
+        # Subscribe before looking, so a change in between is not missed.
+        stream = bus.subscribe(bus.last_seq, workflow_id)
+        try:
+            async with asyncio.timeout(timeout_s):
+                if on_progress is None:
+                    while wf.durable_state not in TERMINAL_WORKFLOW_STATES and not bus.closed:
+                        await bus.changed()  # cheaper than building every event
+                elif wf.durable_state not in TERMINAL_WORKFLOW_STATES:
+                    async for event in stream:
+                        await on_progress(event)
+                        if event.kind == "workflow" and event.state in TERMINAL_WORKFLOW_STATES:
+                            break
+        except TimeoutError:
+            pass  # not finished yet: the caller gets the current state
+        finally:
+            await stream.aclose()
+        return workflow_view(wf)
+
+    def events(
+        self, since: int | None = None, workflow_id: str | None = None
+    ) -> AsyncIterator[Event]:
+        return self.engine.events.subscribe(since, workflow_id)
+
+    def event_stream(
+        self, since: int | None, workflow_id: str | None, heartbeat_s: float
+    ) -> AsyncGenerator[Event | None, None]:
+        """`events`, plus a None after each quiet `heartbeat_s` (the SSE endpoint's keep-alive)."""
+        return self.engine.events.stream(since, workflow_id, heartbeat_s)
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _workflow(self, workflow_id: str) -> WorkflowRun:
+        wf = self.engine.workflows.get(workflow_id)
+        if wf is None:
+            raise NotFound(
+                f"no workflow {workflow_id!r}; workflow.list shows the known ones",
+                details={"workflow_id": workflow_id},
+            )
+        return wf
+
+    def _task(self, workflow_id: str, task_id: str) -> tuple[WorkflowRun, TaskRun]:
+        wf = self._workflow(workflow_id)
+        t = wf.task(task_id)
+        if t is None:
+            raise NotFound(
+                f"workflow {workflow_id} has no task {task_id!r}; task.list shows its tasks",
+                details={"workflow_id": workflow_id, "task_id": task_id},
+            )
+        return wf, t
+
+    def _lock(self) -> None:
+        path = private_dir(self.settings.journal_dir) / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise Unavailable(
+                f"the orchestrator journal {path.parent} is in use by pid {holder}; stop that "
+                "orchestrator first or talk to it over its API",
+                details={"path": str(path.parent), "holder": holder},
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
