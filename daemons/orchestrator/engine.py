@@ -256,7 +256,7 @@ class Engine:
         if not wf.workspace_ready:
             private_dir(self._work_dir / wf.id)
             wf.workspace_ready = True
-        sink = AttemptLog(t.logger)
+        sink = AttemptLog()
         ctx = ActionContext(
             workflow_id=wf.id,
             task_id=t.spec.id,
@@ -268,7 +268,11 @@ class Engine:
             state=self.state,
         )
         action = self.actions.get(spec.action)
-        outcome = await execute(action, spec.action, spec.params, ctx, spec.timeout_s)
+        t.live = sink
+        try:
+            outcome = await execute(action, spec.action, spec.params, ctx, spec.timeout_s)
+        finally:
+            t.live = None
         self.running -= 1
         t.handle = None
         if self.committer.error is None:  # else nothing more can be made durable
@@ -317,6 +321,8 @@ class Engine:
         record: Record = {"task": task_id, "n": attempt}
         if sink.new is not None:
             record["log"] = sink.entries()
+            if sink.new.dropped_bytes:
+                record["dropped"] = sink.new.dropped_bytes
         error = outcome.error
         if error is None:
             if kind == _TASK:

@@ -4,7 +4,6 @@ memory or the journal without bound. The newest lines are kept."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 LOG_CAP_BYTES = 64 * 1024
 LogEntry = tuple[str, str]
@@ -40,19 +39,17 @@ class TaskLog:
 
 
 class AttemptLog:
-    """The log sink of one attempt: feeds the task's log and remembers this attempt's lines
-    for its journal record. Allocates nothing until something is logged."""
+    """The log sink of one attempt: its lines, readable while it runs, journaled with its
+    outcome record (which moves them into the task's log). Allocates nothing until used."""
 
-    __slots__ = ("_task_log", "new")
+    __slots__ = ("new",)
 
-    def __init__(self, task_log: Callable[[], TaskLog]) -> None:
-        self._task_log = task_log
+    def __init__(self) -> None:
         self.new: TaskLog | None = None
 
     def __call__(self, stream: str, text: str) -> None:
         if self.new is None:
             self.new = TaskLog()
-        self._task_log().add(stream, text)
         self.new.add(stream, text)
 
     def entries(self) -> list[list[str]]:

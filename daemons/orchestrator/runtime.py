@@ -12,7 +12,7 @@ from typing import Any
 
 from daemons.orchestrator.graph import Graph
 from daemons.orchestrator.journal import JournalFile, Record
-from daemons.orchestrator.logs import TaskLog
+from daemons.orchestrator.logs import AttemptLog, TaskLog
 from daemons.orchestrator.model import TaskSpec, TaskState, WorkflowSpec, WorkflowState
 
 _WAITING = (TaskState.PENDING, TaskState.READY)
@@ -40,6 +40,7 @@ class TaskRun:
         "finished_at",
         "handle",
         "index",
+        "live",
         "log",
         "result",
         "resume",
@@ -63,6 +64,8 @@ class TaskRun:
         self.result: dict[str, Any] | None = None
         self.comp: Compensation | None = None
         self.log: TaskLog | None = None
+        self.live: AttemptLog | None = None
+        """Lines of the attempt in flight; they join `log` with its journal record."""
         self.handle: Any = None
         """The engine's asyncio task while an attempt runs."""
         self.resume = False
@@ -384,6 +387,7 @@ def _add_log(t: TaskRun, r: Record) -> None:
     entries = r.get("log")
     if entries:
         log = t.logger()
+        log.dropped_bytes += r.get("dropped", 0)
         for stream, line in entries:
             log.add(stream, line)
 

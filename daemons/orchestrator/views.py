@@ -148,9 +148,15 @@ def task_view(wf: WorkflowRun, t: TaskRun) -> TaskView:
 
 
 def task_logs(wf: WorkflowRun, t: TaskRun, tail: int | None) -> TaskLogs:
-    log = t.log
-    entries = [] if log is None else log.tail(tail)
-    dropped = 0 if log is None else log.dropped_bytes
+    log, live = t.log, (None if t.live is None else t.live.new)
+    entries = [] if log is None else log.tail()
+    if live is not None:
+        entries += live.tail()
+    if tail is not None:
+        entries = entries[-tail:] if tail > 0 else []
+    dropped = (0 if log is None else log.dropped_bytes) + (
+        0 if live is None else live.dropped_bytes
+    )
     return TaskLogs(
         workflow_id=wf.id,
         task_id=t.spec.id,

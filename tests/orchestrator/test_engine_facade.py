@@ -3,6 +3,8 @@ unknown ids, listing with filters and pages, capped logs, waiting and events."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -176,4 +178,27 @@ async def test_events_replay_from_a_sequence_number(orch: Orchestrator) -> None:
         (2, "task", "running"),
         (3, "task", "succeeded"),
         (4, "workflow", "succeeded"),
+    ]
+
+
+async def test_logs_show_while_running_and_once_after(
+    start_orchestrator: StartOrchestrator,
+) -> None:
+    orch = await start_orchestrator()
+    slow = {"id": "s", "action": "flaky", "params": {"log_bytes": 200, "hold_s": 5}}
+    wf = await orch.submit(spec(slow))
+    deadline = time.monotonic() + 5
+    while not (await orch.logs(wf.id, "s")).lines:  # the attempt is still holding
+        assert time.monotonic() < deadline, "no live log lines"
+        await asyncio.sleep(0.01)
+    assert (await orch.task(wf.id, "s")).state == TaskState.RUNNING
+    assert [line.text[:7] for line in (await orch.logs(wf.id, "s")).lines] == ["0000000", "0000001"]
+    await orch.cancel(wf.id)
+    await orch.wait(wf.id, 10)
+
+    quick = {"id": "q", "action": "flaky", "params": {"log_bytes": 200}}
+    done = await orch.wait((await orch.submit(spec(quick))).id, 10)
+    assert [line.text[:7] for line in (await orch.logs(done.id, "q")).lines] == [
+        "0000000",
+        "0000001",
     ]
