@@ -131,7 +131,7 @@ class _Api:
             spec = WorkflowSpec.model_validate(body)
         except ValidationError as exc:
             raise _invalid(exc) from None
-        return await self.orch.submit(spec)
+        return await self.orch.submit(spec, request.query_params.get("id"))
 
     async def list(self, request: Request) -> Any:
         q = request.query_params

@@ -72,9 +72,11 @@ class OrchestratorClient:
 
     # ---- the API -------------------------------------------------------------------------
 
-    async def submit(self, spec: WorkflowSpec) -> WorkflowView:
+    async def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowView:
         body = spec.model_dump(mode="json", exclude_defaults=True)
-        return WorkflowView.model_validate(await self._call("POST", "/v1/workflows", json=body))
+        params = None if workflow_id is None else {"id": workflow_id}
+        data = await self._call("POST", "/v1/workflows", json=body, params=params)
+        return WorkflowView.model_validate(data)
 
     async def get(self, workflow_id: str) -> WorkflowView:
         return WorkflowView.model_validate(await self._call("GET", f"/v1/workflows/{workflow_id}"))

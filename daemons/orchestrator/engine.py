@@ -15,6 +15,7 @@ import heapq
 import itertools
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -40,7 +41,7 @@ from daemons.orchestrator.model import (
 from daemons.orchestrator.recovery import load_workflows
 from daemons.orchestrator.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.views import EventKind
-from registry.errors import Unavailable
+from registry.errors import Conflict, InvalidInput, Unavailable
 
 log = logging.getLogger("prvng.orchestrator")
 
@@ -50,6 +51,9 @@ CHECKPOINT_EVERY = 10_000
 _TASK, _COMP = 0, 1
 _DONE = ("succeeded", "compensated")
 _ACTIVE_COMP = (TaskState.PENDING, TaskState.RUNNING)
+
+
+WORKFLOW_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 def new_workflow_id() -> str:
@@ -121,13 +125,21 @@ class Engine:
 
     # ---- commands ------------------------------------------------------------------------
 
-    def submit(self, spec: WorkflowSpec) -> WorkflowRun:
-        """Check, journal and schedule a workflow (the caller awaits `durable()`)."""
+    def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowRun:
+        """Check, journal and schedule a workflow (the caller awaits `durable()`).
+
+        A caller-chosen `workflow_id` makes submission idempotent: the same id with the
+        same spec answers the existing workflow; with another spec it is a `Conflict`.
+        """
         if self._stopping:
             raise Unavailable("the orchestrator is stopping; submit again once it is back")
+        if workflow_id is not None:
+            existing = self._existing(workflow_id, spec)
+            if existing is not None:
+                return existing
         graph = compile_graph(spec)
         check_actions(spec, self.actions)
-        wf_id = new_workflow_id()
+        wf_id = workflow_id or new_workflow_id()
         now = time.time()
         wf = WorkflowRun(wf_id, spec, graph, now, JournalFile(self._journal_dir, wf_id))
         record = {
@@ -146,6 +158,23 @@ class Engine:
             if t.state is TaskState.READY:
                 self._push(wf, t, _TASK)
         self._pump()
+        return wf
+
+    def _existing(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowRun | None:
+        if not WORKFLOW_ID.match(workflow_id):
+            raise InvalidInput(
+                f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "
+                "starting with a letter or digit",
+                details={"id": workflow_id},
+            )
+        wf = self.workflows.get(workflow_id)
+        if wf is None:
+            return None
+        if wf.spec != spec:
+            raise Conflict(
+                f"workflow {workflow_id} exists with a different spec; choose another id",
+                details={"id": workflow_id},
+            )
         return wf
 
     def cancel(self, wf: WorkflowRun) -> None:

@@ -16,8 +16,10 @@ ProgressCallback = Callable[[Event], Awaitable[None]]
 
 
 class OrchestratorAPI(Protocol):
-    async def submit(self, spec: WorkflowSpec) -> WorkflowView:
-        """Check, durably record and start a workflow (`InvalidInput` for a bad spec)."""
+    async def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowView:
+        """Check, durably record and start a workflow (`InvalidInput` for a bad spec).
+
+        With `workflow_id`, submitting again is idempotent (same spec) or a `Conflict`."""
         ...
 
     async def get(self, workflow_id: str) -> WorkflowView: ...

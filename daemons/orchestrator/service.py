@@ -114,8 +114,8 @@ class Orchestrator:
 
     # ---- the API -------------------------------------------------------------------------
 
-    async def submit(self, spec: WorkflowSpec) -> WorkflowView:
-        wf = self.engine.submit(spec)
+    async def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowView:
+        wf = self.engine.submit(spec, workflow_id)
         await self.engine.committer.durable()
         return workflow_view(wf)
 

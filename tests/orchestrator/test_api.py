@@ -308,3 +308,22 @@ async def test_kill_9_many_times(tmp_path: Path, settings: Settings) -> None:
         f"re-run (at-least-once, not yet journaled done): {sum(t for _, t in results)}"
     )
     assert mid_run >= len(results) // 2  # most kills really land inside the workflow
+
+
+async def test_submitting_with_a_chosen_id_is_idempotent(
+    client: OrchestratorClient, start_orchestrator: Any, settings: Settings, orch: Orchestrator
+) -> None:
+    wf = spec({"id": "a", "action": "noop", "params": {"marker": "m"}})
+    first = await client.submit(wf, "op-123")
+    assert first.id == "op-123"
+    again = await client.submit(wf, "op-123")
+    assert again.id == "op-123" and again.created_at == first.created_at
+    await orch.wait("op-123", 10)
+    assert len(marker_lines(workspace(settings, "op-123") / "m")) == 1
+    with pytest.raises(Conflict, match="different spec"):
+        await client.submit(spec({"id": "b", "action": "noop"}), "op-123")
+    with pytest.raises(InvalidInput, match="workflow id"):
+        await client.submit(wf, "../escape")
+    await orch.stop()
+    recovered = await start_orchestrator()
+    assert (await recovered.submit(wf, "op-123")).state == WorkflowState.SUCCEEDED
