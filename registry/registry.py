@@ -49,13 +49,14 @@ class Registry:
         self._tools: dict[str, ToolSpec] = {}
         self._listing: ToolListing | None = None
         self.authenticator = authenticator
+        self.authorizer = authorizer or RoleAuthorizer()
         self.audit_sink = audit_sink
         self.resources = resources or Resources()
         self.middlewares: list[Middleware] = [
             Audit(audit_sink),
             ValidateInput(),
             IdentifyPrincipal(authenticator),
-            Authorize(authorizer or RoleAuthorizer()),
+            Authorize(self.authorizer),
             RateLimit(rate_limiter or Unlimited()),
             Approval(approval_gate or RequireKeeper()),
         ]
@@ -107,6 +108,10 @@ class Registry:
         if principal is None:
             raise Unauthenticated("the API key or session token is not valid")
         return principal
+
+    def authorize(self, principal: Principal, permission: str, target: str) -> None:
+        """For wire endpoints that are not tools (event streams): `Forbidden` unless allowed."""
+        self.authorizer.authorize(principal, permission, target)
 
     async def invoke(
         self,

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from daemons.common.settings import Settings
@@ -32,7 +33,16 @@ PRVNG_HOME, else they run in this process."""
 
 
 def _json_arguments(text: str) -> dict[str, Any]:
-    source = sys.stdin.read() if text == "-" else text
+    """`--json` as given: inline JSON, `-` for stdin, `@path` for a file."""
+    if text == "-":
+        source = sys.stdin.read()
+    elif text.startswith("@"):
+        try:
+            source = Path(text[1:]).read_text()
+        except OSError as exc:
+            raise UsageError(f"--json: cannot read {text[1:]}: {exc.strerror}") from None
+    else:
+        source = text
     try:
         value = json.loads(source)
     except ValueError as exc:
@@ -48,7 +58,7 @@ def _configure_call(parser: argparse.ArgumentParser) -> None:
         "--json",
         dest="call_json",
         metavar="JSON",
-        help="the arguments as one JSON object; '-' reads it from stdin",
+        help="the arguments as one JSON object; '-' reads stdin, '@FILE' a file",
     )
     parser.add_argument(
         "assignments",
@@ -108,9 +118,21 @@ def _tool_command(tool: dict[str, Any]) -> Command:
             parser.add_argument(
                 "--json", dest="list_json", action="store_true", help="print the listing JSON"
             )
+        else:
+            parser.add_argument(
+                "--json",
+                dest="input_json",
+                metavar="JSON",
+                help="the input as one JSON object ('-' reads stdin, '@FILE' a file); "
+                "flags given too override its fields",
+            )
 
     def run(session: Session, ns: argparse.Namespace) -> int:
-        return session.call(name, tool_args(ns))
+        try:
+            args = _json_arguments(ns.input_json) if ns.input_json is not None else {}
+        except UsageError as exc:
+            return session.usage_error(str(exc))
+        return session.call(name, {**args, **tool_args(ns)})
 
     return Command(
         tuple(name.split(".")),

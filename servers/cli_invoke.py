@@ -81,9 +81,30 @@ async def _invoke_here(
             trace_id=trace_id,
             progress=_progress if sys.stderr.isatty() else None,
         )
+        await _run_local_workflows_to_the_end(registry)
     finally:
         await registry.aclose()
     return envelope.to_dict()
+
+
+async def _run_local_workflows_to_the_end(registry: Any) -> None:
+    """A one-shot CLI that started the workflow engine runs its unfinished workflows before
+    exiting, since nothing else would run them until the engine's next start."""
+    from daemons.orchestrator.model import WorkflowState
+    from tools.workflow.orchestrator import OrchestratorHandle
+
+    if not registry.resources.is_open(OrchestratorHandle):
+        return
+    api = (await registry.resources.get(OrchestratorHandle)).api
+    for state in (WorkflowState.PENDING, WorkflowState.RUNNING, WorkflowState.ROLLING_BACK):
+        for wf in (await api.list(state=state, limit=500)).workflows:
+            print(
+                f"running workflow {wf.id} ({wf.name}) to the end here, as no platform runs; "
+                "Ctrl-C stops it (it resumes on the next start)",
+                file=sys.stderr,
+                flush=True,
+            )
+            await api.wait(wf.id, None)
 
 
 def invoke(

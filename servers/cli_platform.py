@@ -205,21 +205,37 @@ def _mcp(session: Session, ns: argparse.Namespace) -> int:
     return 0
 
 
-def _run_http(settings: Settings, host: str, port: int) -> None:
+def _run_http(settings: Settings, host: str, port: int | None) -> int:
     from servers.mcp import run_http
 
-    run_http(settings, host, port)
+    run_http(settings, host, DEFAULT_PORT if port is None else port)
+    return 0
 
 
-DAEMONS: dict[str, tuple[str, Callable[[Settings, str, int], None]]] = {
-    "http": ("the HTTP daemon: REST, /mcp, OpenAPI, /health", _run_http),
+def _run_orchestrator(settings: Settings, host: str, port: int | None) -> int:
+    from daemons.orchestrator.daemon import DEFAULT_PORT as ORCHESTRATOR_PORT
+    from daemons.orchestrator.daemon import run_daemon
+
+    return run_daemon(settings, host, ORCHESTRATOR_PORT if port is None else port)
+
+
+DaemonRunner = Callable[[Settings, str, "int | None"], int]
+
+DAEMONS: dict[str, tuple[str, DaemonRunner]] = {
+    "http": ("the HTTP daemon: REST, /mcp, OpenAPI, /health (port 8080)", _run_http),
+    "orchestrator": ("the workflow engine and its internal API (port 8081)", _run_orchestrator),
 }
 
 
 def _configure_daemon(parser: argparse.ArgumentParser) -> None:
     known = "; ".join(f"{name}: {what}" for name, (what, _) in DAEMONS.items())
     parser.add_argument("name", metavar="NAME", help=f"which daemon ({known})")
-    _host_port(parser, "listen")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="listen address (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="TCP port; 0 picks a free one (default: per daemon)"
+    )
 
 
 def _daemon(session: Session, ns: argparse.Namespace) -> int:
@@ -228,8 +244,7 @@ def _daemon(session: Session, ns: argparse.Namespace) -> int:
         return session.usage_error(
             f"unknown daemon {ns.name!r}; known daemons: {', '.join(sorted(DAEMONS))}"
         )
-    entry[1](session.settings, ns.host, ns.port)
-    return 0
+    return entry[1](session.settings, ns.host, ns.port)
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:

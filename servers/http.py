@@ -8,6 +8,7 @@ layer and endpoints are plain functions, so the tier adds little to the handler'
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -132,7 +133,14 @@ class _Tier:
         self.registry = registry
         self.max_body = settings.max_body_bytes
         self.readiness = readiness
+        self.closing = asyncio.Event()
+        """Set when the server stops, so long-lived streams end instead of holding it up."""
         self._openapi: bytes | None = None
+
+    async def events(self, request: Request, trace_id: str) -> Response:
+        from servers.http_events import events_response
+
+        return await events_response(request, self.registry, _principal(request), self.closing)
 
     async def health(self, request: Request) -> Response:
         try:
@@ -264,6 +272,7 @@ def create_app(
         Route("/openapi.json", tier.openapi, methods=["GET"]),
         Route("/v1/tools", _endpoint(tier.list_tools), methods=["GET"]),
         Route("/v1/tools/{name}", _endpoint(tier.call_tool), methods=["POST"]),
+        Route("/events", _endpoint(tier.events), methods=["GET"]),
     ]
     aliases = _alias_paths(registry)
     routes += [tier.alias_route(path, aliases[path]) for path in sorted(aliases, key=_static_first)]
@@ -288,5 +297,11 @@ def create_app(
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
+    app.state.closing = tier.closing
     app.add_middleware(BearerAuth, registry=registry)
     return app
+
+
+def begin_shutdown(app: Starlette) -> None:
+    """End long-lived streams (`/events`) so the server can stop without waiting them out."""
+    app.state.closing.set()

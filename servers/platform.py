@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from starlette.types import ASGIApp
+from starlette.applications import Starlette
 
 from daemons.common.files import pid_alive
 from daemons.common.settings import Settings
@@ -30,7 +30,8 @@ from registry.envelope import utc_now_iso
 from registry.errors import exit_code
 from servers import runfile
 from servers.asgi_server import AsgiServer
-from servers.http import ComponentState, Readiness, create_app
+from servers.http import ComponentState, Readiness, begin_shutdown, create_app
+from tools.workflow.orchestrator import OrchestratorHandle
 
 log = logging.getLogger("prvng.platform")
 
@@ -39,8 +40,14 @@ class Component(Protocol):
     """One part of the running platform (state store, HTTP, NATS, orchestrator, ...)."""
 
     name: str
-    ready: bool
-    detail: str
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def detail(self) -> str:
+        """What `/health` shows next to the component (its URL, its load, why it is down)."""
+        ...
 
     async def start(self) -> None:
         """Return once the component is ready; raise a `PlatformError` if it cannot be."""
@@ -70,12 +77,49 @@ class StateComponent:
         self.detail = "stopped"  # the registry closes the store with its resources
 
 
+class OrchestratorComponent:
+    """The workflow engine, started with the platform so recovery resumes work at once."""
+
+    name = "orchestrator"
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._handle: OrchestratorHandle | None = None
+
+    async def start(self) -> None:
+        handle = await self.registry.resources.get(OrchestratorHandle)
+        if handle.health is None:
+            await handle.api.list(limit=1)  # the daemon answers and accepts our token
+        self._handle = handle
+
+    @property
+    def ready(self) -> bool:
+        handle = self._handle
+        return handle is not None and (handle.health is None or bool(handle.health()["ready"]))
+
+    @property
+    def detail(self) -> str:
+        handle = self._handle
+        if handle is None:
+            return "not started"
+        if handle.health is None:
+            return handle.location
+        health = handle.health()
+        if not health["ready"]:
+            return str(health["detail"])
+        return f"{health['active_workflows']} active of {health['workflows']} workflows"
+
+    async def stop(self) -> None:
+        self._handle = None  # the registry stops the engine with its other resources
+
+
 class HttpComponent:
     """The HTTP daemon (REST, OpenAPI, `/mcp`) on uvicorn."""
 
     name = "http"
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
         self.server = AsgiServer(app, host, port)
         self.ready = False
         self.detail = "not started"
@@ -91,6 +135,7 @@ class HttpComponent:
 
     async def stop(self) -> None:
         self.ready = False
+        begin_shutdown(self.app)
         await self.server.stop()
         self.detail = "stopped"
 
@@ -154,7 +199,8 @@ async def serve(
     readiness: Readiness | None = None,
 ) -> AsyncIterator[str]:
     """Serve the HTTP tier in this event loop for the block; yields its base URL."""
-    server = AsgiServer(create_app(registry, settings, readiness=readiness), host, port)
+    app = create_app(registry, settings, readiness=readiness)
+    server = AsgiServer(app, host, port)
     await server.start()
     try:
         if write_run_file:
@@ -164,6 +210,7 @@ async def serve(
     finally:
         if write_run_file:
             runfile.remove_run_file(settings.run_file, os.getpid())
+        begin_shutdown(app)
         await server.stop()
 
 
@@ -171,6 +218,7 @@ def build_platform(settings: Settings, registry: Registry, host: str, port: int)
     """The components `prvng platform start` runs, HTTP last so it serves a ready platform."""
     platform = Platform(settings, registry)
     platform.add_component(StateComponent(registry))
+    platform.add_component(OrchestratorComponent(registry))
     app = create_app(registry, settings, readiness=platform.readiness)
     platform.add_component(HttpComponent(app, host, port))
     return platform

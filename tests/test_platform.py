@@ -120,7 +120,7 @@ async def test_a_second_platform_on_the_same_home_fails_fast(on_disk: Settings) 
             async with httpx.AsyncClient() as client:
                 health = (await client.get(f"{url}/health")).json()
             assert health["status"] == "ok"
-            assert set(health["components"]) == {"registry", "state", "http"}
+            assert set(health["components"]) == {"registry", "state", "orchestrator", "http"}
             assert health["components"]["state"]["detail"] == "surrealkv"
             async with build_registry(on_disk, keystore=keystore) as other:
                 second = build_platform(on_disk, other, "127.0.0.1", 0)
@@ -173,7 +173,7 @@ def test_platform_process_runs_until_sigterm(
         url = line.split()[3]
         info = read_run_file(on_disk.run_file)
         assert info is not None and (info.pid, info.url) == (proc.pid, url)
-        assert info.components == ["state", "http"]
+        assert info.components == ["state", "orchestrator", "http"]
         status = platform_status(on_disk)
         assert status["running"] and status["pid"] == proc.pid
         assert status["health"]["status"] == "ok"

@@ -14,12 +14,17 @@ from daemons.common.state import StateStore
 from registry import JsonlAuditSink, Registry, ToolSpec
 from registry.ratelimit import RateLimiter, TokenBucketLimiter
 from tools.auth.keystore import KeyStore
+from tools.workflow.orchestrator import OrchestratorHandle, open_orchestrator
 
 TOOL_MODULES = (
     "tools.catalog",
     "tools.platform",
     "tools.config.tools",
     "tools.server.tools",
+    "tools.server.lifecycle",
+    "tools.taskserv.tools",
+    "tools.workflow.tools",
+    "tools.workflow.tasks",
 )
 
 
@@ -50,6 +55,9 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     registry.resources.put(Settings, settings)
     registry.resources.put(KeyStore, keystore)
     registry.resources.provide(StateStore, lambda: StateStore.open(settings.state_url))
+    registry.resources.provide(
+        OrchestratorHandle, lambda: open_orchestrator(settings, registry.resources)
+    )
     registry.extend(all_specs())
     return registry
 

@@ -40,6 +40,7 @@ class Settings:
     api_key: str | None = None
     nats_url: str | None = None
     surreal_url: str | None = None
+    orchestrator_url: str | None = None
     max_body_bytes: int = 1 << 20
     rate_limit: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -56,6 +57,7 @@ class Settings:
             api_key=os.environ.get("PRVNG_API_KEY") or None,
             nats_url=os.environ.get("PRVNG_NATS_URL") or None,
             surreal_url=os.environ.get("PRVNG_SURREAL_URL") or None,
+            orchestrator_url=os.environ.get("PRVNG_ORCHESTRATOR_URL") or None,
             max_body_bytes=_int_env("PRVNG_MAX_BODY_BYTES", 1 << 20),
             rate_limit=os.environ.get("PRVNG_RATE_LIMIT") or None,
         )

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from daemons.common.settings import PROJECT_ROOT
 from registry.errors import InvalidInput, NotFound
 
 TASKSERV_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -87,20 +88,26 @@ class Taskserv:
         }
 
 
-def catalog_dir(config_dir: Path) -> Path:
-    return config_dir / "taskservs"
+BUNDLED_CATALOG = PROJECT_ROOT / "config" / "taskservs"
+
+
+def catalog_dirs(config_dir: Path) -> list[Path]:
+    """Where taskservs are found: the workspace's own `taskservs/` first, then the bundled."""
+    own = config_dir / "taskservs"
+    return [own] if own.resolve() == BUNDLED_CATALOG.resolve() else [own, BUNDLED_CATALOG]
+
+
+def _entries(config_dir: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for root in reversed(catalog_dirs(config_dir)):  # the workspace's entries win
+        for ncl in root.glob("*/taskserv.ncl"):
+            found[ncl.parent.name] = ncl.parent
+    return dict(sorted(found.items()))
 
 
 def list_taskservs(config_dir: Path) -> list[Taskserv]:
     """Every taskserv in the catalog, with default settings, by name."""
-    root = catalog_dir(config_dir)
-    if not root.is_dir():
-        return []
-    return [
-        load_taskserv(config_dir, entry.name)
-        for entry in sorted(root.iterdir())
-        if (entry / "taskserv.ncl").is_file()
-    ]
+    return [load_taskserv(config_dir, name) for name in _entries(config_dir)]
 
 
 def load_taskserv(config_dir: Path, name: str, settings: dict[str, Any] | None = None) -> Taskserv:
@@ -140,12 +147,13 @@ def load_taskserv(config_dir: Path, name: str, settings: dict[str, Any] | None =
 
 
 def _entry_dir(config_dir: Path, name: str) -> Path:
-    root = catalog_dir(config_dir)
-    directory = root / name
-    if not TASKSERV_NAME.match(name) or not (directory / "taskserv.ncl").is_file():
-        available = sorted(p.parent.name for p in root.glob("*/taskserv.ncl"))
+    entries = _entries(config_dir)
+    directory = entries.get(name) if TASKSERV_NAME.match(name) else None
+    if directory is None:
+        available = list(entries)
         raise NotFound(
-            f"no taskserv named {name!r} in {root}; available: {', '.join(available) or 'none'}",
+            f"no taskserv named {name!r}; available: {', '.join(available) or 'none'} "
+            f"(catalogs: {', '.join(map(str, catalog_dirs(config_dir)))})",
             details={"taskserv": name, "available": available},
         )
     if _UNSAFE_PATH.search(str(directory.resolve())):

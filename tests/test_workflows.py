@@ -1,0 +1,230 @@
+"""Workflows through the tiers: SSE progress, MCP progress, the platform's engine, split
+mode against the orchestrator daemon, kill -9 of the whole platform, real taskservs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastmcp import Client
+
+from daemons.common.settings import PROJECT_ROOT, Settings
+from daemons.orchestrator.token import orchestrator_token
+from registry import Principal, Registry
+from servers.mcp import build_mcp
+from servers.platform import serve
+from servers.runfile import read_run_file
+from tools import build_registry
+from tools.auth.keystore import KeyStore
+
+PRVNG = str(Path(sys.executable).with_name("prvng"))
+
+
+def _workflow(wf_id: str, *tasks: dict[str, Any], wait: bool = True) -> dict[str, Any]:
+    return {"id": wf_id, "name": wf_id, "tasks": list(tasks), "wait": wait}
+
+
+def _noop(task_id: str, *deps: str) -> dict[str, Any]:
+    return {"id": task_id, "action": "noop", "depends_on": list(deps)}
+
+
+async def test_events_stream_over_sse(
+    registry: Registry, settings: Settings, admin_key: str
+) -> None:
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    async with serve(registry, settings) as url, httpx.AsyncClient(base_url=url, headers=auth) as c:
+        async with httpx.AsyncClient(base_url=url) as anonymous:
+            assert (await anonymous.get("/events")).status_code == 401
+        body = _workflow("sse-1", _noop("a"), _noop("b", "a"))
+        done = (await c.post("/v1/tools/workflow.submit", json=body)).json()
+        assert done["data"]["state"] == "succeeded", done
+        seen: list[dict[str, Any]] = []
+        async with c.stream("GET", "/events", params={"since": 0, "workflow_id": "sse-1"}) as s:
+            assert s.headers["content-type"].startswith("text/event-stream")
+            event_id = None
+            async for line in s.aiter_lines():
+                if line.startswith("id: "):
+                    event_id = int(line[4:])
+                elif line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    assert event["seq"] == event_id
+                    seen.append(event)
+                    if event["kind"] == "workflow" and event["state"] == "succeeded":
+                        break
+        tasks = [(e["task_id"], e["state"]) for e in seen if e["kind"] == "task"]
+        assert tasks == [("a", "running"), ("a", "succeeded"), ("b", "running"), ("b", "succeeded")]
+        bad = await c.get("/events", params={"since": "yesterday"})
+        assert bad.status_code == 422
+
+
+async def test_mcp_client_gets_progress_while_it_waits(
+    registry: Registry, owner: Principal
+) -> None:
+    updates: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append((progress, total))
+
+    async with Client(build_mcp(registry, principal=owner)) as client:
+        body = _workflow("mcp-1", _noop("a"), _noop("b", "a"), _noop("c", "a"))
+        result = await client.call_tool("workflow.submit", body, progress_handler=on_progress)
+    assert result.structured_content is not None
+    assert result.structured_content["state"] == "succeeded"
+    assert updates and updates[-1] == (3, 3)
+    assert [p for p, _ in updates] == sorted(p for p, _ in updates)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def web_workspace(tmp_path: Path) -> tuple[Path, int]:
+    """A workspace of its own with static-web on a free port (taskservs from the bundle)."""
+    port = _free_port()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    schema = PROJECT_ROOT / "config" / "schemas" / "server.ncl"
+    (ws / "workspace.ncl").write_text(
+        f'let s = import "{schema}" in\n'
+        '{ name = "web", servers = [{ name = "web-1", taskservs = '
+        f'[{{ name = "static-web", port = {port} }}] }}] }} | s.Workspace\n'
+    )
+    return ws, port
+
+
+async def test_server_create_installs_a_taskserv_that_answers(
+    settings: Settings, keystore: KeyStore, owner: Principal, web_workspace: tuple[Path, int]
+) -> None:
+    ws, port = web_workspace
+    local = dataclasses.replace(settings, config_dir=ws)
+    async with build_registry(local, keystore=keystore) as registry:
+        created = await registry.invoke("server.create", {"wait": True}, principal=owner)
+        assert created.ok and created.data["state"] == "succeeded", created.to_dict()
+        try:
+            async with httpx.AsyncClient() as http:
+                page = await http.get(f"http://127.0.0.1:{port}/")
+            assert page.status_code == 200
+            server = (await registry.invoke("server.get", {"name": "web-1"}, principal=owner)).data
+            assert server["status"] == "running"
+            assert [(t["name"], t["status"]) for t in server["taskservs"]] == [
+                ("static-web", "running")
+            ]
+            assert Path(server["sandbox"]).is_dir()
+        finally:
+            deleted = await registry.invoke(
+                "server.delete", {"names": ["web-1"], "wait": True}, principal=owner
+            )
+        assert deleted.data["state"] == "succeeded", deleted.to_dict()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "static-web still listens"
+
+
+def _prvng(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PRVNG, *args], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+
+
+def test_in_process_cli_runs_its_workflow_to_the_end() -> None:
+    body = json.dumps({"id": "cli-1", "name": "cli", "tasks": [_noop("a"), _noop("b", "a")]})
+    submitted = _prvng("workflow", "submit", "--json", body)
+    assert submitted.returncode == 0, submitted.stderr
+    assert json.loads(submitted.stdout)["state"] in {"pending", "running"}
+    assert "running workflow cli-1" in submitted.stderr
+    after = _prvng("workflow", "get", "--id", "cli-1")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["state"] == "succeeded"
+
+
+def _read_ready_line(proc: subprocess.Popen[str], within_s: float = 60) -> str:
+    import selectors
+
+    assert proc.stdout is not None
+    deadline = time.monotonic() + within_s
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if selector.select(left):
+                line = proc.stdout.readline()
+                if " ready " in line or not line:
+                    return line
+    raise TimeoutError(f"pid {proc.pid} printed no ready line within {within_s}s")
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Any]:
+    """Start long-running processes; every one is killed at teardown."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+        with (tmp_path / f"proc-{len(procs)}.log").open("w") as log:
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_split_mode_talks_to_the_orchestrator_daemon(spawn: Any) -> None:
+    env = dict(os.environ)
+    daemon = spawn([PRVNG, "daemon", "orchestrator", "--port", "0"], env)
+    line = _read_ready_line(daemon)
+    assert line.startswith("orchestrator ready on http://127.0.0.1:"), line
+    url = line.split()[3]
+    client_env = {**env, "PRVNG_ORCHESTRATOR_URL": url}
+    body = json.dumps({**_workflow("split-1", _noop("a")), "wait": True})
+    done = _prvng("call", "workflow.submit", "--json", body, env=client_env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["state"] == "succeeded"
+    # The daemon holds the journal: the workflow is there, not in this home's own engine.
+    token = orchestrator_token(Settings.from_env())
+    listed = httpx.get(f"{url}/v1/workflows/split-1", headers={"Authorization": f"Bearer {token}"})
+    assert listed.json()["data"]["state"] == "succeeded"
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+
+
+def test_kill_9_of_the_platform_and_a_restart_finish_the_workflow(
+    spawn: Any, settings: Settings
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PRVNG_SURREAL_URL"}  # on disk
+    platform = spawn([PRVNG, "platform", "start", "--port", "0"], env)
+    assert "platform ready at" in _read_ready_line(platform)
+    tasks = [{"id": "slow", "action": "sleep", "params": {"seconds": 3}}]
+    tasks += [{"id": f"t{i}", "action": "noop", "depends_on": ["slow"]} for i in range(10)]
+    body = json.dumps({"id": "k9", "name": "k9", "tasks": tasks})
+    assert _prvng("call", "workflow.submit", "--json", body, env=env).returncode == 0
+    running = json.loads(_prvng("workflow", "get", "--id", "k9", env=env).stdout)
+    assert running["state"] == "running"
+    platform.kill()
+    platform.wait()
+    assert read_run_file(settings.run_file) is None  # the pid is gone, the file is stale
+
+    again = spawn([PRVNG, "platform", "start", "--port", "0"], env)
+    assert "platform ready at" in _read_ready_line(again)
+    waited = _prvng("workflow", "wait", "--id", "k9", "--timeout-s", "60", env=env)
+    assert waited.returncode == 0, waited.stderr
+    final = json.loads(waited.stdout)
+    assert final["state"] == "succeeded" and final["task_counts"] == {"succeeded": 11}
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(timeout=30) == 0

@@ -1,0 +1,118 @@
+"""`server.create` and `server.delete`: workflows that build or tear down real servers.
+
+A server comes from the workspace config (`config/workspace.ncl` by default): the
+*servers create* template creates each one through its provider, then installs its
+taskservs; a failure rolls every step back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from daemons.common.settings import Settings
+from daemons.orchestrator.templates import server_delete_workflow, servers_create_workflow
+from daemons.orchestrator.views import WorkflowView
+from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from tools.config.nickel import evaluate
+from tools.workflow.orchestrator import WAIT_TIMEOUT_S, submit
+
+ServerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+VOLATILE = ("created_at", "updated_at", "finished_at")
+
+
+class CreateInput(StrictModel):
+    names: list[ServerName] | None = Field(
+        default=None, description="Servers of the workspace to create (all when omitted)"
+    )
+    config: str = Field(
+        default="workspace.ncl", max_length=512, description="Workspace file in PRVNG_CONFIG"
+    )
+    id: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="Workflow id to use"
+    )
+    wait: bool = Field(default=False, description="Return once created (shows progress)")
+    wait_timeout_s: float = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400)
+
+
+class DeleteInput(StrictModel):
+    names: list[ServerName] = Field(min_length=1, max_length=100)
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    wait: bool = Field(default=False, description="Return once deleted")
+    wait_timeout_s: float = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400)
+
+
+async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
+    settings = await ctx.resource(Settings)
+    workspace = await evaluate(settings.config_dir, args.config)
+    spec = await asyncio.to_thread(
+        servers_create_workflow, workspace, args.names, catalog=settings.config_dir
+    )
+    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+
+
+async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
+    spec = server_delete_workflow(args.names)
+    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+
+
+_LAB = "examples/lab.ncl"
+
+TOOLS = [
+    ToolSpec(
+        name="server.create",
+        summary="Create servers of the workspace and install their taskservs (a workflow)",
+        description=(
+            "Submits the *servers create* workflow: one server.create task per server "
+            "(through its provider; `local` makes a sandbox under PRVNG_HOME/servers), then "
+            "a taskserv.install task per taskserv. Returns the workflow; pass `wait` to "
+            "return when it is done. Every step is undone if one fails for good."
+        ),
+        input_model=CreateInput,
+        output_model=WorkflowView,
+        handler=create,
+        permission="server:write",
+        risk=Risk.WRITE,
+        rest=RestAlias("POST", "/workflows/servers/create"),
+        tags=("server", "workflow"),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "lab server", {"config": _LAB, "names": ["lab-1"], "id": "c-sc", "wait": True}
+            ),
+            ContractCase(
+                "not in the workspace",
+                {"config": _LAB, "names": ["nope-1"]},
+                expect="invalid_input",
+            ),
+            ContractCase("no such config", {"config": "missing.ncl"}, expect="not_found"),
+        ),
+    ),
+    ToolSpec(
+        name="server.delete",
+        summary="Delete servers: stop their taskservs and remove them (a workflow)",
+        input_model=DeleteInput,
+        output_model=WorkflowView,
+        handler=delete,
+        permission="server:write",
+        risk=Risk.DESTRUCTIVE,
+        rest=RestAlias("POST", "/workflows/servers/delete"),
+        tags=("server", "workflow"),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "created before",
+                {"names": ["lab-1"], "id": "c-sd", "wait": True},
+                setup=(
+                    Call(
+                        "server.create",
+                        {"config": _LAB, "names": ["lab-1"], "id": "c-sd-pre", "wait": True},
+                    ),
+                ),
+            ),
+            ContractCase("no names", {"names": []}, expect="invalid_input"),
+        ),
+    ),
+]

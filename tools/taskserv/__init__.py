@@ -1,0 +1,1 @@
+"""Taskservs: services installed on servers from the catalog in `config/taskservs/`."""

@@ -1,0 +1,164 @@
+"""`taskserv.create|list|delete`: install, list and remove taskservs on servers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import Field
+
+from daemons.common.inventory import Inventory
+from daemons.common.settings import Settings
+from daemons.common.state import StateStore
+from daemons.orchestrator.taskservs import list_taskservs
+from daemons.orchestrator.templates import taskserv_create_workflow, taskserv_delete_workflow
+from daemons.orchestrator.views import WorkflowView
+from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from tools.server.lifecycle import ServerName
+from tools.workflow.orchestrator import WAIT_TIMEOUT_S, submit
+
+VOLATILE = ("created_at", "updated_at", "finished_at")
+TaskservName = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description="Catalog name")
+
+
+class TaskservInput(StrictModel):
+    server: ServerName
+    taskserv: str = TaskservName
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    wait: bool = Field(default=False, description="Return once done (shows progress)")
+    wait_timeout_s: float = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400)
+
+
+class CreateInput(TaskservInput):
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the taskserv's settings (e.g. port)"
+    )
+
+
+class ListInput(StrictModel):
+    server: ServerName | None = Field(default=None, description="Only this server's taskservs")
+
+
+class CatalogEntry(StrictModel):
+    name: str
+    description: str
+    version: str
+    settings: dict[str, Any] = Field(description="Settings with their defaults")
+
+
+class Installed(StrictModel):
+    server: str
+    name: str
+    status: str
+    settings: dict[str, Any]
+
+
+class TaskservList(StrictModel):
+    available: list[CatalogEntry] = Field(description="The catalog")
+    installed: list[Installed] = Field(description="Taskservs on servers of the inventory")
+
+
+async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
+    settings = await ctx.resource(Settings)
+    spec = await asyncio.to_thread(
+        taskserv_create_workflow,
+        args.server,
+        args.taskserv,
+        args.settings,
+        catalog=settings.config_dir,
+    )
+    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+
+
+async def delete(args: TaskservInput, ctx: ToolContext) -> WorkflowView:
+    spec = taskserv_delete_workflow(args.server, args.taskserv)
+    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+
+
+async def list_all(args: ListInput, ctx: ToolContext) -> TaskservList:
+    settings = await ctx.resource(Settings)
+    catalog = await asyncio.to_thread(list_taskservs, settings.config_dir)
+    inventory = Inventory(await ctx.resource(StateStore))
+    servers = [await inventory.get(args.server)] if args.server else await inventory.list()
+    installed = [
+        Installed(server=s["name"], name=t["name"], status=t["status"], settings=t["settings"])
+        for s in servers
+        for t in s.get("taskservs", [])
+    ]
+    available = [
+        CatalogEntry(name=t.name, description=t.description, version=t.version, settings=t.defaults)
+        for t in catalog
+    ]
+    return TaskservList(available=available, installed=installed)
+
+
+_LAB = "examples/lab.ncl"
+_LAB_1 = Call("server.create", {"config": _LAB, "names": ["lab-1"], "id": "c-ts-pre", "wait": True})
+
+TOOLS = [
+    ToolSpec(
+        name="taskserv.create",
+        summary="Install a taskserv on a server and check its health (a workflow)",
+        input_model=CreateInput,
+        output_model=WorkflowView,
+        handler=create,
+        permission="taskserv:write",
+        risk=Risk.WRITE,
+        rest=RestAlias("POST", "/workflows/taskserv/create"),
+        tags=("taskserv", "workflow"),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "kv-store on lab-1",
+                {"server": "lab-1", "taskserv": "kv-store", "id": "c-tc", "wait": True},
+                setup=(_LAB_1,),
+            ),
+            ContractCase(
+                "unknown taskserv", {"server": "lab-1", "taskserv": "nope"}, expect="not_found"
+            ),
+            ContractCase(
+                "bad setting",
+                {"server": "lab-1", "taskserv": "kv-store", "settings": {"max_value_bytes": 0}},
+                expect="invalid_input",
+            ),
+        ),
+    ),
+    ToolSpec(
+        name="taskserv.list",
+        summary="List the taskserv catalog and the taskservs installed on servers",
+        input_model=ListInput,
+        output_model=TaskservList,
+        handler=list_all,
+        permission="taskserv:read",
+        risk=Risk.READ,
+        idempotent=True,
+        rest=RestAlias("GET", "/v1/taskservs"),
+        tags=("taskserv",),
+        cases=(
+            ContractCase("catalog and installed", {}),
+            ContractCase("unknown server", {"server": "ghost-1"}, expect="not_found"),
+        ),
+    ),
+    ToolSpec(
+        name="taskserv.delete",
+        summary="Remove a taskserv from a server (a workflow)",
+        input_model=TaskservInput,
+        output_model=WorkflowView,
+        handler=delete,
+        permission="taskserv:write",
+        risk=Risk.DESTRUCTIVE,
+        rest=RestAlias("POST", "/workflows/taskserv/delete"),
+        tags=("taskserv", "workflow"),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "installed before",
+                {"server": "lab-1", "taskserv": "kv-store", "id": "c-td", "wait": True},
+                setup=(_LAB_1,),
+            ),
+            ContractCase(
+                "bad name", {"server": "Lab", "taskserv": "kv-store"}, expect="invalid_input"
+            ),
+        ),
+    ),
+]

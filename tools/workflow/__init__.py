@@ -1,0 +1,1 @@
+"""Workflows and their tasks: submitted to, and read back from, the orchestrator."""

@@ -1,0 +1,295 @@
+"""`workflow.submit|get|list|cancel|rollback|retry`: durable DAGs on the orchestrator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from daemons.orchestrator.model import WorkflowSpec, WorkflowState
+from daemons.orchestrator.views import WorkflowPage, WorkflowView
+from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from tools.workflow.orchestrator import WAIT_TIMEOUT_S, finish, orchestrator, submit
+
+WORKFLOW_ID = Field(
+    description="Workflow id (`wf-...`, or the id chosen at submit)", min_length=1, max_length=64
+)
+WAIT = Field(default=False, description="Return once the workflow has finished (shows progress)")
+WAIT_TIMEOUT = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400, description="Longest wait, seconds")
+VOLATILE = ("created_at", "updated_at", "finished_at")
+
+
+class SubmitInput(WorkflowSpec):
+    """A workflow spec, plus how to submit it."""
+
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Choose the id: submitting the same spec again is then a no-op",
+    )
+    wait: bool = WAIT
+    wait_timeout_s: float = WAIT_TIMEOUT
+
+
+class IdInput(StrictModel):
+    id: str = WORKFLOW_ID
+
+
+class ControlInput(StrictModel):
+    id: str = WORKFLOW_ID
+    wait: bool = Field(default=True, description="Return once the workflow has settled")
+    wait_timeout_s: float = WAIT_TIMEOUT
+
+
+class ListInput(StrictModel):
+    state: WorkflowState | None = None
+    label: str | None = Field(default=None, description="`key=value`, or `key` to have the label")
+    name: str | None = Field(default=None, max_length=128)
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
+
+
+async def submit_workflow(args: SubmitInput, ctx: ToolContext) -> WorkflowView:
+    spec = WorkflowSpec.model_validate(args.model_dump(exclude={"id", "wait", "wait_timeout_s"}))
+    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+
+
+async def get_workflow(args: IdInput, ctx: ToolContext) -> WorkflowView:
+    return await (await orchestrator(ctx)).get(args.id)
+
+
+class WaitInput(StrictModel):
+    id: str = WORKFLOW_ID
+    timeout_s: float = WAIT_TIMEOUT
+
+
+async def wait_workflow(args: WaitInput, ctx: ToolContext) -> WorkflowView:
+    api = await orchestrator(ctx)
+    return await finish(api, await api.get(args.id), ctx, True, args.timeout_s)
+
+
+async def list_workflows(args: ListInput, ctx: ToolContext) -> WorkflowPage:
+    api = await orchestrator(ctx)
+    return await api.list(args.state, args.label, args.name, args.limit, args.cursor)
+
+
+async def cancel(args: ControlInput, ctx: ToolContext) -> WorkflowView:
+    api = await orchestrator(ctx)
+    return await finish(api, await api.cancel(args.id), ctx, args.wait, args.wait_timeout_s)
+
+
+async def rollback(args: ControlInput, ctx: ToolContext) -> WorkflowView:
+    api = await orchestrator(ctx)
+    return await finish(api, await api.rollback(args.id), ctx, args.wait, args.wait_timeout_s)
+
+
+async def retry(args: ControlInput, ctx: ToolContext) -> WorkflowView:
+    api = await orchestrator(ctx)
+    return await finish(api, await api.retry(args.id), ctx, args.wait, args.wait_timeout_s)
+
+
+def _wf(wf_id: str, *tasks: dict[str, Any], wait: bool = True, **fields: Any) -> dict[str, Any]:
+    return {"id": wf_id, "name": wf_id, "tasks": list(tasks), "wait": wait, **fields}
+
+
+def _noop(task_id: str, *deps: str, **extra: Any) -> dict[str, Any]:
+    return {"id": task_id, "action": "noop", "depends_on": list(deps), **extra}
+
+
+_FLAKY_ONCE = {"command": "test -f once || { touch once; echo first try fails >&2; exit 1; }"}
+
+TOOLS = [
+    ToolSpec(
+        name="workflow.submit",
+        summary="Submit a workflow: a DAG of tasks with retries and compensations",
+        description=(
+            "Tasks run in parallel as their dependencies succeed, by priority, with retries "
+            "and timeouts; a task that fails for good rolls the workflow back (compensations "
+            "in reverse dependency order) unless on_failure is 'stop'. Durable: a restart "
+            "resumes it. With `wait`, returns when it finishes and reports progress."
+        ),
+        input_model=SubmitInput,
+        output_model=WorkflowView,
+        handler=submit_workflow,
+        permission="workflow:write",
+        risk=Risk.WRITE,
+        idempotent=False,
+        rest=RestAlias("POST", "/v1/workflows"),
+        tags=("workflow",),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase("diamond", _wf("c-sub", _noop("a"), _noop("b", "a"), _noop("c", "a"))),
+            ContractCase(
+                "cycle", _wf("c-cyc", _noop("a", "b"), _noop("b", "a")), expect="invalid_input"
+            ),
+            ContractCase(
+                "unknown action",
+                _wf("c-act", {"id": "a", "action": "teleport"}),
+                expect="invalid_input",
+            ),
+        ),
+    ),
+    ToolSpec(
+        name="workflow.get",
+        summary="Show a workflow's state and task counts",
+        input_model=IdInput,
+        output_model=WorkflowView,
+        handler=get_workflow,
+        permission="workflow:read",
+        idempotent=True,
+        rest=RestAlias("GET", "/workflows/{id}"),
+        tags=("workflow",),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "finished",
+                {"id": "c-get"},
+                setup=(Call("workflow.submit", _wf("c-get", _noop("a"))),),
+            ),
+            ContractCase("missing", {"id": "c-none"}, expect="not_found"),
+        ),
+    ),
+    ToolSpec(
+        name="workflow.wait",
+        summary="Wait for a workflow to finish (or for the timeout), showing progress",
+        description=(
+            "Answers the workflow once it is succeeded, failed, cancelled or rolled back, or "
+            "as it is when `timeout_s` passes (check `state`)."
+        ),
+        input_model=WaitInput,
+        output_model=WorkflowView,
+        handler=wait_workflow,
+        permission="workflow:read",
+        idempotent=True,
+        rest=RestAlias("GET", "/workflows/{id}/wait"),
+        tags=("workflow",),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "until done",
+                {"id": "c-wait"},
+                setup=(Call("workflow.submit", _wf("c-wait", _noop("a"), wait=False)),),
+            ),
+            ContractCase("zero timeout", {"id": "c-wait", "timeout_s": 0}, expect="invalid_input"),
+        ),
+    ),
+    ToolSpec(
+        name="workflow.list",
+        summary="List workflows, newest first, by state, label or name",
+        input_model=ListInput,
+        output_model=WorkflowPage,
+        handler=list_workflows,
+        permission="workflow:read",
+        idempotent=True,
+        rest=RestAlias("GET", "/v1/workflows"),
+        tags=("workflow",),
+        volatile_paths=tuple(f"workflows.*.{v}" for v in VOLATILE),
+        cases=(
+            ContractCase(
+                "by label",
+                {"label": "case=list"},
+                setup=(Call("workflow.submit", _wf("c-lst", _noop("a"), labels={"case": "list"})),),
+            ),
+            ContractCase("bad state", {"state": "sleeping"}, expect="invalid_input"),
+        ),
+    ),
+    ToolSpec(
+        name="workflow.cancel",
+        summary="Cancel a workflow: stop its running tasks and run compensations",
+        input_model=ControlInput,
+        output_model=WorkflowView,
+        handler=cancel,
+        permission="workflow:write",
+        risk=Risk.DESTRUCTIVE,
+        rest=RestAlias("POST", "/v1/workflows/{id}/cancel"),
+        tags=("workflow",),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "running",
+                {"id": "c-can"},
+                setup=(
+                    Call(
+                        "workflow.submit",
+                        _wf(
+                            "c-can",
+                            {"id": "s", "action": "sleep", "params": {"seconds": 30}},
+                            wait=False,
+                        ),
+                    ),
+                ),
+            ),
+            ContractCase(
+                "already finished",
+                {"id": "c-can2"},
+                expect="conflict",
+                setup=(Call("workflow.submit", _wf("c-can2", _noop("a"))),),
+            ),
+        ),
+    ),
+    ToolSpec(
+        name="workflow.rollback",
+        summary="Undo a finished workflow by running its compensations",
+        input_model=ControlInput,
+        output_model=WorkflowView,
+        handler=rollback,
+        permission="workflow:write",
+        risk=Risk.DESTRUCTIVE,
+        rest=RestAlias("POST", "/v1/workflows/{id}/rollback"),
+        tags=("workflow",),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "succeeded",
+                {"id": "c-rb"},
+                setup=(
+                    Call(
+                        "workflow.submit",
+                        _wf("c-rb", _noop("a", compensate={"action": "noop"}), _noop("b", "a")),
+                    ),
+                ),
+            ),
+            ContractCase("missing", {"id": "c-rb-none"}, expect="not_found"),
+        ),
+    ),
+    ToolSpec(
+        name="workflow.retry",
+        summary="Resume a failed or cancelled workflow from its unfinished tasks",
+        input_model=ControlInput,
+        output_model=WorkflowView,
+        handler=retry,
+        permission="workflow:write",
+        risk=Risk.WRITE,
+        rest=RestAlias("POST", "/v1/workflows/{id}/retry"),
+        tags=("workflow",),
+        volatile_paths=VOLATILE,
+        cases=(
+            ContractCase(
+                "fails once, then passes",
+                {"id": "c-rt"},
+                setup=(
+                    Call(
+                        "workflow.submit",
+                        _wf(
+                            "c-rt",
+                            _noop("a"),
+                            {
+                                "id": "b",
+                                "action": "shell",
+                                "params": _FLAKY_ONCE,
+                                "depends_on": ["a"],
+                            },
+                            on_failure="stop",
+                        ),
+                    ),
+                ),
+            ),
+            ContractCase(
+                "nothing to retry",
+                {"id": "c-rt2"},
+                expect="conflict",
+                setup=(Call("workflow.submit", _wf("c-rt2", _noop("a"))),),
+            ),
+        ),
+    ),
+]
