@@ -164,7 +164,8 @@ def test_bad_command_lines_exit_2(argv: list[str], message: str) -> None:
 def test_help_comes_from_the_schemas() -> None:
     top = prvng("--help")
     assert top.returncode == 0
-    assert "server" in top.stdout and "commands: create, delete, get, list, register, remove" in top.stdout
+    assert "server" in top.stdout
+    assert "commands: create, delete, get, list, register, remove" in top.stdout
     register = prvng("server", "register", "--help").stdout
     assert "DNS-label name: lowercase letters" in register and "(required)" in register
     assert "--labels KEY=VALUE" in register and "risk: write" in register
