@@ -42,6 +42,28 @@ async def measure_async(
     return Sample(name, latencies)
 
 
+async def measure_pair_async(
+    a: tuple[str, Callable[[], Awaitable[object]]],
+    b: tuple[str, Callable[[], Awaitable[object]]],
+    n: int,
+    warmup: int = 50,
+) -> tuple[Sample, Sample]:
+    """Two operations measured alternately, so drift (a growing table, a busy neighbour)
+    weighs on both alike: for differences such as `invoke - handler`."""
+    for _ in range(warmup):
+        await a[1]()
+        await b[1]()
+    times_a, times_b = [], []
+    for _ in range(n):
+        start = time.perf_counter()
+        await a[1]()
+        middle = time.perf_counter()
+        await b[1]()
+        times_b.append(time.perf_counter() - middle)
+        times_a.append(middle - start)
+    return Sample(a[0], times_a), Sample(b[0], times_b)
+
+
 def measure(name: str, op: Callable[[], object], n: int, warmup: int = 2) -> Sample:
     for _ in range(warmup):
         op()
