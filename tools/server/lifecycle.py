@@ -15,33 +15,25 @@ from pydantic import Field, StringConstraints
 from daemons.common.settings import Settings
 from daemons.orchestrator.templates import server_delete_workflow, servers_create_workflow
 from daemons.orchestrator.views import WorkflowView
-from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from registry import Call, ContractCase, RestAlias, Risk, ToolContext, ToolSpec
 from tools.config.nickel import evaluate
-from tools.workflow.orchestrator import WAIT_TIMEOUT_S, submit
+from tools.workflow.orchestrator import SubmitOptions, submit
 
 ServerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 VOLATILE = ("created_at", "updated_at", "finished_at")
 
 
-class CreateInput(StrictModel):
+class CreateInput(SubmitOptions):
     names: list[ServerName] | None = Field(
         default=None, description="Servers of the workspace to create (all when omitted)"
     )
     config: str = Field(
         default="workspace.ncl", max_length=512, description="Workspace file in PRVNG_CONFIG"
     )
-    id: str | None = Field(
-        default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="Workflow id to use"
-    )
-    wait: bool = Field(default=False, description="Return once created (shows progress)")
-    wait_timeout_s: float = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400)
 
 
-class DeleteInput(StrictModel):
+class DeleteInput(SubmitOptions):
     names: list[ServerName] = Field(min_length=1, max_length=100)
-    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    wait: bool = Field(default=False, description="Return once deleted")
-    wait_timeout_s: float = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400)
 
 
 async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
@@ -50,12 +42,12 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
     spec = await asyncio.to_thread(
         servers_create_workflow, workspace, args.names, catalog=settings.config_dir
     )
-    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+    return await submit(ctx, spec, args)
 
 
 async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
     spec = server_delete_workflow(args.names)
-    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+    return await submit(ctx, spec, args)
 
 
 _LAB = "examples/lab.ncl"

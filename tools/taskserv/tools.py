@@ -15,18 +15,15 @@ from daemons.orchestrator.templates import taskserv_create_workflow, taskserv_de
 from daemons.orchestrator.views import WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from tools.server.lifecycle import ServerName
-from tools.workflow.orchestrator import WAIT_TIMEOUT_S, submit
+from tools.workflow.orchestrator import SubmitOptions, submit
 
 VOLATILE = ("created_at", "updated_at", "finished_at")
 TaskservName = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description="Catalog name")
 
 
-class TaskservInput(StrictModel):
+class TaskservInput(SubmitOptions):
     server: ServerName
     taskserv: str = TaskservName
-    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    wait: bool = Field(default=False, description="Return once done (shows progress)")
-    wait_timeout_s: float = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400)
 
 
 class CreateInput(TaskservInput):
@@ -67,12 +64,12 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
         args.settings,
         catalog=settings.config_dir,
     )
-    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+    return await submit(ctx, spec, args)
 
 
 async def delete(args: TaskservInput, ctx: ToolContext) -> WorkflowView:
     spec = taskserv_delete_workflow(args.server, args.taskserv)
-    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+    return await submit(ctx, spec, args)
 
 
 async def list_all(args: ListInput, ctx: ToolContext) -> TaskservList:

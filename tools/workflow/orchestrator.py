@@ -8,14 +8,30 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.model import TERMINAL_WORKFLOW_STATES, WorkflowSpec
 from daemons.orchestrator.protocol import OrchestratorAPI
 from daemons.orchestrator.views import Event, WorkflowView
-from registry import Resources, ToolContext
+from registry import Resources, StrictModel, ToolContext
 
 WAIT_TIMEOUT_S = 300.0
+
+
+class SubmitOptions(StrictModel):
+    """How a tool that starts a workflow submits it (shared by every such tool)."""
+
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Choose the workflow id: submitting the same spec again is then a no-op",
+    )
+    wait: bool = Field(default=False, description="Return once it has finished (shows progress)")
+    wait_timeout_s: float = Field(
+        default=WAIT_TIMEOUT_S, gt=0, le=86_400, description="Longest wait, seconds"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +82,7 @@ async def finish(
     return await api.wait(view.id, timeout_s, on_progress)
 
 
-async def submit(
-    ctx: ToolContext, spec: WorkflowSpec, workflow_id: str | None, wait: bool, timeout_s: float
-) -> WorkflowView:
+async def submit(ctx: ToolContext, spec: WorkflowSpec, options: SubmitOptions) -> WorkflowView:
     api = await orchestrator(ctx)
-    return await finish(api, await api.submit(spec, workflow_id), ctx, wait, timeout_s)
+    view = await api.submit(spec, options.id)
+    return await finish(api, view, ctx, options.wait, options.wait_timeout_s)

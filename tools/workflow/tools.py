@@ -9,26 +9,23 @@ from pydantic import Field
 from daemons.orchestrator.model import WorkflowSpec, WorkflowState
 from daemons.orchestrator.views import WorkflowPage, WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
-from tools.workflow.orchestrator import WAIT_TIMEOUT_S, finish, orchestrator, submit
+from tools.workflow.orchestrator import (
+    WAIT_TIMEOUT_S,
+    SubmitOptions,
+    finish,
+    orchestrator,
+    submit,
+)
 
 WORKFLOW_ID = Field(
     description="Workflow id (`wf-...`, or the id chosen at submit)", min_length=1, max_length=64
 )
-WAIT = Field(default=False, description="Return once the workflow has finished (shows progress)")
 WAIT_TIMEOUT = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400, description="Longest wait, seconds")
 VOLATILE = ("created_at", "updated_at", "finished_at")
 
 
-class SubmitInput(WorkflowSpec):
+class SubmitInput(WorkflowSpec, SubmitOptions):
     """A workflow spec, plus how to submit it."""
-
-    id: str | None = Field(
-        default=None,
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-        description="Choose the id: submitting the same spec again is then a no-op",
-    )
-    wait: bool = WAIT
-    wait_timeout_s: float = WAIT_TIMEOUT
 
 
 class IdInput(StrictModel):
@@ -50,8 +47,9 @@ class ListInput(StrictModel):
 
 
 async def submit_workflow(args: SubmitInput, ctx: ToolContext) -> WorkflowView:
-    spec = WorkflowSpec.model_validate(args.model_dump(exclude={"id", "wait", "wait_timeout_s"}))
-    return await submit(ctx, spec, args.id, args.wait, args.wait_timeout_s)
+    options = set(SubmitOptions.model_fields)
+    spec = WorkflowSpec.model_validate(args.model_dump(exclude=options))
+    return await submit(ctx, spec, args)
 
 
 async def get_workflow(args: IdInput, ctx: ToolContext) -> WorkflowView:
