@@ -45,7 +45,7 @@ def _fresh_environment() -> Path:
 @asynccontextmanager
 async def _served(app: Any) -> AsyncIterator[str]:
     """Serve any ASGI app on 127.0.0.1:0 in this loop, the same way the platform does."""
-    from servers.asgi_server import AsgiServer
+    from daemons.common.asgi import AsgiServer
 
     server = AsgiServer(app)
     await server.start()

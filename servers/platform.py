@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 
+from daemons.common.asgi import AsgiServer
 from daemons.common.files import pid_alive
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
@@ -29,7 +30,6 @@ from registry import PlatformError, Registry
 from registry.envelope import utc_now_iso
 from registry.errors import exit_code
 from servers import runfile
-from servers.asgi_server import AsgiServer
 from servers.http import ComponentState, Readiness, begin_shutdown, create_app
 from tools.workflow.orchestrator import OrchestratorHandle
 

@@ -12,12 +12,10 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 
-import uvicorn
-
+from daemons.common.asgi import AsgiServer
 from daemons.common.settings import DEFAULT_HOST, Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import DEFAULT_MODULES, Action, load_actions
@@ -25,7 +23,7 @@ from daemons.orchestrator.api import create_app
 from daemons.orchestrator.engine import DEFAULT_CONCURRENCY
 from daemons.orchestrator.service import Orchestrator
 from daemons.orchestrator.token import orchestrator_token
-from registry.errors import PlatformError, Unavailable, exit_code
+from registry.errors import PlatformError, exit_code
 
 DEFAULT_PORT = 8081
 CONCURRENCY_ENV = "PRVNG_ORCHESTRATOR_CONCURRENCY"
@@ -86,37 +84,24 @@ async def serve(
 
 
 async def _serve_api(orchestrator: Orchestrator, token: str, host: str, port: int) -> None:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise Unavailable(f"cannot listen on {host}:{port} ({exc}); pick another --port") from None
-    config = uvicorn.Config(
-        create_app(orchestrator, token),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=5,
-    )
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)  # what `Server.serve` sets up; we drive
-    # startup, main loop and shutdown ourselves to print the ready line and own the signals.
-    await server.startup(sockets=[sock])
+    server = AsgiServer(create_app(orchestrator, token), host, port)
+    await server.start()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, setattr, server, "should_exit", True)
+        loop.add_signal_handler(sig, stop.set)
     try:
-        bound = sock.getsockname()[1]
-        print(f"orchestrator ready on http://{host}:{bound} (pid {os.getpid()})", flush=True)
-        await server.main_loop()
+        print(f"orchestrator ready on {server.url} (pid {os.getpid()})", flush=True)
+        stopped = asyncio.create_task(stop.wait())
+        closed = asyncio.create_task(server.wait_closed())
+        await asyncio.wait({stopped, closed}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        closed.cancel()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         orchestrator.engine.events.close()  # end SSE streams so connections can close
-        await server.shutdown(sockets=[sock])
+        await server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 
 from registry.errors import Unavailable
 
-log = logging.getLogger("prvng.http")
+log = logging.getLogger("prvng.asgi")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
