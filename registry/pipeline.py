@@ -1,7 +1,7 @@
 """The invocation pipeline: one middleware chain that every call from every tier runs.
 
-    audit ( validate input → identify principal → authorize → rate limit → approval
-            → handler → validate output )
+    observe ( audit ( validate input → identify principal → authorize → rate limit
+                      → approval → handler → validate output ) )
 
 Each step is a middleware `(call, call_next)`; the chain is composed once per registry,
 so a call costs a handful of awaits on top of the handler.
@@ -24,6 +24,7 @@ from registry.errors import ErrorCode, Internal, InvalidInput, PlatformError, Un
 from registry.model import Risk, ToolSpec
 from registry.principal import Authenticator, Authorizer, Principal
 from registry.ratelimit import RateLimiter
+from registry.stats import CallStats
 
 if TYPE_CHECKING:
     from registry.registry import Registry
@@ -143,6 +144,26 @@ _REFUSALS = frozenset(
         ErrorCode.APPROVAL_REQUIRED,
     }
 )
+
+
+class Observe:
+    """Counts every call by outcome and times it (the outermost step)."""
+
+    def __init__(self, stats: CallStats) -> None:
+        self._stats = stats
+
+    async def __call__(self, call: Invocation, call_next: Next) -> Any:
+        outcome = "ok"
+        try:
+            return await call_next(call)
+        except PlatformError as exc:
+            outcome = exc.code.value
+            raise
+        except Exception:
+            outcome = ErrorCode.INTERNAL.value
+            raise
+        finally:
+            self._stats.record(call.spec.name, outcome, time.perf_counter() - call.started)
 
 
 class Audit:

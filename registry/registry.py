@@ -20,6 +20,7 @@ from registry.pipeline import (
     IdentifyPrincipal,
     Invocation,
     Middleware,
+    Observe,
     RateLimit,
     ValidateInput,
     compose,
@@ -28,6 +29,7 @@ from registry.pipeline import (
 from registry.principal import Authenticator, Authorizer, Principal, RoleAuthorizer
 from registry.ratelimit import RateLimiter, Unlimited
 from registry.resources import Resources
+from registry.stats import CallStats
 from registry.trace import new_trace_id
 
 log = logging.getLogger("prvng.registry")
@@ -52,7 +54,9 @@ class Registry:
         self.authorizer = authorizer or RoleAuthorizer()
         self.audit_sink = audit_sink
         self.resources = resources or Resources()
+        self.stats = CallStats()
         self.middlewares: list[Middleware] = [
+            Observe(self.stats),
             Audit(audit_sink),
             ValidateInput(),
             IdentifyPrincipal(authenticator),

@@ -36,6 +36,7 @@ from registry.errors import (
 from registry.schema import input_schema
 from registry.trace import trace_id_from_headers
 from servers.http_input import path_args, query_args, read_json_object
+from servers.metrics import Metrics
 from servers.openapi import openapi_document
 from servers.wire import bearer_token, json_bytes
 
@@ -273,6 +274,7 @@ def create_app(
         Route("/v1/tools", _endpoint(tier.list_tools), methods=["GET"]),
         Route("/v1/tools/{name}", _endpoint(tier.call_tool), methods=["POST"]),
         Route("/events", _endpoint(tier.events), methods=["GET"]),
+        Route("/metrics", Metrics(registry).endpoint, methods=["GET"]),
     ]
     aliases = _alias_paths(registry)
     routes += [tier.alias_route(path, aliases[path]) for path in sorted(aliases, key=_static_first)]

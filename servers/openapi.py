@@ -240,6 +240,40 @@ def _fixed_paths() -> dict[str, Any]:
                 "responses": {"200": _success(_ref("ToolListing")), **errors},
             }
         },
+        "/events": {
+            "get": {
+                "operationId": "events",
+                "summary": "Workflow and task state changes as server-sent events",
+                "description": "Each event: `id: <seq>`, `event: <kind>`, `data: <JSON>`. "
+                "Resume with `Last-Event-ID` or `since`. Needs `workflow:read`.",
+                "tags": ["meta"],
+                "parameters": [
+                    _parameter("since", "query", {"type": "integer", "minimum": 0}, False),
+                    _parameter("workflow_id", "query", text, False),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "An endless event stream",
+                        "content": {"text/event-stream": {"schema": text}},
+                    },
+                    **errors,
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Tool call counts and latencies in the Prometheus text format",
+                "tags": ["meta"],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus exposition format",
+                        "content": {"text/plain": {"schema": text}},
+                    },
+                    **errors,
+                },
+            }
+        },
     }
 
 

@@ -283,3 +283,18 @@ async def test_a_failing_readiness_probe_is_503(registry: Registry, settings: Se
         "ready": False,
         "detail": "ConnectionError: nats is gone",
     }
+
+
+async def test_metrics_count_calls_by_outcome(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/tools/server.register", json={"name": "m-1"})
+    await client.post("/v1/tools/server.register", json={"name": "m-1"})
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'prvng_tool_calls_total{outcome="ok",tool="server.register"} 1.0' in text
+    assert 'prvng_tool_calls_total{outcome="conflict",tool="server.register"} 1.0' in text
+    assert 'prvng_tool_call_duration_seconds_count{tool="server.register"} 2.0' in text
+    assert "process_resident_memory_bytes" in text
+    async with httpx.AsyncClient(base_url=str(client.base_url)) as anonymous:
+        assert (await anonymous.get("/metrics")).status_code == 401

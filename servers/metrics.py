@@ -1,0 +1,53 @@
+"""`GET /metrics`: the pipeline's call statistics (and this process's) for Prometheus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import accumulate
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector
+from prometheus_client import generate_latest as render
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.responses import Response
+
+from registry import Registry
+from registry.stats import BUCKETS_S
+
+
+class _RegistryCollector(Collector):
+    """Reads `Registry.stats` at scrape time (nothing extra on the call path)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.registry.stats
+        calls = CounterMetricFamily(
+            "prvng_tool_calls",
+            "Tool calls by outcome (ok or error code)",
+            labels=["tool", "outcome"],
+        )
+        for (tool, outcome), count in sorted(stats.calls.items()):
+            calls.add_metric([tool, outcome], count)
+        yield calls
+        latency = HistogramMetricFamily(
+            "prvng_tool_call_duration_seconds", "Time in the pipeline per call", labels=["tool"]
+        )
+        bounds = [*(f"{b:g}" for b in BUCKETS_S), "+Inf"]
+        for tool, hist in sorted(stats.latency.items()):
+            buckets = list(zip(bounds, accumulate(hist.counts), strict=True))
+            latency.add_metric([tool], buckets, hist.sum_s)
+        yield latency
+
+
+class Metrics:
+    """The scrape endpoint for one registry."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._collectors = CollectorRegistry()
+        self._collectors.register(_RegistryCollector(registry))
+        ProcessCollector(registry=self._collectors)
+
+    async def endpoint(self, _: object) -> Response:
+        return Response(render(self._collectors), media_type=CONTENT_TYPE_LATEST)
