@@ -7,7 +7,9 @@ is built here and the call runs as the home's owner.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,12 +109,39 @@ async def _run_local_workflows_to_the_end(registry: Any) -> None:
             await api.wait(wf.id, None)
 
 
+def _workflow_waited_for(name: str, args: dict[str, Any], fields: Collection[str]) -> str | None:
+    """The workflow a waiting call will block on, when its id is known in advance.
+
+    A call that starts a workflow and waits (its input has `id` and `wait`) gets an id
+    chosen here, so its progress can be followed before the call returns."""
+    if name == "workflow.wait":
+        return str(args["id"]) if "id" in args else None
+    if args.get("wait") is not True or not {"id", "wait"} <= set(fields):
+        return None
+    if "id" not in args:
+        args["id"] = f"cli-{os.urandom(6).hex()}"
+    return str(args["id"])
+
+
 def invoke(
-    settings: Settings, target: Target, name: str, args: dict[str, Any], trace_id: str | None
+    settings: Settings,
+    target: Target,
+    name: str,
+    args: dict[str, Any],
+    trace_id: str | None,
+    fields: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Run one tool call where `target` says; the envelope as a dict, never raises."""
+    """Run one tool call where `target` says; the envelope as a dict, never raises.
+
+    `fields` are the tool's input fields (from the cached listing)."""
     if target.url is not None:
-        return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
+        workflow_id = _workflow_waited_for(name, args, fields)
+        if workflow_id is None or not sys.stderr.isatty():
+            return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
+        from servers.cli_progress import following
+
+        with following(target.url, target.api_key, workflow_id, sys.stderr):
+            return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
     import asyncio  # in-process only: a remote call need not pay for it
 
     return asyncio.run(_invoke_here(settings, name, args, trace_id))

@@ -48,7 +48,9 @@ class Session:
         """The envelope of one call, run wherever the options and the home say."""
         from servers.cli_invoke import invoke
 
-        return invoke(self.settings, self.target(), name, args, self.option("trace_id"))
+        tool = self.catalog.by_name.get(name) or {}
+        fields = (tool.get("input_schema") or {}).get("properties") or {}
+        return invoke(self.settings, self.target(), name, args, self.option("trace_id"), fields)
 
     def report_failure(
         self, envelope: dict[str, Any], *, tool: str | None = None, as_json: bool = False

@@ -3,6 +3,7 @@ mode against the orchestrator daemon, kill -9 of the whole platform, real taskse
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -228,3 +229,36 @@ def test_kill_9_of_the_platform_and_a_restart_finish_the_workflow(
     assert final["state"] == "succeeded" and final["task_counts"] == {"succeeded": 11}
     again.send_signal(signal.SIGTERM)
     assert again.wait(timeout=30) == 0
+
+
+def test_a_waiting_remote_call_shows_progress_on_a_terminal(spawn: Any) -> None:
+    import pty
+
+    env = dict(os.environ)
+    platform = spawn([PRVNG, "platform", "start", "--port", "0"], env)
+    assert "platform ready at" in _read_ready_line(platform)
+    body = json.dumps({"name": "tty", "tasks": [_noop("a"), _noop("b", "a")], "wait": True})
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [PRVNG, "workflow", "submit", "--json", body],
+            stderr=terminal,
+            capture_output=False,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once everything written is read
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    view = json.loads(done.stdout)
+    assert view["state"] == "succeeded" and view["id"].startswith("cli-")
+    lines = shown.decode().splitlines()
+    assert "progress: [1 done] a succeeded" in lines
+    assert "progress: [2 done] b succeeded" in lines
