@@ -40,6 +40,12 @@ class Resources:
     def is_open(self, key: type) -> bool:
         return key in self._values
 
+    def peek(self, key: type[T]) -> T:
+        """An open resource, without opening it (`Internal` when it is not open)."""
+        if key not in self._values:
+            raise Internal(f"the {key.__name__} resource is not open")
+        return cast(T, self._values[key])
+
     async def get(self, key: type[T]) -> T:
         value = self._values.get(key)
         if value is not None:

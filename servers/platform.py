@@ -94,20 +94,11 @@ class OrchestratorComponent:
 
     @property
     def ready(self) -> bool:
-        handle = self._handle
-        return handle is not None and (handle.health is None or bool(handle.health()["ready"]))
+        return self._handle is not None and self._handle.status()[0]
 
     @property
     def detail(self) -> str:
-        handle = self._handle
-        if handle is None:
-            return "not started"
-        if handle.health is None:
-            return handle.location
-        health = handle.health()
-        if not health["ready"]:
-            return str(health["detail"])
-        return f"{health['active_workflows']} active of {health['workflows']} workflows"
+        return "not started" if self._handle is None else self._handle.status()[1]
 
     async def stop(self) -> None:
         self._handle = None  # the registry stops the engine with its other resources

@@ -14,6 +14,7 @@ from pydantic import Field
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from tools.workflow.orchestrator import OrchestratorHandle
 
 _STARTED = time.monotonic()
 
@@ -49,10 +50,19 @@ async def _state_health(ctx: ToolContext) -> ComponentHealth:
     return ComponentHealth(ready=True, detail=store.url.split("://", 1)[0])
 
 
+def _orchestrator_health(ctx: ToolContext) -> ComponentHealth:
+    """The engine's health when it runs here; a one-shot process starts it on first use."""
+    if not ctx.resources.is_open(OrchestratorHandle):
+        return ComponentHealth(ready=True, detail="starts on first use")
+    ready, detail = ctx.resources.peek(OrchestratorHandle).status()
+    return ComponentHealth(ready=ready, detail=detail)
+
+
 async def health(args: NoInput, ctx: ToolContext) -> HealthOutput:
     components = {
         "registry": ComponentHealth(ready=True, detail=f"{len(ctx.registry)} tools"),
         "state": await _state_health(ctx),
+        "orchestrator": _orchestrator_health(ctx),
     }
     ready = all(c.ready for c in components.values())
     return HealthOutput(status="ok" if ready else "degraded", components=components)

@@ -44,6 +44,15 @@ class OrchestratorHandle:
     health: Callable[[], dict[str, Any]] | None = None
     """The in-process engine's readiness and load (None for a remote daemon)."""
 
+    def status(self) -> tuple[bool, str]:
+        """(ready, detail) as `/health` and `platform.health` show it."""
+        if self.health is None:
+            return True, self.location
+        health = self.health()
+        if not health["ready"]:
+            return False, str(health["detail"])
+        return True, f"{health['active_workflows']} active of {health['workflows']} workflows"
+
 
 @asynccontextmanager
 async def open_orchestrator(
