@@ -262,3 +262,16 @@ def test_a_waiting_remote_call_shows_progress_on_a_terminal(spawn: Any) -> None:
     lines = shown.decode().splitlines()
     assert "progress: [1 done] a succeeded" in lines
     assert "progress: [2 done] b succeeded" in lines
+
+
+async def test_platform_health_reports_the_engine_once_it_runs(
+    registry: Registry, owner: Principal
+) -> None:
+    before = await registry.invoke("platform.health", {}, principal=owner)
+    assert before.data["components"]["orchestrator"]["detail"] == "starts on first use"
+    await registry.invoke("workflow.submit", _workflow("h-1", _noop("a")), principal=owner)
+    after = await registry.invoke("platform.health", {}, principal=owner)
+    assert after.data["components"]["orchestrator"] == {
+        "ready": True,
+        "detail": "0 active of 1 workflows",
+    }
