@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +23,14 @@ from daemons.orchestrator.actions.server import (
 from daemons.orchestrator.providers import get_provider, provider_names
 from daemons.orchestrator.providers.local import LocalProvider
 from daemons.orchestrator.providers.processes import is_running
+from orchestrator.conftest import ContextFactory
 from registry.errors import InvalidInput, Unavailable
 from tools.server.tools import Server
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[StateStore]:
-    async with StateStore.open("mem://") as state:
-        yield state
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, settings: Settings, store: StateStore) -> ActionContext:
-    return ActionContext(
-        workflow_id="wf-1",
-        task_id="create.web-1",
-        attempt=1,
-        idempotency_key="wf-1/create.web-1",
-        workspace=tmp_path / "work",
-        settings=settings,
-        log=lambda _stream, _text: None,
-        state=store,
-    )
+def ctx(action_context: ContextFactory) -> ActionContext:
+    return action_context("create.web-1")
 
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]

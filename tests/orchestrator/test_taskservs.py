@@ -20,6 +20,7 @@ from daemons.orchestrator.actions.taskserv import TaskservInstall, TaskservParam
 from daemons.orchestrator.providers.local import LocalProvider
 from daemons.orchestrator.providers.processes import is_running
 from daemons.orchestrator.taskservs import list_taskservs, load_taskserv
+from orchestrator.conftest import ContextFactory
 from registry.errors import InvalidInput, NotFound
 
 CONFIG = PROJECT_ROOT / "config"
@@ -37,23 +38,8 @@ def port_open(port: int) -> bool:
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[StateStore]:
-    async with StateStore.open("mem://") as state:
-        yield state
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, settings: Settings, store: StateStore) -> ActionContext:
-    return ActionContext(
-        workflow_id="wf-1",
-        task_id="install",
-        attempt=1,
-        idempotency_key="wf-1/install",
-        workspace=tmp_path / "work",
-        settings=settings,
-        log=lambda _stream, _text: None,
-        state=store,
-    )
+def ctx(action_context: ContextFactory) -> ActionContext:
+    return action_context("install")
 
 
 @pytest.fixture

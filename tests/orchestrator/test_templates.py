@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +129,6 @@ def test_taskserv_and_delete_templates(settings: Settings) -> None:
     check_params(deletion)
     with pytest.raises(InvalidInput):
         server_delete_workflow([])
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[StateStore]:
-    async with StateStore.open("mem://") as state:
-        yield state
 
 
 async def _run(
