@@ -59,7 +59,7 @@ def following(url: str, api_key: str | None, workflow_id: str, out: TextIO) -> I
         response = conn.getresponse()
         if response.status != 200:
             raise OSError(f"/events answered {response.status}")
-        response.readline()  # ": stream open": subscribed before the call starts
+        response.readline()  # ": connected": subscribed before the call starts
         assert conn.sock is not None
         conn.sock.settimeout(None)
     except (OSError, http.client.HTTPException):

@@ -19,8 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -31,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from daemons.common.sse import sse_frames
 from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
 from daemons.orchestrator.service import Orchestrator
-from daemons.orchestrator.views import Event
 from registry.envelope import Envelope
 from registry.errors import (
     Internal,
@@ -51,7 +50,6 @@ log = logging.getLogger("prvng.orchestrator.api")
 MAX_BODY_BYTES = 64 << 20
 """A spec of 100,000 tasks fits; anything bigger is a mistake."""
 MAX_WAIT_S = 300.0
-HEARTBEAT_S = 15.0
 
 Handler = Callable[[Request], Awaitable[Any]]
 E = TypeVar("E", bound=StrEnum)
@@ -189,23 +187,11 @@ class _Api:
                 await self.orch.get(workflow_id)  # 404 now rather than an empty stream
         except PlatformError as err:
             return _envelope_response(Envelope.failure(err, trace_id))
-        stream = self.orch.event_stream(since, workflow_id, HEARTBEAT_S)
         return StreamingResponse(
-            _sse(stream),
+            sse_frames(self.orch.events(since, workflow_id)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Trace-Id": trace_id},
         )
-
-
-async def _sse(stream: AsyncGenerator[Event | None, None]) -> AsyncIterator[bytes]:
-    async with aclosing(stream):
-        yield b": connected\n\n"
-        async for event in stream:
-            if event is None:
-                yield b": keep-alive\n\n"
-            else:
-                data = event.model_dump_json()
-                yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
 
 
 def _envelope_response(envelope: Envelope) -> JSONResponse:

@@ -61,27 +61,9 @@ class EventBus:
 
         A subscriber that falls more than the ring's size behind skips what was dropped.
         """
-        return self._events(self.stream(since, workflow_id, None))
+        return self._stream(self.last_seq if since is None else since, workflow_id)
 
-    def stream(
-        self, since: int | None, workflow_id: str | None, heartbeat_s: float | None
-    ) -> AsyncGenerator[Event | None, None]:
-        """Like `subscribe`, plus a None after every `heartbeat_s` without events (for SSE
-        keep-alives, which is also how a server notices a client that went away)."""
-        return self._stream(self.last_seq if since is None else since, workflow_id, heartbeat_s)
-
-    @staticmethod
-    async def _events(stream: AsyncGenerator[Event | None, None]) -> AsyncGenerator[Event, None]:
-        try:
-            async for event in stream:
-                if event is not None:
-                    yield event
-        finally:
-            await stream.aclose()
-
-    async def _stream(
-        self, cursor: int, workflow_id: str | None, heartbeat_s: float | None
-    ) -> AsyncGenerator[Event | None, None]:
+    async def _stream(self, cursor: int, workflow_id: str | None) -> AsyncGenerator[Event, None]:
         while True:
             if self._ring:
                 first = self._ring[0][0]
@@ -93,11 +75,7 @@ class EventBus:
             if self.closed:
                 return
             if cursor >= self.last_seq:
-                try:
-                    async with asyncio.timeout(heartbeat_s):
-                        await self.changed()
-                except TimeoutError:
-                    yield None
+                await self.changed()
 
     def _wake(self) -> None:
         if self._changed is not None:
