@@ -1,4 +1,6 @@
-"""Small, careful file helpers: private directories, atomic writes, secret files."""
+"""Small, careful file helpers: private directories, atomic writes, secret files.
+
+Standard library only: the CLI's fast start-up path imports this module."""
 
 from __future__ import annotations
 
@@ -50,13 +52,20 @@ def create_secret_file(path: Path, secret: str) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and has not exited (an exited, unreaped zombie counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    except PermissionError:
+    except OSError:  # no /proc here: ask the kernel directly
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
+    return stat[stat.rindex(")") + 2] not in "ZX"  # the name may hold spaces and ')'
 
 
 @contextmanager

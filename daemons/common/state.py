@@ -7,7 +7,6 @@ process: a second opener gets `Unavailable` naming the holder, instead of corrup
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import os
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from daemons.common.locks import OwnerLock
 from registry.errors import Conflict, Internal, Unavailable
 
 NAMESPACE = "prvng"
@@ -40,37 +40,6 @@ def _first(result: Any) -> dict[str, Any] | None:
     return _plain(result) if isinstance(result, dict) else None
 
 
-class _FileLock:
-    """An exclusive `flock` on `<dir>/.lock`, holding the owner's pid for error messages."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path = directory / ".lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise Unavailable(
-                f"the embedded state store {self.path.parent} is in use by pid {holder}; "
-                "talk to that platform (`prvng --url ...` or PRVNG_URL) or stop it first",
-                details={"path": str(self.path.parent), "holder": holder},
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-
 class StateStore:
     """A thin async facade over one SurrealDB connection."""
 
@@ -84,9 +53,13 @@ class StateStore:
         """Connect (and, for an embedded file store, lock it) for the block's duration."""
         from surrealdb import AsyncSurreal
 
-        lock: _FileLock | None = None
+        lock: OwnerLock | None = None
         if url.startswith(("surrealkv://", "rocksdb://", "file://")):
-            lock = _FileLock(Path(url.split("://", 1)[1]))
+            lock = OwnerLock(
+                Path(url.split("://", 1)[1]),
+                what="the embedded state store",
+                hint="talk to that platform (`prvng --url ...` or PRVNG_URL) or stop it first",
+            )
             lock.acquire()
         try:
             db = AsyncSurreal(url)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import fcntl
-import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from daemons.common.files import private_dir
+from daemons.common.locks import OwnerLock
 from daemons.common.settings import Settings
 from daemons.orchestrator.actions import Action, load_actions
 from daemons.orchestrator.engine import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
@@ -36,7 +34,7 @@ from daemons.orchestrator.views import (
     task_view,
     workflow_view,
 )
-from registry.errors import Conflict, InvalidInput, NotFound, Unavailable
+from registry.errors import Conflict, InvalidInput, NotFound
 
 _CAN_ROLL_BACK = frozenset({WorkflowState.SUCCEEDED, WorkflowState.FAILED})
 _CAN_RETRY = frozenset({WorkflowState.FAILED, WorkflowState.CANCELLED, WorkflowState.ROLLED_BACK})
@@ -62,18 +60,22 @@ class Orchestrator:
             concurrency=concurrency,
             checkpoint_every=checkpoint_every,
         )
-        self._lock_fd: int | None = None
+        self._lock = OwnerLock(
+            settings.journal_dir,
+            what="the orchestrator journal",
+            hint="stop that orchestrator first or talk to it over its API",
+        )
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Take the journal directory (one engine per directory), replay it, resume."""
-        self._lock()
+        self._lock.acquire()
         try:
             await self.engine.start()
         except BaseException:
             await self.engine.stop(grace_s=0)
-            self._unlock()
+            self._lock.release()
             raise
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -82,7 +84,7 @@ class Orchestrator:
         try:
             await self.engine.stop(grace_s)
         finally:
-            self._unlock()
+            self._lock.release()
 
     async def __aenter__(self) -> Orchestrator:
         await self.start()
@@ -104,7 +106,7 @@ class Orchestrator:
             1 for wf in engine.workflows.values() if wf.state not in TERMINAL_WORKFLOW_STATES
         )
         return {
-            "ready": self._lock_fd is not None and error is None,
+            "ready": self._lock.held and error is None,
             "detail": error.message if error else "journal ok",
             "workflows": len(engine.workflows),
             "active_workflows": active,
@@ -249,12 +251,6 @@ class Orchestrator:
     ) -> AsyncIterator[Event]:
         return self.engine.events.subscribe(since, workflow_id)
 
-    def event_stream(
-        self, since: int | None, workflow_id: str | None, heartbeat_s: float
-    ) -> AsyncGenerator[Event | None, None]:
-        """`events`, plus a None after each quiet `heartbeat_s` (the SSE endpoint's keep-alive)."""
-        return self.engine.events.stream(since, workflow_id, heartbeat_s)
-
     # ---- helpers -------------------------------------------------------------------------
 
     def _workflow(self, workflow_id: str) -> WorkflowRun:
@@ -275,26 +271,3 @@ class Orchestrator:
                 details={"workflow_id": workflow_id, "task_id": task_id},
             )
         return wf, t
-
-    def _lock(self) -> None:
-        path = private_dir(self.settings.journal_dir) / ".lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise Unavailable(
-                f"the orchestrator journal {path.parent} is in use by pid {holder}; stop that "
-                "orchestrator first or talk to it over its API",
-                details={"path": str(path.parent), "holder": holder},
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
-
-    def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from daemons.common.files import pid_alive
 from daemons.common.settings import Settings
 from daemons.orchestrator.actions import ActionContext, ActionError, load_actions
 from daemons.orchestrator.actions.shell import TAIL_BYTES, ShellAction, ShellParams
-from daemons.orchestrator.providers.processes import is_running
 
 
 class Log:
@@ -151,17 +151,17 @@ async def test_timeout_kills_the_whole_process_group(ctx: ActionContext, log: Lo
         await run(ctx, command="sleep 30 & echo $!; wait", timeout_s=0.5)
     assert failed.value.retryable and time.monotonic() - started < 5
     child = int(log.text("stdout"))
-    assert not is_running(child)
+    assert not pid_alive(child)
 
 
 async def test_cancellation_kills_the_whole_process_group(ctx: ActionContext, log: Log) -> None:
     task = asyncio.create_task(run(ctx, command="sleep 30 & echo $!; wait"))
     child = int(await log.wait_for("stdout", "\n"))
-    assert is_running(child)
+    assert pid_alive(child)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not is_running(child)
+    assert not pid_alive(child)
 
 
 async def test_a_group_ignoring_sigterm_gets_sigkill_after_the_grace(
@@ -176,7 +176,7 @@ async def test_a_group_ignoring_sigterm_gets_sigkill_after_the_grace(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert 0.3 <= time.monotonic() - started < 5
-    assert not is_running(child)
+    assert not pid_alive(child)
 
 
 async def test_a_detached_background_process_does_not_hang_the_task(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from daemons.common.files import pid_alive
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
@@ -22,7 +23,6 @@ from daemons.orchestrator.actions.server import (
 )
 from daemons.orchestrator.providers import get_provider, provider_names
 from daemons.orchestrator.providers.local import LocalProvider
-from daemons.orchestrator.providers.processes import is_running
 from orchestrator.conftest import ContextFactory
 from registry.errors import InvalidInput, Unavailable
 from tools.server.tools import Server
@@ -135,8 +135,8 @@ async def test_delete_stops_every_process_of_the_sandbox_and_removes_it(
 
     result = await delete(ctx, name="web-1")
     assert result["stopped_pids"] == sorted([inside.pid, marked.pid])
-    assert not is_running(inside.pid) and not is_running(marked.pid)
-    assert is_running(bystander.pid)
+    assert not pid_alive(inside.pid) and not pid_alive(marked.pid)
+    assert pid_alive(bystander.pid)
     assert not sandbox.exists()
     record = await Inventory(store).get("web-1")
     assert record["status"] == "deleted" and record["taskservs"] == []

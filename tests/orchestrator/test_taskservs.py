@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from daemons.common.files import pid_alive
 from daemons.common.inventory import Inventory
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import ActionContext, ActionError
 from daemons.orchestrator.actions.taskserv import TaskservInstall, TaskservParams, TaskservRemove
 from daemons.orchestrator.providers.local import LocalProvider
-from daemons.orchestrator.providers.processes import is_running
 from daemons.orchestrator.taskservs import list_taskservs, load_taskserv
 from orchestrator.conftest import ContextFactory
 from registry.errors import InvalidInput, NotFound
@@ -123,7 +123,7 @@ async def test_static_web_serves_its_page_and_remove_stops_it(
         page = await client.get(f"http://127.0.0.1:{port}/")
     assert page.status_code == 200 and "<h1>Hello &lt;web&gt;</h1>" in page.text
     pid = int((sandbox / "run" / "static-web.pid").read_text())
-    assert is_running(pid)
+    assert pid_alive(pid)
     assert await installed(store) == [
         {
             "name": "static-web",
@@ -138,7 +138,7 @@ async def test_static_web_serves_its_page_and_remove_stops_it(
 
     removed = await remove(ctx, "static-web")
     assert removed["removed"] is True and removed["was_installed"] is True
-    assert not is_running(pid) and not port_open(port)
+    assert not pid_alive(pid) and not port_open(port)
     assert not (sandbox / "taskservs" / "static-web").exists()
     assert await installed(store) == []
     assert (await remove(ctx, "static-web"))["was_installed"] is False  # idempotent
@@ -201,4 +201,4 @@ async def test_deleting_the_server_stops_its_taskservs(
     await install(ctx, "static-web", port=port)
     pid = int((sandbox / "run" / "static-web.pid").read_text())
     await LocalProvider(settings, store).delete_server("web-1", ctx)
-    assert not is_running(pid) and not port_open(port) and not sandbox.exists()
+    assert not pid_alive(pid) and not port_open(port) and not sandbox.exists()

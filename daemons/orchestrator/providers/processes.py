@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from pathlib import Path
 
+from daemons.common.files import pid_alive
+
 _PROC = Path("/proc")
 _POLL_S = 0.02
 _KILLED_S = 5.0
@@ -30,20 +32,6 @@ def _stat(pid: int) -> tuple[str, int] | None:
         return None
     fields = raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces
     return fields[0], int(fields[2])
-
-
-def is_running(pid: int) -> bool:
-    """True while `pid` exists and has not exited (zombies count as exited)."""
-    if _PROC.is_dir():
-        stat = _stat(pid)
-        return stat is not None and stat[0] not in ("Z", "X")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _all_pids() -> list[int]:
@@ -86,7 +74,7 @@ def pids_in(directory: Path, env_entry: str | None = None) -> list[int]:
     marker = env_entry.encode() if env_entry else None
     found = []
     for pid in _all_pids():
-        if pid == os.getpid() or not is_running(pid):
+        if pid == os.getpid() or not pid_alive(pid):
             continue
         try:
             inside = (_PROC / str(pid) / "cwd").readlink().is_relative_to(root)
@@ -142,10 +130,10 @@ async def stop_pids(pids: Iterable[int], grace_s: float) -> list[int]:
 
     Returns the pids that were running when asked to stop; they are gone on return.
     """
-    targets = [pid for pid in set(pids) if is_running(pid)]
+    targets = [pid for pid in set(pids) if pid_alive(pid)]
 
     def all_gone() -> bool:
-        return not any(is_running(pid) for pid in targets)
+        return not any(pid_alive(pid) for pid in targets)
 
     for pid in targets:
         _signal_pid(pid, signal.SIGTERM)
@@ -155,7 +143,7 @@ async def stop_pids(pids: Iterable[int], grace_s: float) -> list[int]:
     finally:
         if not gone:
             for pid in targets:
-                if is_running(pid):
+                if pid_alive(pid):
                     _signal_pid(pid, signal.SIGKILL)
     await _settled(all_gone, time.monotonic() + _KILLED_S)
     return sorted(targets)
