@@ -33,6 +33,7 @@ from daemons.orchestrator.journal import JournalFile, Record
 from daemons.orchestrator.logs import AttemptLog
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
+    WORKFLOW_ID_PATTERN,
     FailurePolicy,
     TaskState,
     WorkflowSpec,
@@ -53,7 +54,7 @@ _DONE = ("succeeded", "compensated")
 _ACTIVE_COMP = (TaskState.PENDING, TaskState.RUNNING)
 
 
-WORKFLOW_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 
 
 def new_workflow_id() -> str:

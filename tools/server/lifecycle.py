@@ -8,19 +8,19 @@ taskservs; a failure rolls every step back.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from daemons.common.settings import Settings
 from daemons.orchestrator.templates import server_delete_workflow, servers_create_workflow
 from daemons.orchestrator.views import WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, ToolContext, ToolSpec
 from tools.config.nickel import evaluate
-from tools.workflow.orchestrator import SubmitOptions, submit
+from tools.server.tools import ServerName
+from tools.workflow.orchestrator import WORKFLOW_VOLATILE, SubmitOptions, submit
 
-ServerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
-VOLATILE = ("created_at", "updated_at", "finished_at")
+LAB_CONFIG = "examples/lab.ncl"
+"""The small workspace contract cases build (no fixed ports)."""
 
 
 class CreateInput(SubmitOptions):
@@ -50,8 +50,6 @@ async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
     return await submit(ctx, spec, args)
 
 
-_LAB = "examples/lab.ncl"
-
 TOOLS = [
     ToolSpec(
         name="server.create",
@@ -69,14 +67,14 @@ TOOLS = [
         risk=Risk.WRITE,
         rest=RestAlias("POST", "/workflows/servers/create"),
         tags=("server", "workflow"),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
-                "lab server", {"config": _LAB, "names": ["lab-1"], "id": "c-sc", "wait": True}
+                "lab server", {"config": LAB_CONFIG, "names": ["lab-1"], "id": "c-sc", "wait": True}
             ),
             ContractCase(
                 "not in the workspace",
-                {"config": _LAB, "names": ["nope-1"]},
+                {"config": LAB_CONFIG, "names": ["nope-1"]},
                 expect="invalid_input",
             ),
             ContractCase("no such config", {"config": "missing.ncl"}, expect="not_found"),
@@ -92,7 +90,7 @@ TOOLS = [
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/workflows/servers/delete"),
         tags=("server", "workflow"),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
                 "created before",
@@ -100,7 +98,7 @@ TOOLS = [
                 setup=(
                     Call(
                         "server.create",
-                        {"config": _LAB, "names": ["lab-1"], "id": "c-sd-pre", "wait": True},
+                        {"config": LAB_CONFIG, "names": ["lab-1"], "id": "c-sd-pre", "wait": True},
                     ),
                 ),
             ),

@@ -10,15 +10,15 @@ from pydantic import Field
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
-from daemons.orchestrator.taskservs import list_taskservs
+from daemons.orchestrator.taskservs import TASKSERV_NAME, list_taskservs
 from daemons.orchestrator.templates import taskserv_create_workflow, taskserv_delete_workflow
 from daemons.orchestrator.views import WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
-from tools.server.lifecycle import ServerName
-from tools.workflow.orchestrator import SubmitOptions, submit
+from tools.server.lifecycle import LAB_CONFIG
+from tools.server.tools import ServerName
+from tools.workflow.orchestrator import WORKFLOW_VOLATILE, SubmitOptions, submit
 
-VOLATILE = ("created_at", "updated_at", "finished_at")
-TaskservName = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description="Catalog name")
+TaskservName = Field(pattern=TASKSERV_NAME.pattern, description="Catalog name")
 
 
 class TaskservInput(SubmitOptions):
@@ -89,8 +89,9 @@ async def list_all(args: ListInput, ctx: ToolContext) -> TaskservList:
     return TaskservList(available=available, installed=installed)
 
 
-_LAB = "examples/lab.ncl"
-_LAB_1 = Call("server.create", {"config": _LAB, "names": ["lab-1"], "id": "c-ts-pre", "wait": True})
+_LAB_1 = Call(
+    "server.create", {"config": LAB_CONFIG, "names": ["lab-1"], "id": "c-ts-pre", "wait": True}
+)
 
 TOOLS = [
     ToolSpec(
@@ -103,7 +104,7 @@ TOOLS = [
         risk=Risk.WRITE,
         rest=RestAlias("POST", "/workflows/taskserv/create"),
         tags=("taskserv", "workflow"),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
                 "kv-store on lab-1",
@@ -146,7 +147,7 @@ TOOLS = [
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/workflows/taskserv/delete"),
         tags=("taskserv", "workflow"),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
                 "installed before",

@@ -12,12 +12,18 @@ from pydantic import Field
 
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
-from daemons.orchestrator.model import TERMINAL_WORKFLOW_STATES, WorkflowSpec
+from daemons.orchestrator.model import (
+    TERMINAL_WORKFLOW_STATES,
+    WORKFLOW_ID_PATTERN,
+    WorkflowSpec,
+)
 from daemons.orchestrator.protocol import OrchestratorAPI
 from daemons.orchestrator.views import Event, WorkflowView
 from registry import Resources, StrictModel, ToolContext
 
 WAIT_TIMEOUT_S = 300.0
+WORKFLOW_VOLATILE = ("created_at", "updated_at", "finished_at")
+"""A workflow view's timestamps: they differ between runs, so contracts ignore them."""
 
 
 class SubmitOptions(StrictModel):
@@ -25,7 +31,7 @@ class SubmitOptions(StrictModel):
 
     id: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        pattern=WORKFLOW_ID_PATTERN,
         description="Choose the workflow id: submitting the same spec again is then a no-op",
     )
     wait: bool = Field(default=False, description="Return once it has finished (shows progress)")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import Field
 
 from daemons.orchestrator.model import WorkflowSpec, WorkflowState
+from daemons.orchestrator.protocol import OrchestratorAPI
 from daemons.orchestrator.views import WorkflowPage, WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from tools.workflow.orchestrator import (
     WAIT_TIMEOUT_S,
+    WORKFLOW_VOLATILE,
     SubmitOptions,
     finish,
     orchestrator,
@@ -21,7 +24,6 @@ WORKFLOW_ID = Field(
     description="Workflow id (`wf-...`, or the id chosen at submit)", min_length=1, max_length=64
 )
 WAIT_TIMEOUT = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400, description="Longest wait, seconds")
-VOLATILE = ("created_at", "updated_at", "finished_at")
 
 
 class SubmitInput(WorkflowSpec, SubmitOptions):
@@ -71,19 +73,19 @@ async def list_workflows(args: ListInput, ctx: ToolContext) -> WorkflowPage:
     return await api.list(args.state, args.label, args.name, args.limit, args.cursor)
 
 
-async def cancel(args: ControlInput, ctx: ToolContext) -> WorkflowView:
-    api = await orchestrator(ctx)
-    return await finish(api, await api.cancel(args.id), ctx, args.wait, args.wait_timeout_s)
+Command = Callable[[OrchestratorAPI, str], Awaitable[WorkflowView]]
 
 
-async def rollback(args: ControlInput, ctx: ToolContext) -> WorkflowView:
-    api = await orchestrator(ctx)
-    return await finish(api, await api.rollback(args.id), ctx, args.wait, args.wait_timeout_s)
+def _control(command: Command) -> Callable[[ControlInput, ToolContext], Awaitable[WorkflowView]]:
+    """The handler of a command on one workflow (cancel, rollback, retry): send it, then
+    wait for the workflow to settle if asked."""
 
+    async def handler(args: ControlInput, ctx: ToolContext) -> WorkflowView:
+        api = await orchestrator(ctx)
+        view = await command(api, args.id)
+        return await finish(api, view, ctx, args.wait, args.wait_timeout_s)
 
-async def retry(args: ControlInput, ctx: ToolContext) -> WorkflowView:
-    api = await orchestrator(ctx)
-    return await finish(api, await api.retry(args.id), ctx, args.wait, args.wait_timeout_s)
+    return handler
 
 
 def _wf(wf_id: str, *tasks: dict[str, Any], wait: bool = True, **fields: Any) -> dict[str, Any]:
@@ -114,7 +116,7 @@ TOOLS = [
         idempotent=False,
         rest=RestAlias("POST", "/v1/workflows"),
         tags=("workflow",),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase("diamond", _wf("c-sub", _noop("a"), _noop("b", "a"), _noop("c", "a"))),
             ContractCase(
@@ -137,7 +139,7 @@ TOOLS = [
         idempotent=True,
         rest=RestAlias("GET", "/workflows/{id}"),
         tags=("workflow",),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
                 "finished",
@@ -161,7 +163,7 @@ TOOLS = [
         idempotent=True,
         rest=RestAlias("GET", "/workflows/{id}/wait"),
         tags=("workflow",),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
                 "until done",
@@ -181,7 +183,7 @@ TOOLS = [
         idempotent=True,
         rest=RestAlias("GET", "/v1/workflows"),
         tags=("workflow",),
-        volatile_paths=tuple(f"workflows.*.{v}" for v in VOLATILE),
+        volatile_paths=tuple(f"workflows.*.{v}" for v in WORKFLOW_VOLATILE),
         cases=(
             ContractCase(
                 "by label",
@@ -196,12 +198,12 @@ TOOLS = [
         summary="Cancel a workflow: stop its running tasks and run compensations",
         input_model=ControlInput,
         output_model=WorkflowView,
-        handler=cancel,
+        handler=_control(lambda api, wf: api.cancel(wf)),
         permission="workflow:write",
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/v1/workflows/{id}/cancel"),
         tags=("workflow",),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
                 "running",
@@ -230,12 +232,12 @@ TOOLS = [
         summary="Undo a finished workflow by running its compensations",
         input_model=ControlInput,
         output_model=WorkflowView,
-        handler=rollback,
+        handler=_control(lambda api, wf: api.rollback(wf)),
         permission="workflow:write",
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/v1/workflows/{id}/rollback"),
         tags=("workflow",),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
                 "succeeded",
@@ -255,12 +257,12 @@ TOOLS = [
         summary="Resume a failed or cancelled workflow from its unfinished tasks",
         input_model=ControlInput,
         output_model=WorkflowView,
-        handler=retry,
+        handler=_control(lambda api, wf: api.retry(wf)),
         permission="workflow:write",
         risk=Risk.WRITE,
         rest=RestAlias("POST", "/v1/workflows/{id}/retry"),
         tags=("workflow",),
-        volatile_paths=VOLATILE,
+        volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase(
                 "fails once, then passes",
