@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import selectors
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from subprocesses import read_line
 
 from daemons.common.settings import Settings
 from registry import Registry, Unavailable
@@ -135,18 +135,6 @@ async def test_a_second_platform_on_the_same_home_fails_fast(on_disk: Settings) 
     assert not first.ready
 
 
-def _read_line(proc: subprocess.Popen[str], within_s: float) -> str:
-    """The process's next stdout line, or TimeoutError after `within_s`."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + within_s
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while (left := deadline - time.monotonic()) > 0:
-            if selector.select(left):
-                return proc.stdout.readline()
-    raise TimeoutError(f"no output from pid {proc.pid} within {within_s}s")
-
-
 def test_platform_process_runs_until_sigterm(
     on_disk: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -167,7 +155,7 @@ def test_platform_process_runs_until_sigterm(
             text=True,
         )
     try:
-        line = _read_line(proc, within_s=60)
+        line = read_line(proc, within_s=60)
         assert line.startswith("platform ready at http://127.0.0.1:"), line + log_path.read_text()
         assert f"(admin key: {on_disk.admin_key_file})" in line
         url = line.split()[3]

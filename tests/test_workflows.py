@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fastmcp import Client
+from subprocesses import read_ready_line
 
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.token import orchestrator_token
@@ -151,21 +151,6 @@ def test_in_process_cli_runs_its_workflow_to_the_end() -> None:
     assert json.loads(after.stdout)["state"] == "succeeded"
 
 
-def _read_ready_line(proc: subprocess.Popen[str], within_s: float = 60) -> str:
-    import selectors
-
-    assert proc.stdout is not None
-    deadline = time.monotonic() + within_s
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while (left := deadline - time.monotonic()) > 0:
-            if selector.select(left):
-                line = proc.stdout.readline()
-                if " ready " in line or not line:
-                    return line
-    raise TimeoutError(f"pid {proc.pid} printed no ready line within {within_s}s")
-
-
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Any]:
     """Start long-running processes; every one is killed at teardown."""
@@ -189,7 +174,7 @@ def spawn(tmp_path: Path) -> Iterator[Any]:
 def test_split_mode_talks_to_the_orchestrator_daemon(spawn: Any) -> None:
     env = dict(os.environ)
     daemon = spawn([PRVNG, "daemon", "orchestrator", "--port", "0"], env)
-    line = _read_ready_line(daemon)
+    line = read_ready_line(daemon)
     assert line.startswith("orchestrator ready on http://127.0.0.1:"), line
     url = line.split()[3]
     client_env = {**env, "PRVNG_ORCHESTRATOR_URL": url}
@@ -210,7 +195,7 @@ def test_kill_9_of_the_platform_and_a_restart_finish_the_workflow(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PRVNG_SURREAL_URL"}  # on disk
     platform = spawn([PRVNG, "platform", "start", "--port", "0"], env)
-    assert "platform ready at" in _read_ready_line(platform)
+    assert "platform ready at" in read_ready_line(platform)
     tasks = [{"id": "slow", "action": "sleep", "params": {"seconds": 3}}]
     tasks += [{"id": f"t{i}", "action": "noop", "depends_on": ["slow"]} for i in range(10)]
     body = json.dumps({"id": "k9", "name": "k9", "tasks": tasks})
@@ -222,7 +207,7 @@ def test_kill_9_of_the_platform_and_a_restart_finish_the_workflow(
     assert read_run_file(settings.run_file) is None  # the pid is gone, the file is stale
 
     again = spawn([PRVNG, "platform", "start", "--port", "0"], env)
-    assert "platform ready at" in _read_ready_line(again)
+    assert "platform ready at" in read_ready_line(again)
     waited = _prvng("workflow", "wait", "--id", "k9", "--timeout-s", "60", env=env)
     assert waited.returncode == 0, waited.stderr
     final = json.loads(waited.stdout)
@@ -236,7 +221,7 @@ def test_a_waiting_remote_call_shows_progress_on_a_terminal(spawn: Any) -> None:
 
     env = dict(os.environ)
     platform = spawn([PRVNG, "platform", "start", "--port", "0"], env)
-    assert "platform ready at" in _read_ready_line(platform)
+    assert "platform ready at" in read_ready_line(platform)
     body = json.dumps({"name": "tty", "tasks": [_noop("a"), _noop("b", "a")], "wait": True})
     controller, terminal = pty.openpty()
     try:

@@ -1,0 +1,28 @@
+"""Reading a long-running child process's output with a deadline (never a sleep)."""
+
+from __future__ import annotations
+
+import selectors
+import subprocess
+import time
+
+
+def read_line(proc: subprocess.Popen[str], within_s: float) -> str:
+    """The process's next stdout line ('' at EOF), or TimeoutError after `within_s`."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + within_s
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if selector.select(left):
+                return proc.stdout.readline()
+    raise TimeoutError(f"no output from pid {proc.pid} within {within_s}s")
+
+
+def read_ready_line(proc: subprocess.Popen[str], within_s: float = 60) -> str:
+    """The first line announcing readiness (`... ready ...`), or what ended the output."""
+    deadline = time.monotonic() + within_s
+    while True:
+        line = read_line(proc, max(0.0, deadline - time.monotonic()))
+        if " ready " in line or not line:
+            return line
