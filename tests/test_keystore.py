@@ -16,7 +16,7 @@ def test_bootstrap_key_is_private_and_stored_only_as_hash(
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(settings.credentials_dir.stat().st_mode & 0o777) == "0o700"
     table = (settings.credentials_dir / "api-keys.json").read_text()
-    assert key not in table and key.split("_")[2] not in table
+    assert key not in table and key.split("_", 2)[2] not in table
     assert json.loads(table)[key.split("_")[1]]["roles"] == ["admin"]
     principal = keystore.authenticate(key)
     assert principal is not None and principal.roles == frozenset({"admin"})
