@@ -189,7 +189,7 @@ def _cold_start(argv: list[str], env: dict[str, str]) -> Sample:
 async def run() -> dict[str, Sample]:
     from daemons.common.settings import Settings
     from servers.mcp import build_mcp
-    from servers.platform import serve
+    from servers.supervisor import serve
     from tools import build_registry
     from tools.auth.keystore import KeyStore
 

@@ -187,7 +187,7 @@ def run_stdio(settings: Settings) -> None:
 
 def run_http(settings: Settings, host: str, port: int) -> None:
     """`prvng mcp --transport http`: the full HTTP daemon, which serves `/mcp`."""
-    from servers.platform import run_platform
+    from servers.supervisor import run_platform
 
     code = run_platform(settings, host, port)
     if code:

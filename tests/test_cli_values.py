@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from registry import Registry
-from servers.cli_cache import fingerprint
-from servers.cli_output import as_table, render_failure
-from servers.cli_values import UsageError, coerce, parse_assignments
+from servers.cli.cache import fingerprint
+from servers.cli.output import as_table, render_failure
+from servers.cli.values import UsageError, coerce, parse_assignments
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from registry import (
     listing_output_schema,
 )
 from servers.http import ComponentState, create_app
-from servers.http_input import query_args
-from servers.platform import serve
+from servers.http.input import query_args
+from servers.supervisor import serve
 from tools.auth.keystore import KeyStore
 from tools.catalog import TOOLS as CATALOG
 

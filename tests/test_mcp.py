@@ -28,7 +28,7 @@ from registry import (
 )
 from registry.schema import input_schema, output_schema
 from servers.mcp import build_mcp
-from servers.platform import serve
+from servers.supervisor import serve
 from tools.auth.keystore import KeyStore
 
 PROJECT = Path(__file__).resolve().parents[1]

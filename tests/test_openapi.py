@@ -11,7 +11,7 @@ from daemons.common.settings import Settings
 from registry import ErrorCode, JsonlAuditSink, Registry, Risk, ToolSpec, listing_output_schema
 from registry.schema import input_schema, output_schema
 from servers.http import create_app
-from servers.openapi import openapi_document
+from servers.http.openapi import openapi_document
 from tools.auth.keystore import KeyStore
 from tools.platform import TOOLS as PLATFORM_TOOLS
 

@@ -16,7 +16,8 @@ from subprocesses import read_line
 
 from daemons.common.settings import Settings
 from registry import Registry, Unavailable
-from servers.platform import (
+from servers.runfile import read_run_file
+from servers.supervisor import (
     Platform,
     build_platform,
     platform_status,
@@ -24,7 +25,6 @@ from servers.platform import (
     serve,
     stop_platform,
 )
-from servers.runfile import read_run_file
 from tools import build_registry
 from tools.auth.keystore import KeyStore
 
@@ -141,7 +141,7 @@ def test_platform_process_runs_until_sigterm(
     env = {k: v for k, v in os.environ.items() if k != "PRVNG_SURREAL_URL"}
     code = (
         "import sys; from daemons.common.settings import Settings; "
-        "from servers.platform import run_platform; "
+        "from servers.supervisor import run_platform; "
         "sys.exit(run_platform(Settings.from_env(), '127.0.0.1', 0))"
     )
     log_path = tmp_path / "platform.log"

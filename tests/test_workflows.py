@@ -24,8 +24,8 @@ from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.token import orchestrator_token
 from registry import Principal, Registry
 from servers.mcp import build_mcp
-from servers.platform import serve
 from servers.runfile import read_run_file
+from servers.supervisor import serve
 from tools import build_registry
 from tools.auth.keystore import KeyStore
 

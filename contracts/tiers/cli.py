@@ -28,8 +28,8 @@ class CliTier(Tier):
     name = "cli"
 
     async def _start(self, stack: AsyncExitStack) -> None:
-        from servers.platform import serve
         from servers.runfile import read_run_file
+        from servers.supervisor import serve
 
         self._prvng = prvng_executable()
         self._owner: Principal = self.env.owner()

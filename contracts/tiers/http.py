@@ -19,7 +19,7 @@ class HttpTier(Tier):
     name = "http"
 
     async def _start(self, stack: AsyncExitStack) -> None:
-        from servers.platform import serve
+        from servers.supervisor import serve
 
         registry = await self.env.open_registry(stack)
         base_url = await stack.enter_async_context(serve(registry, self.env.settings))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemons.common.settings import Settings
-from servers.cli_remote import post_tool
+from servers.cli.remote import post_tool
 from servers.runfile import read_run_file
 
 
@@ -138,7 +138,7 @@ def invoke(
         workflow_id = _workflow_waited_for(name, args, fields)
         if workflow_id is None or not sys.stderr.isatty():
             return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
-        from servers.cli_progress import following
+        from servers.cli.progress import following
 
         with following(target.url, target.api_key, workflow_id, sys.stderr):
             return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from servers.cli_session import Session
+    from servers.cli.session import Session
 
 Path = tuple[str, ...]
 

@@ -1,6 +1,6 @@
 """`prvng platform start|stop|status`, `prvng mcp` and `prvng daemon NAME`.
 
-The servers themselves live in `servers.platform` and `servers.mcp` (imported only when
+The servers themselves live in `servers.supervisor` and `servers.mcp` (imported only when
 a command needs them); this module parses, spawns, waits and reports.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from daemons.common.files import private_dir
 from daemons.common.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
-from servers.cli_output import dump_json
-from servers.cli_parser import Command
-from servers.cli_session import Session
+from servers.cli.output import dump_json
+from servers.cli.parser import Command
+from servers.cli.session import Session
 
 START_TIMEOUT_S = 60.0
 _POLL_S = 0.1
@@ -59,7 +59,7 @@ def _start_background(session: Session, host: str, port: int) -> int:
     """Spawn `prvng platform start` in a new session and wait until /health says 200."""
     import subprocess
 
-    from servers.cli_remote import health_status
+    from servers.cli.remote import health_status
     from servers.runfile import read_run_file
 
     settings = session.settings
@@ -118,8 +118,8 @@ def _start_background(session: Session, host: str, port: int) -> int:
 def _start(session: Session, ns: argparse.Namespace) -> int:
     if ns.background:
         return _start_background(session, ns.host, ns.port)
-    from servers.platform import run_platform
     from servers.runfile import read_run_file
+    from servers.supervisor import run_platform
 
     running = read_run_file(session.settings.run_file)
     if running is not None:
@@ -134,8 +134,8 @@ def _start(session: Session, ns: argparse.Namespace) -> int:
 
 
 def _stop(session: Session, ns: argparse.Namespace) -> int:
-    from servers.platform import stop_platform
     from servers.runfile import read_run_file
+    from servers.supervisor import stop_platform
 
     info = read_run_file(session.settings.run_file)
     if info is None:
@@ -180,7 +180,7 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
 
 def _status(session: Session, ns: argparse.Namespace) -> int:
     """Exit 0 when a platform runs and is healthy, else the `unavailable` exit code."""
-    from servers.platform import platform_status
+    from servers.supervisor import platform_status
 
     status = platform_status(session.settings)
     if ns.status_json or session.output == "json":

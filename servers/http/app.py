@@ -35,9 +35,9 @@ from registry.errors import (
 )
 from registry.schema import input_schema
 from registry.trace import trace_id_from_headers
-from servers.http_input import path_args, query_args, read_json_object
-from servers.metrics import Metrics
-from servers.openapi import openapi_document
+from servers.http.input import path_args, query_args, read_json_object
+from servers.http.metrics import Metrics
+from servers.http.openapi import openapi_document
 from servers.wire import bearer_token, json_bytes
 
 log = logging.getLogger("prvng.http")
@@ -139,7 +139,7 @@ class _Tier:
         self._openapi: bytes | None = None
 
     async def events(self, request: Request, trace_id: str) -> Response:
-        from servers.http_events import events_response
+        from servers.http.sse import events_response
 
         return await events_response(request, self.registry, _principal(request), self.closing)
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from daemons.common.settings import Settings
-from servers.cli_cache import Catalog
-from servers.cli_output import render_data, render_failure
+from servers.cli.cache import Catalog
+from servers.cli.output import render_data, render_failure
 
 if TYPE_CHECKING:
-    from servers.cli_invoke import Target
+    from servers.cli.invoke import Target
 
 
 @dataclass
@@ -40,13 +40,13 @@ class Session:
 
     def target(self) -> Target:
         # Imported here: `http.client` is a third of a fast command's start-up.
-        from servers.cli_invoke import resolve_target
+        from servers.cli.invoke import resolve_target
 
         return resolve_target(self.settings, self.option("url"), self.option("api_key"))
 
     def invoke(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         """The envelope of one call, run wherever the options and the home say."""
-        from servers.cli_invoke import invoke
+        from servers.cli.invoke import invoke
 
         tool = self.catalog.by_name.get(name) or {}
         fields = (tool.get("input_schema") or {}).get("properties") or {}

@@ -2,8 +2,8 @@
 
 Every operation is a command generated from the registry's listing (`prvng server register
 --name web-1`), and `prvng call TOOL key=value ...` calls any of them. The listing comes
-from a cache (`servers.cli_cache`), so start-up imports neither pydantic nor the tools;
-the call runs on a platform over HTTP or in this process (`servers.cli_invoke`).
+from a cache (`servers.cli.cache`), so start-up imports neither pydantic nor the tools;
+the call runs on a platform over HTTP or in this process (`servers.cli.invoke`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from daemons.common.settings import Settings
-from servers.cli_args import add_tool_arguments, tool_args
-from servers.cli_cache import Catalog, load_catalog
-from servers.cli_output import dump_json, format_table
-from servers.cli_parser import Command, build_parser, parse
-from servers.cli_platform import platform_commands
-from servers.cli_session import Session
-from servers.cli_values import UsageError, parse_assignments
+from servers.cli.args import add_tool_arguments, tool_args
+from servers.cli.cache import Catalog, load_catalog
+from servers.cli.commands import platform_commands
+from servers.cli.output import dump_json, format_table
+from servers.cli.parser import Command, build_parser, parse
+from servers.cli.session import Session
+from servers.cli.values import UsageError, parse_assignments
 
 DESCRIPTION = """\
 The Provisioning Platform's command line. Every operation is a command:
@@ -213,7 +213,3 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader left (`prvng tools list | head`): exit quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
