@@ -187,11 +187,11 @@ def _cold_start(argv: list[str], env: dict[str, str]) -> Sample:
 
 
 async def run() -> dict[str, Sample]:
+    from daemons.common.keystore import KeyStore
     from daemons.common.settings import Settings
+    from servers.assembly import build_registry
     from servers.mcp import build_mcp
     from servers.supervisor import serve
-    from tools import build_registry
-    from tools.auth.keystore import KeyStore
 
     _fresh_environment()
     settings = Settings.from_env()

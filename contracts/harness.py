@@ -21,7 +21,7 @@ from contracts.tiers.base import Listing, Outcome, RegistryFactory, Tier, TierEn
 from daemons.common.settings import PROJECT_ROOT
 from registry import ContractCase, NotFound, ToolSpec
 from registry.errors import InvalidInput
-from tools import build_registry
+from servers.assembly import build_registry
 
 DEFAULT_TIERS = tuple(TIERS)
 BROKEN_TIER = "(tier)"

@@ -1,7 +1,7 @@
 """The approval step: tools that need approval do not run without it.
 
-The ops-keeper supplies the real gate (policy decision, signed approval); until one is
-configured, a call to such a tool answers `approval_required` and nothing runs.
+A gate decides whether a gated call may run now. The default gate approves nothing: a
+call to such a tool answers `approval_required` and nothing runs.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ class ApprovalGate(Protocol):
     ) -> None: ...
 
 
-class RequireKeeper:
-    """Refuses every approval-gated call: no keeper is configured to approve it."""
+class NoApprovals:
+    """Refuses every approval-gated call: nothing on this platform can approve one yet."""
 
     async def check(self, spec: ToolSpec, principal: Principal, args: dict[str, object]) -> None:
         if spec.requires_approval:
             raise ApprovalRequired(
-                f"{spec.name} needs an approval and no ops-keeper is configured; "
-                "start the platform with the keeper (`prvng platform start`) and retry",
+                f"{spec.name} needs an approval, and this platform has no approver for it; "
+                "nothing ran",
                 details={"tool": spec.name},
             )

@@ -1,16 +1,18 @@
-"""What a handler sees of its call: who, which trace, shared resources, progress."""
+"""What a handler sees of its call: who, which trace, shared resources, the listing, progress.
+
+Handlers get what they use, not the registry: they cannot invoke other tools around the
+pipeline or write to the audit sink.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from registry.listing import ToolListing
 from registry.principal import Principal
 from registry.resources import Resources
-
-if TYPE_CHECKING:
-    from registry.registry import Registry
 
 T = TypeVar("T")
 
@@ -23,15 +25,13 @@ class ToolContext:
 
     principal: Principal
     trace_id: str
-    registry: Registry
+    resources: Resources
+    listing: Callable[[], ToolListing]
+    """Every operation of this registry (`tools.list`, `platform.info`)."""
     progress_sink: ProgressSink | None = None
 
-    @property
-    def resources(self) -> Resources:
-        return self.registry.resources
-
     async def resource(self, key: type[T]) -> T:
-        return await self.registry.resources.get(key)
+        return await self.resources.get(key)
 
     async def progress(
         self, progress: float, total: float | None = None, message: str | None = None

@@ -15,6 +15,21 @@ class RestRoute(StrictModel):
     path: str
 
 
+class StreamInfo(StrictModel):
+    """The tool can also be read as a stream (SSE on HTTP, lines on the CLI)."""
+
+    resume_arg: str = Field(description="The input field that resumes after an item number")
+
+
+class FollowInfo(StrictModel):
+    """While a call blocks on a workflow, stream tool `stream` shows its progress."""
+
+    stream: str
+    id_field: str
+    filter_field: str
+    when: str | None
+
+
 class ToolInfo(StrictModel):
     """One operation as callers see it."""
 
@@ -27,6 +42,8 @@ class ToolInfo(StrictModel):
     idempotent: bool
     tags: list[str]
     rest: RestRoute | None
+    stream: StreamInfo | None = None
+    follow: FollowInfo | None = None
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
 
@@ -48,6 +65,15 @@ def tool_info(spec: ToolSpec) -> ToolInfo:
         idempotent=spec.idempotent,
         tags=list(spec.tags),
         rest=None if spec.rest is None else RestRoute(method=spec.rest.method, path=spec.rest.path),
+        stream=None if spec.stream is None else StreamInfo(resume_arg=spec.stream.resume_arg),
+        follow=None
+        if spec.follow is None
+        else FollowInfo(
+            stream=spec.follow.stream,
+            id_field=spec.follow.id_field,
+            filter_field=spec.follow.filter_field,
+            when=spec.follow.when,
+        ),
         input_schema=input_schema(spec.input_model),
         output_schema=output_schema(spec.output_model),
     )

@@ -7,7 +7,7 @@ A `ToolSpec` is pure metadata plus a handler. The tiers derive their wire shapes
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -83,6 +83,40 @@ class ContractCase:
 
 
 Handler = Callable[[Any, "ToolContext"], Awaitable[Any]]
+StreamHandler = Callable[[Any, "ToolContext"], AsyncIterator[Any]]
+"""An async generator of items: what a streaming tool yields for as long as the caller reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A tool that can also be read as a stream of `item` models (SSE, CLI lines, MCP progress).
+
+    `handler` yields items until the caller stops reading (or the stream ends by itself);
+    the tool's ordinary handler answers one bounded page of the same items. Item field
+    `cursor_field` numbers the items; input field `resume_arg` resumes after a number (an
+    SSE `Last-Event-ID`); item field `kind_field` names each item's kind (the SSE event).
+    """
+
+    item_model: type[BaseModel]
+    handler: StreamHandler
+    cursor_field: str = "seq"
+    resume_arg: str = "since"
+    kind_field: str = "kind"
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """A tool whose call blocks on a workflow that a stream tool can show meanwhile.
+
+    A tier that can show progress sets input field `id_field` (when the caller did not),
+    and reads stream tool `stream` with `{filter_field: id, "until_finished": true}` while
+    the call runs. `when` names the boolean input that makes the call block (None: always).
+    """
+
+    stream: str
+    id_field: str = "id"
+    filter_field: str = "workflow_id"
+    when: str | None = "wait"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +137,8 @@ class ToolSpec:
     tags: tuple[str, ...] = ()
     cases: tuple[ContractCase, ...] = ()
     volatile_paths: tuple[str, ...] = ()
+    stream: Stream | None = None
+    follow: Follow | None = None
 
     def __post_init__(self) -> None:
         if not TOOL_NAME.match(self.name):
@@ -116,6 +152,11 @@ class ToolSpec:
             missing = [p for p in self.rest.path_params if p not in fields]
             if missing:
                 raise ValueError(f"tool {self.name}: REST path params {missing} not in input")
+        if self.follow is not None:
+            fields = self.input_model.model_fields
+            wanted = [self.follow.id_field, *([self.follow.when] if self.follow.when else [])]
+            if missing := [name for name in wanted if name not in fields]:
+                raise ValueError(f"tool {self.name}: follow fields {missing} not in input")
 
     @property
     def group(self) -> str:

@@ -4,15 +4,17 @@
                       → approval → handler → validate output ) )
 
 Each step is a middleware `(call, call_next)`; the chain is composed once per registry,
-so a call costs a handful of awaits on top of the handler.
+so a call costs a handful of awaits on top of the handler. A streaming call runs the same
+chain; its terminal opens the tool's stream instead of running the handler, and every
+item is checked against the stream's item model as it goes out.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,13 +23,12 @@ from registry.audit import AuditRecord, AuditSink, args_digest
 from registry.context import ProgressSink, ToolContext
 from registry.envelope import utc_now_iso
 from registry.errors import ErrorCode, Internal, InvalidInput, PlatformError, Unauthenticated
+from registry.listing import ToolListing
 from registry.model import Risk, ToolSpec
 from registry.principal import Authenticator, Authorizer, Principal
 from registry.ratelimit import RateLimiter
+from registry.resources import Resources
 from registry.stats import CallStats
-
-if TYPE_CHECKING:
-    from registry.registry import Registry
 
 
 @dataclass(slots=True)
@@ -40,6 +41,8 @@ class Invocation:
     principal: Principal | None = None
     credential: str | None = None
     progress_sink: ProgressSink | None = None
+    streaming: bool = False
+    """Open the tool's stream (`ToolSpec.stream`) rather than run its handler."""
     input: BaseModel | None = None
     started: float = field(default_factory=time.perf_counter)
 
@@ -167,7 +170,7 @@ class Observe:
 
 
 class Audit:
-    """Records every mutation (whatever its outcome) and every refused call."""
+    """Records every mutation (whatever its outcome), every stream opened, every refusal."""
 
     def __init__(self, sink: AuditSink) -> None:
         self._sink = sink
@@ -182,7 +185,7 @@ class Audit:
         except Exception:
             await self._write(call, ErrorCode.INTERNAL.value)
             raise
-        if call.spec.risk is not Risk.READ:
+        if call.spec.risk is not Risk.READ or call.streaming:
             await self._write(call, "ok")
         return result
 
@@ -201,22 +204,44 @@ class Audit:
         )
 
 
-def handler_terminal(registry: Registry) -> Next:
-    """The innermost step: run the handler and check its output against the output model."""
+def _output(spec: ToolSpec, model: type[BaseModel], result: Any) -> dict[str, Any]:
+    """`result` as JSON data, checked against `model` (`Internal` when it does not match)."""
+    try:
+        if not isinstance(result, model):
+            result = model.model_validate(result)
+        data: dict[str, Any] = result.model_dump(mode="json")
+    except ValidationError as exc:
+        raise Internal(
+            f"{spec.name} returned output that does not match its output schema",
+            details={"errors": [e["msg"] for e in exc.errors(include_url=False)]},
+        ) from None
+    return data
+
+
+async def _checked_items(
+    spec: ToolSpec, model: type[BaseModel], items: AsyncIterator[Any]
+) -> AsyncIterator[dict[str, Any]]:
+    try:
+        async for item in items:
+            yield _output(spec, model, item)
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def handler_terminal(resources: Resources, listing: Callable[[], ToolListing]) -> Next:
+    """The innermost step: run the handler (or open the stream) and check what it returns."""
 
     async def run(call: Invocation) -> Any:
         spec = call.spec
         assert call.principal is not None
-        ctx = ToolContext(call.principal, call.trace_id, registry, call.progress_sink)
-        result = await spec.handler(call.input, ctx)
-        try:
-            if not isinstance(result, spec.output_model):
-                result = spec.output_model.model_validate(result)
-            return result.model_dump(mode="json")
-        except ValidationError as exc:
-            raise Internal(
-                f"{spec.name} returned output that does not match its output schema",
-                details={"errors": [e["msg"] for e in exc.errors(include_url=False)]},
-            ) from None
+        ctx = ToolContext(call.principal, call.trace_id, resources, listing, call.progress_sink)
+        if call.streaming:
+            if spec.stream is None:
+                raise InvalidInput(f"{spec.name} is not a stream; call it instead")
+            items = spec.stream.handler(call.input, ctx)
+            return _checked_items(spec, spec.stream.item_model, items)
+        return _output(spec, spec.output_model, await spec.handler(call.input, ctx))
 
     return run

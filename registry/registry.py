@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from registry.approval import ApprovalGate, RequireKeeper
+from registry.approval import ApprovalGate, NoApprovals
 from registry.audit import AuditRecord, AuditSink, args_digest
 from registry.context import ProgressSink
 from registry.envelope import Envelope, utc_now_iso
@@ -62,9 +62,9 @@ class Registry:
             IdentifyPrincipal(authenticator),
             Authorize(self.authorizer),
             RateLimit(rate_limiter or Unlimited()),
-            Approval(approval_gate or RequireKeeper()),
+            Approval(approval_gate or NoApprovals()),
         ]
-        self._chain = compose(self.middlewares, handler_terminal(self))
+        self._chain = compose(self.middlewares, handler_terminal(self.resources, self.listing))
 
     # -- the catalogue ---------------------------------------------------------------
 
@@ -113,10 +113,6 @@ class Registry:
             raise Unauthenticated("the API key or session token is not valid")
         return principal
 
-    def authorize(self, principal: Principal, permission: str, target: str) -> None:
-        """For wire endpoints that are not tools (event streams): `Forbidden` unless allowed."""
-        self.authorizer.authorize(principal, permission, target)
-
     async def invoke(
         self,
         name: str,
@@ -146,6 +142,29 @@ class Registry:
                 trace_id,
             )
         return Envelope.success(data, trace_id)
+
+    async def open_stream(
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        *,
+        principal: Principal | None = None,
+        credential: str | None = None,
+        trace_id: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Open a streaming tool through the whole pipeline; its items as JSON data.
+
+        Refusals raise the `PlatformError` (the tier answers it as an envelope before any
+        item); the stream ends when the tool's stream does or the caller stops reading."""
+        spec = self.get(name)
+        if args is None:
+            args = {}
+        elif not isinstance(args, dict):
+            raise InvalidInput(f"{name} takes a JSON object, not {type(args).__name__}")
+        call = Invocation(spec, args, trace_id or new_trace_id(), principal, credential)
+        call.streaming = True
+        items: AsyncIterator[dict[str, Any]] = await self._chain(call)
+        return items
 
     async def audit_refusal(self, target: str, err: PlatformError, trace_id: str) -> None:
         """Audit a call refused before it reached the pipeline (e.g. a bad bearer at the edge)."""

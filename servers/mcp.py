@@ -8,9 +8,6 @@ as every other tier.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sys
 from typing import Any
 
 from fastmcp import FastMCP
@@ -19,14 +16,12 @@ from fastmcp.tools import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
 
-from daemons.common.settings import Settings
+from daemons.common.version import platform_version
 from registry import Envelope, Principal, Registry, Risk, ToolSpec
 from registry.context import ProgressSink
 from registry.schema import input_schema, output_schema
 from registry.trace import trace_id_from_headers
-from servers.runfile import read_run_file
 from servers.wire import bearer_token, json_bytes
-from tools.platform import platform_version
 
 SERVER_NAME = "provisioning-platform"
 INSTRUCTIONS = (
@@ -144,51 +139,3 @@ def build_mcp(registry: Registry, *, principal: Principal | None = None) -> Fast
     for spec in registry.list():
         server.add_tool(RegistryTool.from_spec(spec, registry, principal))
     return server
-
-
-def _log_to_stderr() -> None:
-    """stdout carries the MCP protocol on stdio; every log line goes to stderr."""
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-
-
-async def _serve_stdio(settings: Settings) -> None:
-    from tools import build_registry
-    from tools.auth.keystore import KeyStore
-
-    keystore = KeyStore(settings)
-    async with build_registry(settings, keystore=keystore) as registry:
-        server = build_mcp(registry, principal=keystore.owner())
-        await server.run_stdio_async(show_banner=False)
-
-
-async def _proxy_stdio(settings: Settings, url: str) -> None:
-    """Relay stdio to a running platform's `/mcp`, so one process owns the embedded store."""
-    from fastmcp.client.transports import StreamableHttpTransport
-    from fastmcp.server import create_proxy
-
-    from tools.auth.keystore import KeyStore
-
-    key = settings.api_key or KeyStore(settings).ensure_admin_key().read_text().strip()
-    transport = StreamableHttpTransport(f"{url}/mcp", auth=key)
-    await create_proxy(transport, name=SERVER_NAME).run_stdio_async(show_banner=False)
-
-
-def run_stdio(settings: Settings) -> None:
-    """`prvng mcp`: serve MCP on stdin/stdout until the client closes it."""
-    _log_to_stderr()
-    info = read_run_file(settings.run_file)
-    if info is not None:
-        asyncio.run(_proxy_stdio(settings, info.url))
-    else:
-        asyncio.run(_serve_stdio(settings))
-
-
-def run_http(settings: Settings, host: str, port: int) -> None:
-    """`prvng mcp --transport http`: the full HTTP daemon, which serves `/mcp`."""
-    from servers.supervisor import run_platform
-
-    code = run_platform(settings, host, port)
-    if code:
-        raise SystemExit(code)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import Principal, Registry
-from tools import build_registry
-from tools.auth.keystore import KeyStore
+from servers.assembly import build_registry
 
 _PLATFORM_VARS = (
     "PRVNG_HOME",

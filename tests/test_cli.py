@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from daemons.common.settings import Settings
-from tools import build_registry
+from servers.assembly import build_registry
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 HEAVY = ("pydantic", "fastmcp", "uvicorn", "surrealdb", "httpx", "nickel", "tools", "registry")

@@ -24,7 +24,8 @@ from contracts.tiers.mcp import outcome_from_result
 from daemons.common.settings import Settings
 from registry import ContractCase, Registry, StrictModel, ToolContext, ToolSpec
 from registry.model import Handler
-from tools import all_specs, build_registry
+from servers.assembly import build_registry
+from tools import all_specs
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,8 @@ import jsonschema
 import pytest
 from pydantic import Field
 
+from daemons.common.health import ComponentStatus, HealthBoard
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import (
     JsonlAuditSink,
@@ -23,11 +25,10 @@ from registry import (
     ToolSpec,
     listing_output_schema,
 )
-from servers.http import ComponentState, create_app
+from servers.http import create_app
 from servers.http.input import query_args
 from servers.supervisor import serve
-from tools.auth.keystore import KeyStore
-from tools.catalog import TOOLS as CATALOG
+from tools.meta import TOOLS as CATALOG
 
 
 @pytest.fixture
@@ -209,11 +210,18 @@ async def demo_client(
         _probe("demo.gated", requires_approval=True, rest=RestAlias("PUT", "/v1/gated/{item}"))
     )
 
-    async def half_ready() -> Mapping[str, ComponentState]:
-        return {"registry": ComponentState(True), "nats": ComponentState(False, "connecting")}
+    half_ready = HealthBoard()
 
+    async def registry_up() -> ComponentStatus:
+        return ComponentStatus(True)
+
+    async def nats_connecting() -> ComponentStatus:
+        return ComponentStatus(False, "connecting")
+
+    half_ready.add("registry", registry_up)
+    half_ready.add("nats", nats_connecting)
     async with (
-        serve(registry, settings, readiness=half_ready) as url,
+        serve(registry, settings, health=half_ready) as url,
         httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}) as c,
     ):
         yield c
@@ -252,7 +260,7 @@ def test_query_args_shapes() -> None:
 
 async def test_approval_crash_and_readiness(demo_client: httpx.AsyncClient) -> None:
     gated = await demo_client.put("/v1/gated/3", json={"tags": ["x"]})
-    assert "keeper" in str(_error(gated, 202, "approval_required")["message"])
+    assert "nothing ran" in str(_error(gated, 202, "approval_required")["message"])
     conflicting = await demo_client.put("/v1/gated/3", json={"item": 4})
     _error(conflicting, 422, "invalid_input")
     crash = await demo_client.post("/v1/tools/demo.probe", json={"item": 1, "note": "crash"})
@@ -270,19 +278,26 @@ async def test_approval_crash_and_readiness(demo_client: httpx.AsyncClient) -> N
     }
 
 
-async def test_a_failing_readiness_probe_is_503(registry: Registry, settings: Settings) -> None:
-    async def broken() -> Mapping[str, ComponentState]:
+async def test_a_failing_readiness_probe_is_503(
+    registry: Registry, settings: Settings, admin_key: str
+) -> None:
+    async def broken() -> ComponentStatus:
         raise ConnectionError("nats is gone")
 
-    app = create_app(registry, settings, readiness=broken, mount_mcp=False)
+    board = HealthBoard()
+    board.add("readiness", broken)
+    app = create_app(registry, settings, health=board, mount_mcp=False)
     transport = httpx.ASGITransport(app=app)
+    admin = {"Authorization": f"Bearer {admin_key}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://platform") as client:
-        response = await client.get("/health")
+        response = await client.get("/health", headers=admin)
+        anonymous = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["components"]["readiness"] == {
         "ready": False,
         "detail": "ConnectionError: nats is gone",
     }
+    assert anonymous.status_code == 503 and anonymous.json() == {"status": "degraded"}
 
 
 async def test_metrics_count_calls_by_outcome(client: httpx.AsyncClient) -> None:

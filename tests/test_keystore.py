@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
-from tools.auth.keystore import KeyStore
 
 
 def test_bootstrap_key_is_private_and_stored_only_as_hash(

@@ -16,6 +16,7 @@ from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
 from mcp.shared.exceptions import MCPError
 from pydantic import Field
 
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import (
     JsonlAuditSink,
@@ -29,7 +30,6 @@ from registry import (
 from registry.schema import input_schema, output_schema
 from servers.mcp import build_mcp
 from servers.supervisor import serve
-from tools.auth.keystore import KeyStore
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -168,8 +168,8 @@ async def test_mcp_over_http_uses_each_request_bearer(
 
 
 def _stdio() -> StdioTransport:
-    code = "from daemons.common.settings import Settings; from servers.mcp import run_stdio; "
-    code += "run_stdio(Settings.from_env())"
+    code = "from daemons.common.settings import Settings; "
+    code += "from servers.cli.processes import run_stdio; run_stdio(Settings.from_env())"
     return StdioTransport(
         sys.executable, ["-c", code], env=dict(os.environ), cwd=str(PROJECT), keep_alive=False
     )

@@ -7,12 +7,12 @@ from pathlib import Path
 import httpx
 from openapi_pydantic import OpenAPI
 
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import ErrorCode, JsonlAuditSink, Registry, Risk, ToolSpec, listing_output_schema
 from registry.schema import input_schema, output_schema
 from servers.http import create_app
 from servers.http.openapi import openapi_document
-from tools.auth.keystore import KeyStore
 from tools.platform import TOOLS as PLATFORM_TOOLS
 
 

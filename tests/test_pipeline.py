@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import (
     ContractCase,
@@ -21,7 +22,6 @@ from registry import (
 )
 from registry.errors import ERROR_TABLE, ErrorCode, exit_code, http_status
 from registry.ratelimit import TokenBucketLimiter
-from tools.auth.keystore import KeyStore
 
 
 class EchoIn(StrictModel):

@@ -14,19 +14,13 @@ import httpx
 import pytest
 from subprocesses import read_line
 
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import Registry, Unavailable
+from servers.assembly import build_registry
+from servers.cli.processes import platform_status, run_platform, stop_platform
 from servers.runfile import read_run_file
-from servers.supervisor import (
-    Platform,
-    build_platform,
-    platform_status,
-    run_platform,
-    serve,
-    stop_platform,
-)
-from tools import build_registry
-from tools.auth.keystore import KeyStore
+from servers.supervisor import HttpComponent, Platform, build_platform, serve
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -62,18 +56,14 @@ class Recorder:
         self.name = name
         self.log = log
         self.fail = fail
-        self.ready = False
-        self.detail = ""
 
     async def start(self) -> None:
         if self.fail:
             raise Unavailable(f"{self.name} cannot start")
         self.log.append(f"start {self.name}")
-        self.ready = True
 
     async def stop(self) -> None:
         self.log.append(f"stop {self.name}")
-        self.ready = False
 
 
 async def test_components_start_in_order_and_stop_in_reverse(
@@ -85,10 +75,10 @@ async def test_components_start_in_order_and_stop_in_reverse(
         platform.add_component(Recorder(name, log))
     platform.add_component(Recorder("b", log), before="c")
     await platform.start()
-    assert platform.ready and list(await platform.readiness()) == ["registry", "a", "b", "c"]
+    assert platform.running and [c.name for c in platform.components] == ["a", "b", "c"]
     await platform.stop()
     assert log == ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
-    assert not platform.ready
+    assert not platform.running
 
     log.clear()
     failing = Platform(settings, registry)
@@ -116,8 +106,10 @@ async def test_a_second_platform_on_the_same_home_fails_fast(on_disk: Settings) 
         await first.start()
         try:
             http = first.components[-1]
-            url = http.detail
-            async with httpx.AsyncClient() as client:
+            assert isinstance(http, HttpComponent)
+            url = http.url
+            admin = {"Authorization": f"Bearer {keystore.ensure_admin_key().read_text().strip()}"}
+            async with httpx.AsyncClient(headers=admin) as client:
                 health = (await client.get(f"{url}/health")).json()
             assert health["status"] == "ok"
             assert set(health["components"]) == {"registry", "state", "orchestrator", "http"}
@@ -132,7 +124,7 @@ async def test_a_second_platform_on_the_same_home_fails_fast(on_disk: Settings) 
                 assert (await client.get(f"{url}/health")).status_code == 200
         finally:
             await first.stop()
-    assert not first.ready
+    assert not first.running
 
 
 def test_platform_process_runs_until_sigterm(
@@ -141,7 +133,7 @@ def test_platform_process_runs_until_sigterm(
     env = {k: v for k, v in os.environ.items() if k != "PRVNG_SURREAL_URL"}
     code = (
         "import sys; from daemons.common.settings import Settings; "
-        "from servers.supervisor import run_platform; "
+        "from servers.cli.processes import run_platform; "
         "sys.exit(run_platform(Settings.from_env(), '127.0.0.1', 0))"
     )
     log_path = tmp_path / "platform.log"

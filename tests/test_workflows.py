@@ -20,14 +20,14 @@ import pytest
 from fastmcp import Client
 from subprocesses import read_ready_line
 
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.token import orchestrator_token
 from registry import Principal, Registry
+from servers.assembly import build_registry
 from servers.mcp import build_mcp
 from servers.runfile import read_run_file
 from servers.supervisor import serve
-from tools import build_registry
-from tools.auth.keystore import KeyStore
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 

@@ -5,26 +5,16 @@ from __future__ import annotations
 import os
 import platform as host
 import time
-from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from pydantic import Field
 
+from daemons.common.health import HealthBoard
 from daemons.common.settings import Settings
-from daemons.common.state import StateStore
+from daemons.common.version import platform_version
 from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
-from tools.workflow.orchestrator import OrchestratorHandle
 
 _STARTED = time.monotonic()
-
-
-@cache
-def platform_version() -> str:
-    try:
-        return version("provisioning-platform")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 class NoInput(StrictModel):
@@ -41,28 +31,12 @@ class HealthOutput(StrictModel):
     components: dict[str, ComponentHealth]
 
 
-async def _state_health(ctx: ToolContext) -> ComponentHealth:
-    try:
-        store = await ctx.resource(StateStore)
-        await store.query("RETURN 1")
-    except Exception as exc:  # any failure means "not ready"; the detail says why
-        return ComponentHealth(ready=False, detail=str(exc))
-    return ComponentHealth(ready=True, detail=store.url.split("://", 1)[0])
-
-
-def _orchestrator_health(ctx: ToolContext) -> ComponentHealth:
-    """The engine's health when it runs here; a one-shot process starts it on first use."""
-    if not ctx.resources.is_open(OrchestratorHandle):
-        return ComponentHealth(ready=True, detail="starts on first use")
-    ready, detail = ctx.resources.peek(OrchestratorHandle).status()
-    return ComponentHealth(ready=ready, detail=detail)
-
-
 async def health(args: NoInput, ctx: ToolContext) -> HealthOutput:
+    """The same board `/health` reads: one answer, whichever way it is asked."""
+    states = await (await ctx.resource(HealthBoard)).check()
     components = {
-        "registry": ComponentHealth(ready=True, detail=f"{len(ctx.registry)} tools"),
-        "state": await _state_health(ctx),
-        "orchestrator": _orchestrator_health(ctx),
+        name: ComponentHealth(ready=state.ready, detail=state.detail)
+        for name, state in states.items()
     }
     ready = all(c.ready for c in components.values())
     return HealthOutput(status="ok" if ready else "degraded", components=components)
@@ -88,7 +62,7 @@ async def info(args: NoInput, ctx: ToolContext) -> InfoOutput:
         home=str(settings.home),
         config_dir=str(settings.config_dir),
         state_backend=settings.state_url.split("://", 1)[0],
-        tool_count=len(ctx.registry),
+        tool_count=len(ctx.listing().tools),
         pid=os.getpid(),
         uptime_s=round(time.monotonic() - _STARTED, 3),
     )

@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import Call, Principal, Registry
-from tools.auth.keystore import KeyStore
 
 RegistryFactory = Callable[[Settings], Registry]
 

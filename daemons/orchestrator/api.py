@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -30,9 +30,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from daemons.common.sse import sse_frames
+from daemons.common.sse import SseMessage, sse_frames
 from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
 from daemons.orchestrator.service import Orchestrator
+from daemons.orchestrator.views import Event
 from registry.envelope import Envelope
 from registry.errors import (
     Internal,
@@ -188,10 +189,15 @@ class _Api:
         except PlatformError as err:
             return _envelope_response(Envelope.failure(err, trace_id))
         return StreamingResponse(
-            sse_frames(self.orch.events(since, workflow_id)),
+            sse_frames(_messages(self.orch.events(since, workflow_id))),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Trace-Id": trace_id},
         )
+
+
+async def _messages(events: AsyncIterator[Event]) -> AsyncIterator[SseMessage]:
+    async for event in events:
+        yield SseMessage(str(event.seq), event.kind, event.model_dump_json())
 
 
 def _envelope_response(envelope: Envelope) -> JSONResponse:

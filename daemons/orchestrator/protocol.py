@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from daemons.common.health import ComponentStatus
 from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
 from daemons.orchestrator.views import Event, TaskLogs, TaskView, WorkflowPage, WorkflowView
 
@@ -63,3 +65,26 @@ class OrchestratorAPI(Protocol):
     ) -> AsyncIterator[Event]:
         """State changes after event `since` (default: from now on), as they become durable."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestratorHandle:
+    """The resource tools ask for: whichever `OrchestratorAPI` this process uses.
+
+    (A concrete class, so it can key the registry's resources where a protocol cannot.)"""
+
+    api: OrchestratorAPI
+    location: str
+    """`in process`, or the daemon's URL."""
+    health: Callable[[], dict[str, Any]] | None = None
+    """The in-process engine's readiness and load (None for a remote daemon)."""
+
+    def status(self) -> ComponentStatus:
+        if self.health is None:
+            return ComponentStatus(True, self.location)
+        health = self.health()
+        if not health["ready"]:
+            return ComponentStatus(False, str(health["detail"]))
+        return ComponentStatus(
+            True, f"{health['active_workflows']} active of {health['workflows']} workflows"
+        )

@@ -117,7 +117,7 @@ def _build(settings: Settings) -> dict[str, Any]:
     import asyncio
 
     from registry.errors import ERROR_TABLE
-    from tools import build_registry
+    from servers.assembly import build_registry
 
     registry = build_registry(settings)
     try:

@@ -118,8 +118,8 @@ def _start_background(session: Session, host: str, port: int) -> int:
 def _start(session: Session, ns: argparse.Namespace) -> int:
     if ns.background:
         return _start_background(session, ns.host, ns.port)
+    from servers.cli.processes import run_platform
     from servers.runfile import read_run_file
-    from servers.supervisor import run_platform
 
     running = read_run_file(session.settings.run_file)
     if running is not None:
@@ -134,8 +134,8 @@ def _start(session: Session, ns: argparse.Namespace) -> int:
 
 
 def _stop(session: Session, ns: argparse.Namespace) -> int:
+    from servers.cli.processes import stop_platform
     from servers.runfile import read_run_file
-    from servers.supervisor import stop_platform
 
     info = read_run_file(session.settings.run_file)
     if info is None:
@@ -180,7 +180,7 @@ def _configure_status(parser: argparse.ArgumentParser) -> None:
 
 def _status(session: Session, ns: argparse.Namespace) -> int:
     """Exit 0 when a platform runs and is healthy, else the `unavailable` exit code."""
-    from servers.supervisor import platform_status
+    from servers.cli.processes import platform_status
 
     status = platform_status(session.settings)
     if ns.status_json or session.output == "json":
@@ -196,17 +196,17 @@ def _configure_mcp(parser: argparse.ArgumentParser) -> None:
 
 
 def _mcp(session: Session, ns: argparse.Namespace) -> int:
-    from servers import mcp
+    from servers.cli import processes
 
     if ns.transport == "stdio":
-        mcp.run_stdio(session.settings)
+        processes.run_stdio(session.settings)
     else:
-        mcp.run_http(session.settings, ns.host, ns.port)
+        processes.run_http(session.settings, ns.host, ns.port)
     return 0
 
 
 def _run_http(settings: Settings, host: str, port: int | None) -> int:
-    from servers.mcp import run_http
+    from servers.cli.processes import run_http
 
     run_http(settings, host, DEFAULT_PORT if port is None else port)
     return 0

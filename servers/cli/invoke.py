@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +63,11 @@ async def _progress(progress: float, total: float | None, message: str | None) -
 async def _invoke_here(
     settings: Settings, name: str, args: dict[str, Any], trace_id: str | None
 ) -> dict[str, Any]:
+    from daemons.common.keystore import KeyStore
     from registry.envelope import Envelope
     from registry.errors import PlatformError
     from registry.trace import new_trace_id
-    from tools import build_registry
-    from tools.auth.keystore import KeyStore
+    from servers.assembly import build_registry, finish_started_work
 
     keystore = KeyStore(settings)
     try:
@@ -83,44 +83,28 @@ async def _invoke_here(
             trace_id=trace_id,
             progress=_progress if sys.stderr.isatty() else None,
         )
-        await _run_local_workflows_to_the_end(registry)
+        await finish_started_work(registry, _tell)
     finally:
         await registry.aclose()
     return envelope.to_dict()
 
 
-async def _run_local_workflows_to_the_end(registry: Any) -> None:
-    """A one-shot CLI that started the workflow engine runs its unfinished workflows before
-    exiting, since nothing else would run them until the engine's next start."""
-    from daemons.orchestrator.model import WorkflowState
-    from tools.workflow.orchestrator import OrchestratorHandle
-
-    if not registry.resources.is_open(OrchestratorHandle):
-        return
-    api = (await registry.resources.get(OrchestratorHandle)).api
-    for state in (WorkflowState.PENDING, WorkflowState.RUNNING, WorkflowState.ROLLING_BACK):
-        for wf in (await api.list(state=state, limit=500)).workflows:
-            print(
-                f"running workflow {wf.id} ({wf.name}) to the end here, as no platform runs; "
-                "Ctrl-C stops it (it resumes on the next start)",
-                file=sys.stderr,
-                flush=True,
-            )
-            await api.wait(wf.id, None)
+def _tell(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-def _workflow_waited_for(name: str, args: dict[str, Any], fields: Collection[str]) -> str | None:
-    """The workflow a waiting call will block on, when its id is known in advance.
+def _followed(tool: Mapping[str, Any], args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The stream that shows this call's progress, per the tool's listing (`follow`).
 
-    A call that starts a workflow and waits (its input has `id` and `wait`) gets an id
-    chosen here, so its progress can be followed before the call returns."""
-    if name == "workflow.wait":
-        return str(args["id"]) if "id" in args else None
-    if args.get("wait") is not True or not {"id", "wait"} <= set(fields):
+    A call that blocks on a workflow whose id the caller left open gets one chosen here,
+    so its stream can be opened before the call starts."""
+    follow = tool.get("follow")
+    if not follow or (follow["when"] is not None and args.get(follow["when"]) is not True):
         return None
-    if "id" not in args:
-        args["id"] = f"cli-{os.urandom(6).hex()}"
-    return str(args["id"])
+    id_field = follow["id_field"]
+    if id_field not in args:
+        args[id_field] = f"cli-{os.urandom(6).hex()}"  # says who chose it
+    return follow["stream"], {follow["filter_field"]: args[id_field], "until_finished": True}
 
 
 def invoke(
@@ -129,19 +113,76 @@ def invoke(
     name: str,
     args: dict[str, Any],
     trace_id: str | None,
-    fields: Collection[str] = (),
+    tool: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one tool call where `target` says; the envelope as a dict, never raises.
 
-    `fields` are the tool's input fields (from the cached listing)."""
+    `tool` is the tool's listing entry (from the cache), which says how to show progress."""
     if target.url is not None:
-        workflow_id = _workflow_waited_for(name, args, fields)
-        if workflow_id is None or not sys.stderr.isatty():
+        followed = _followed(tool, args) if tool and sys.stderr.isatty() else None
+        if followed is None:
             return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
-        from servers.cli.progress import following
+        from servers.cli.follow import following
 
-        with following(target.url, target.api_key, workflow_id, sys.stderr):
+        stream, stream_args = followed
+        with following(target.url, target.api_key, stream, stream_args, sys.stderr):
             return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
     import asyncio  # in-process only: a remote call need not pay for it
 
     return asyncio.run(_invoke_here(settings, name, args, trace_id))
+
+
+async def _stream_here(
+    settings: Settings, name: str, args: dict[str, Any], show: Callable[[dict[str, Any]], None]
+) -> dict[str, Any] | None:
+    from daemons.common.keystore import KeyStore
+    from registry.envelope import Envelope
+    from registry.errors import PlatformError
+    from registry.trace import new_trace_id
+    from servers.assembly import build_registry
+
+    keystore = KeyStore(settings)
+    trace_id = new_trace_id()
+    try:
+        async with build_registry(settings, keystore=keystore) as registry:
+            items = await registry.open_stream(
+                name, args, principal=keystore.owner(), trace_id=trace_id
+            )
+            async for item in items:
+                show(item)
+    except PlatformError as exc:
+        return Envelope.failure(exc, trace_id).to_dict()
+    return None
+
+
+def stream(
+    settings: Settings,
+    target: Target,
+    name: str,
+    args: dict[str, Any],
+    show: Callable[[dict[str, Any]], None],
+) -> dict[str, Any] | None:
+    """Read stream tool `name` where `target` says, `show`ing each item; None when it ended,
+    else the failure envelope (the stream was refused or could not be opened)."""
+    if target.url is None:
+        import asyncio
+
+        return asyncio.run(_stream_here(settings, name, args, show))
+    import http.client
+
+    from servers.cli.follow import StreamRefused, items, open_stream
+    from servers.cli.remote import failure_envelope
+
+    try:
+        conn, response = open_stream(target.url, target.api_key, name, args)
+    except StreamRefused as exc:
+        return exc.envelope
+    except (OSError, http.client.HTTPException) as exc:
+        message = f"cannot reach the platform at {target.url} ({exc}); is it running?"
+        return failure_envelope("unavailable", message, None, {"url": target.url})
+    try:
+        for item in items(response):
+            show(item)
+    finally:
+        conn.close()
+    return None

@@ -126,12 +126,20 @@ def _tool_command(tool: dict[str, Any]) -> Command:
                 help="the input as one JSON object ('-' reads stdin, '@FILE' a file); "
                 "flags given too override its fields",
             )
+        if tool.get("stream"):
+            parser.add_argument(
+                "--follow",
+                action="store_true",
+                help="stream: print each item as a JSON line as it comes (Ctrl-C stops)",
+            )
 
     def run(session: Session, ns: argparse.Namespace) -> int:
         try:
             args = _json_arguments(ns.input_json) if ns.input_json is not None else {}
         except UsageError as exc:
             return session.usage_error(str(exc))
+        if getattr(ns, "follow", False):
+            return session.follow(name, {**args, **tool_args(ns)})
         return session.call(name, {**args, **tool_args(ns)})
 
     return Command(

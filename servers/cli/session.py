@@ -4,6 +4,7 @@ way a command calls a tool and reports the outcome."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,9 +49,8 @@ class Session:
         """The envelope of one call, run wherever the options and the home say."""
         from servers.cli.invoke import invoke
 
-        tool = self.catalog.by_name.get(name) or {}
-        fields = (tool.get("input_schema") or {}).get("properties") or {}
-        return invoke(self.settings, self.target(), name, args, self.option("trace_id"), fields)
+        tool = self.catalog.by_name.get(name)
+        return invoke(self.settings, self.target(), name, args, self.option("trace_id"), tool)
 
     def report_failure(
         self, envelope: dict[str, Any], *, tool: str | None = None, as_json: bool = False
@@ -72,6 +72,19 @@ class Session:
             return self.report_failure(envelope, tool=name)
         print(render_data(envelope.get("data"), self.output or "json"))
         return 0
+
+    def follow(self, name: str, args: dict[str, Any]) -> int:
+        """Read stream tool `name`, one JSON line per item, until it ends; the exit code."""
+        from servers.cli.invoke import stream
+
+        envelope = stream(self.settings, self.target(), name, args, self._print_item)
+        if envelope is not None:
+            return self.report_failure(envelope, tool=name)
+        return 0
+
+    @staticmethod
+    def _print_item(item: dict[str, Any]) -> None:
+        print(json.dumps(item, separators=(",", ":")), flush=True)
 
     def usage_error(self, message: str) -> int:
         """Report a bad command line like argparse does (exit 2)."""

@@ -1,5 +1,5 @@
 """The HTTP tier: `/v1/tools`, REST aliases, SSE streams, `/openapi.json`, `/metrics`, `/mcp`."""
 
-from servers.http.app import ComponentState, Readiness, begin_shutdown, create_app
+from servers.http.app import begin_shutdown, create_app
 
-__all__ = ["ComponentState", "Readiness", "begin_shutdown", "create_app"]
+__all__ = ["begin_shutdown", "create_app"]

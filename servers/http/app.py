@@ -1,4 +1,4 @@
-"""The HTTP tier: `/v1/tools`, REST aliases, `/openapi.json`, `/health` and `/mcp`.
+"""The HTTP tier: `/v1/tools`, REST aliases, SSE streams, `/openapi.json`, `/health`, `/mcp`.
 
 A route only turns a request into `(tool, args, principal, trace id)`, calls
 `Registry.invoke` and answers the envelope with its status and `X-Trace-Id`. Every error,
@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from daemons.common.health import HealthBoard
 from daemons.common.settings import Settings
 from registry import Envelope, Principal, Registry, ToolSpec
 from registry.errors import (
@@ -38,25 +38,16 @@ from registry.trace import trace_id_from_headers
 from servers.http.input import path_args, query_args, read_json_object
 from servers.http.metrics import Metrics
 from servers.http.openapi import openapi_document
+from servers.http.sse import EVENTS_TOOL, resume_from, stream_response, wants_stream
 from servers.wire import bearer_token, json_bytes
 
 log = logging.getLogger("prvng.http")
 
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+
 _PRINCIPAL = "prvng.principal"
 _JSON = "application/json"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentState:
-    """One component's readiness, as `/health` reports it."""
-
-    ready: bool
-    detail: str = ""
-
-
-Readiness = Callable[[], Awaitable[Mapping[str, ComponentState]]]
 
 
 def error_response(
@@ -128,36 +119,55 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 class _Tier:
-    """The routes' shared state: the registry and the body limit."""
+    """The routes' shared state: the registry, the health board and the body limit."""
 
-    def __init__(self, registry: Registry, settings: Settings, readiness: Readiness) -> None:
+    def __init__(self, registry: Registry, settings: Settings, health: HealthBoard) -> None:
         self.registry = registry
         self.max_body = settings.max_body_bytes
-        self.readiness = readiness
+        self.health_board = health
         self.closing = asyncio.Event()
         """Set when the server stops, so long-lived streams end instead of holding it up."""
         self._openapi: bytes | None = None
 
     async def events(self, request: Request, trace_id: str) -> Response:
-        from servers.http.sse import events_response
+        """`GET /events`: the compatibility path of the `workflow.events` stream."""
+        spec = self.registry.get(EVENTS_TOOL)
+        args = query_args(request.query_params.multi_items(), input_schema(spec.input_model))
+        return await self.stream(request, trace_id, spec, args)
 
-        return await events_response(request, self.registry, _principal(request), self.closing)
+    async def stream(
+        self, request: Request, trace_id: str, spec: ToolSpec, args: dict[str, Any]
+    ) -> Response:
+        if spec.stream is None:
+            raise InvalidInput(
+                f"{spec.name} is not a stream; POST /v1/tools/{spec.name} calls it",
+                details={"tool": spec.name},
+            )
+        resume_from(spec, request.headers.get("last-event-id"), args)
+        principal = _principal(request)
+        return await stream_response(self.registry, spec, args, principal, trace_id, self.closing)
 
     async def health(self, request: Request) -> Response:
-        try:
-            states = await self.readiness()
-        except Exception as exc:  # a probe that fails means "not ready", said as such
-            log.exception("the readiness probe failed")
-            states = {"readiness": ComponentState(False, f"{type(exc).__name__}: {exc}")}
+        """Open to all, so it says only ok/degraded; a valid bearer also sees each component."""
+        states = await self.health_board.check()
         ready = all(state.ready for state in states.values())
-        body = {
-            "status": "ok" if ready else "degraded",
-            "components": {
+        body: dict[str, Any] = {"status": "ok" if ready else "degraded"}
+        if self._authenticated(request):
+            body["components"] = {
                 name: {"ready": state.ready, "detail": state.detail}
                 for name, state in states.items()
-            },
-        }
+            }
         return Response(json_bytes(body), 200 if ready else 503, media_type=_JSON)
+
+    def _authenticated(self, request: Request) -> bool:
+        credential = bearer_token(request.headers.get("authorization"))
+        if not credential:
+            return False
+        try:
+            self.registry.authenticate(credential)
+        except Unauthenticated:
+            return False
+        return True
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
@@ -176,6 +186,12 @@ class _Tier:
         spec = self.registry.get("tools.list")
         args = query_args(request.query_params.multi_items(), input_schema(spec.input_model))
         return await self.invoke(request, trace_id, spec.name, args)
+
+    async def open_stream(self, request: Request, trace_id: str) -> Response:
+        """`GET /v1/streams/{name}`: any streaming tool as SSE, its input from the query."""
+        spec = self.registry.get(request.path_params["name"])
+        args = query_args(request.query_params.multi_items(), input_schema(spec.input_model))
+        return await self.stream(request, trace_id, spec, args)
 
     async def call_tool(self, request: Request, trace_id: str) -> Response:
         spec = self.registry.get(request.path_params["name"])
@@ -200,6 +216,8 @@ class _Tier:
                         details={"field": key},
                     )
                 args[key] = value
+            if wants_stream(spec, request.headers.get("accept")):
+                return await self.stream(request, trace_id, spec, args)
             return await self.invoke(request, trace_id, spec.name, args)
 
         return Route(path, _endpoint(handle), methods=list(specs), name=f"alias {path}")
@@ -259,20 +277,22 @@ def create_app(
     registry: Registry,
     settings: Settings,
     *,
-    readiness: Readiness | None = None,
+    health: HealthBoard | None = None,
     mount_mcp: bool = True,
 ) -> Starlette:
-    """The HTTP daemon's app. REST aliases are read from the registry now, once."""
+    """The HTTP daemon's app. REST aliases are read from the registry now, once.
 
-    async def registry_ready() -> Mapping[str, ComponentState]:
-        return {"registry": ComponentState(True, f"{len(registry)} tools")}
-
-    tier = _Tier(registry, settings, readiness or registry_ready)
+    `/health` asks `health` (default: the registry's own board)."""
+    if health is None:
+        resources = registry.resources
+        health = resources.peek(HealthBoard) if resources.is_open(HealthBoard) else HealthBoard()
+    tier = _Tier(registry, settings, health)
     routes: list[BaseRoute] = [
         Route("/health", tier.health, methods=["GET"]),
         Route("/openapi.json", tier.openapi, methods=["GET"]),
         Route("/v1/tools", _endpoint(tier.list_tools), methods=["GET"]),
         Route("/v1/tools/{name}", _endpoint(tier.call_tool), methods=["POST"]),
+        Route("/v1/streams/{name}", _endpoint(tier.open_stream), methods=["GET"]),
         Route("/events", _endpoint(tier.events), methods=["GET"]),
         Route("/metrics", Metrics(registry).endpoint, methods=["GET"]),
     ]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from daemons.common.version import platform_version
 from registry import ERROR_TABLE, ErrorCode, Registry, Risk, ToolSpec, listing_output_schema
 from registry.schema import input_schema, output_schema
-from tools.platform import platform_version
+from servers.http.sse import EVENTS_TOOL
 
 _JSON = "application/json"
+_SSE = "text/event-stream"
 _ALWAYS = (
     ErrorCode.UNAUTHENTICATED,
     ErrorCode.FORBIDDEN,
@@ -240,26 +242,6 @@ def _fixed_paths() -> dict[str, Any]:
                 "responses": {"200": _success(_ref("ToolListing")), **errors},
             }
         },
-        "/events": {
-            "get": {
-                "operationId": "events",
-                "summary": "Workflow and task state changes as server-sent events",
-                "description": "Each event: `id: <seq>`, `event: <kind>`, `data: <JSON>`. "
-                "Resume with `Last-Event-ID` or `since`. Needs `workflow:read`.",
-                "tags": ["meta"],
-                "parameters": [
-                    _parameter("since", "query", {"type": "integer", "minimum": 0}, False),
-                    _parameter("workflow_id", "query", text, False),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "An endless event stream",
-                        "content": {"text/event-stream": {"schema": text}},
-                    },
-                    **errors,
-                },
-            }
-        },
         "/metrics": {
             "get": {
                 "operationId": "metrics",
@@ -277,11 +259,49 @@ def _fixed_paths() -> dict[str, Any]:
     }
 
 
+def _stream_operation(spec: ToolSpec, operation_id: str) -> dict[str, Any]:
+    """A streaming tool over SSE: its input as query parameters, its items as events."""
+    assert spec.stream is not None
+    schema = input_schema(spec.input_model)
+    required = set(schema.get("required", ()))
+    item = output_schema(spec.stream.item_model)
+    operation = _operation(spec, operation_id)
+    operation["description"] += (
+        f"\n\nServer-sent events: `id: <{spec.stream.cursor_field}>`, "
+        f"`event: <{spec.stream.kind_field}>`, `data: <item JSON>`; `Last-Event-ID` resumes "
+        f"(as `{spec.stream.resume_arg}`). The item schema is `x-sse-item-schema`."
+    )
+    operation["parameters"] = [
+        _parameter(name, "query", prop, name in required)
+        for name, prop in schema.get("properties", {}).items()
+    ]
+    errors = {
+        str(ERROR_TABLE[code].http_status): {"$ref": f"#/components/responses/{code}"}
+        for code in _error_codes(spec, has_body=False)
+    }
+    operation["responses"] = {
+        "200": {
+            "description": "The stream, until the client leaves (or the stream ends)",
+            "content": {
+                _SSE: {"schema": {"type": "string"}, "x-sse-item-schema": item},
+            },
+        },
+        **errors,
+    }
+    return operation
+
+
 def _build(registry: Registry) -> dict[str, Any]:
     specs = registry.list()
     paths: dict[str, Any] = _fixed_paths()
     for spec in specs:
         paths[f"/v1/tools/{spec.name}"] = {"post": _tool_operation(spec)}
+        if spec.stream is not None:
+            operation = _stream_operation(spec, f"stream.{spec.name}")
+            paths[f"/v1/streams/{spec.name}"] = {"get": operation}
+    if EVENTS_TOOL in registry:
+        compat = _stream_operation(registry.get(EVENTS_TOOL), "events")
+        paths["/events"] = {"get": {**compat, "tags": ["meta"]}}
     for spec in specs:
         if spec.rest is not None:
             paths.setdefault(spec.rest.path, {})[spec.rest.method.lower()] = _alias_operation(spec)

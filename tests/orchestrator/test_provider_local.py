@@ -25,7 +25,7 @@ from daemons.orchestrator.providers import get_provider, provider_names
 from daemons.orchestrator.providers.local import LocalProvider
 from orchestrator.conftest import ContextFactory
 from registry.errors import InvalidInput, Unavailable
-from tools.server.tools import Server
+from tools.server.registration import Server
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from daemons.orchestrator.templates import server_delete_workflow, servers_creat
 from daemons.orchestrator.views import WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, ToolContext, ToolSpec
 from tools.config.nickel import evaluate
-from tools.server.tools import ServerName
-from tools.workflow.orchestrator import WORKFLOW_VOLATILE, SubmitOptions, submit
+from tools.server.registration import ServerName
+from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
 
 LAB_CONFIG = "examples/lab.ncl"
 """The small workspace contract cases build (no fixed ports)."""
@@ -63,6 +63,7 @@ TOOLS = [
         input_model=CreateInput,
         output_model=WorkflowView,
         handler=create,
+        follow=FOLLOW_WORKFLOW,
         permission="server:write",
         risk=Risk.WRITE,
         rest=RestAlias("POST", "/workflows/servers/create"),
@@ -86,6 +87,7 @@ TOOLS = [
         input_model=DeleteInput,
         output_model=WorkflowView,
         handler=delete,
+        follow=FOLLOW_WORKFLOW,
         permission="server:write",
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/workflows/servers/delete"),

@@ -7,7 +7,7 @@ from pydantic import Field
 from daemons.orchestrator.model import TaskState
 from daemons.orchestrator.views import TaskLogs, TaskView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
-from tools.workflow.orchestrator import orchestrator
+from tools.workflow.submission import orchestrator
 
 TASK_VOLATILE = ("started_at", "finished_at", "next_attempt_at")
 

@@ -1,29 +1,31 @@
-"""How tools reach the orchestrator: its HTTP API when it runs apart
-(`PRVNG_ORCHESTRATOR_URL`), else an engine in this process (recovering its journal)."""
+"""How tools submit a workflow and, when asked, wait for it while reporting progress.
+
+The orchestrator itself is a resource (`OrchestratorHandle`) that the assembly provides:
+an engine in this process or the daemon's client, the tools cannot tell which."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
-
 from pydantic import Field
 
-from daemons.common.settings import Settings
-from daemons.common.state import StateStore
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     WORKFLOW_ID_PATTERN,
     WorkflowSpec,
 )
-from daemons.orchestrator.protocol import OrchestratorAPI
+from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
 from daemons.orchestrator.views import Event, WorkflowView
-from registry import Resources, StrictModel, ToolContext
+from registry import StrictModel, ToolContext
+from registry.model import Follow
 
 WAIT_TIMEOUT_S = 300.0
 WORKFLOW_VOLATILE = ("created_at", "updated_at", "finished_at")
 """A workflow view's timestamps: they differ between runs, so contracts ignore them."""
+
+
+FOLLOW_WORKFLOW = Follow(stream="workflow.events")
+"""A tool that starts (or acts on) a workflow and, with `wait`, blocks until it settles."""
+FOLLOW_WAIT = Follow(stream="workflow.events", when=None)
+"""`workflow.wait`: always blocks on the workflow named by `id`."""
 
 
 class SubmitOptions(StrictModel):
@@ -38,42 +40,6 @@ class SubmitOptions(StrictModel):
     wait_timeout_s: float = Field(
         default=WAIT_TIMEOUT_S, gt=0, le=86_400, description="Longest wait, seconds"
     )
-
-
-@dataclass(frozen=True, slots=True)
-class OrchestratorHandle:
-    """The registry resource holding whichever `OrchestratorAPI` this process uses."""
-
-    api: OrchestratorAPI
-    location: str
-    """`in process`, or the daemon's URL."""
-    health: Callable[[], dict[str, Any]] | None = None
-    """The in-process engine's readiness and load (None for a remote daemon)."""
-
-    def status(self) -> tuple[bool, str]:
-        """(ready, detail) as `/health` and `platform.health` show it."""
-        if self.health is None:
-            return True, self.location
-        health = self.health()
-        if not health["ready"]:
-            return False, str(health["detail"])
-        return True, f"{health['active_workflows']} active of {health['workflows']} workflows"
-
-
-@asynccontextmanager
-async def open_orchestrator(
-    settings: Settings, resources: Resources
-) -> AsyncIterator[OrchestratorHandle]:
-    if settings.orchestrator_url:
-        from daemons.orchestrator.client import OrchestratorClient
-
-        async with OrchestratorClient.from_settings(settings, settings.orchestrator_url) as client:
-            yield OrchestratorHandle(client, settings.orchestrator_url)
-        return
-    from daemons.orchestrator.service import Orchestrator
-
-    async with Orchestrator(settings, state=await resources.get(StateStore)) as engine:
-        yield OrchestratorHandle(engine, "in process", engine.health)
 
 
 async def orchestrator(ctx: ToolContext) -> OrchestratorAPI:

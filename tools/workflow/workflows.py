@@ -11,7 +11,9 @@ from daemons.orchestrator.model import WorkflowSpec, WorkflowState
 from daemons.orchestrator.protocol import OrchestratorAPI
 from daemons.orchestrator.views import WorkflowPage, WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
-from tools.workflow.orchestrator import (
+from tools.workflow.submission import (
+    FOLLOW_WAIT,
+    FOLLOW_WORKFLOW,
     WAIT_TIMEOUT_S,
     WORKFLOW_VOLATILE,
     SubmitOptions,
@@ -111,6 +113,7 @@ TOOLS = [
         input_model=SubmitInput,
         output_model=WorkflowView,
         handler=submit_workflow,
+        follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         risk=Risk.WRITE,
         idempotent=False,
@@ -159,6 +162,7 @@ TOOLS = [
         input_model=WaitInput,
         output_model=WorkflowView,
         handler=wait_workflow,
+        follow=FOLLOW_WAIT,
         permission="workflow:read",
         idempotent=True,
         rest=RestAlias("GET", "/workflows/{id}/wait"),
@@ -199,6 +203,7 @@ TOOLS = [
         input_model=ControlInput,
         output_model=WorkflowView,
         handler=_control(lambda api, wf: api.cancel(wf)),
+        follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/v1/workflows/{id}/cancel"),
@@ -233,6 +238,7 @@ TOOLS = [
         input_model=ControlInput,
         output_model=WorkflowView,
         handler=_control(lambda api, wf: api.rollback(wf)),
+        follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/v1/workflows/{id}/rollback"),
@@ -258,6 +264,7 @@ TOOLS = [
         input_model=ControlInput,
         output_model=WorkflowView,
         handler=_control(lambda api, wf: api.retry(wf)),
+        follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         risk=Risk.WRITE,
         rest=RestAlias("POST", "/v1/workflows/{id}/retry"),

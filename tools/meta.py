@@ -15,7 +15,7 @@ class ListToolsInput(StrictModel):
 
 
 async def list_tools(args: ListToolsInput, ctx: ToolContext) -> ToolListing:
-    listing = ctx.registry.listing()
+    listing = ctx.listing()
     if args.group is None and args.tag is None:
         return listing
     return ToolListing(

@@ -15,8 +15,8 @@ from daemons.orchestrator.templates import taskserv_create_workflow, taskserv_de
 from daemons.orchestrator.views import WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from tools.server.lifecycle import LAB_CONFIG
-from tools.server.tools import ServerName
-from tools.workflow.orchestrator import WORKFLOW_VOLATILE, SubmitOptions, submit
+from tools.server.registration import ServerName
+from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
 
 TaskservName = Field(pattern=TASKSERV_NAME.pattern, description="Catalog name")
 
@@ -100,6 +100,7 @@ TOOLS = [
         input_model=CreateInput,
         output_model=WorkflowView,
         handler=create,
+        follow=FOLLOW_WORKFLOW,
         permission="taskserv:write",
         risk=Risk.WRITE,
         rest=RestAlias("POST", "/workflows/taskserv/create"),
@@ -143,6 +144,7 @@ TOOLS = [
         input_model=TaskservInput,
         output_model=WorkflowView,
         handler=delete,
+        follow=FOLLOW_WORKFLOW,
         permission="taskserv:write",
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/workflows/taskserv/delete"),

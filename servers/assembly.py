@@ -1,0 +1,114 @@
+"""The running system, assembled in one place: settings → stores → daemon handles → registry.
+
+Every process that runs operations (the platform, a one-shot CLI call, stdio MCP, the
+contract harness, the benchmarks) builds its registry here, so a new daemon is wired in
+exactly once. Tools get what is built here through their context's resources; they never
+construct a store or a daemon themselves.
+
+    Settings ─┬─ KeyStore (authenticator)      JsonlAuditSink     RateLimiter
+              ├─ StateStore         (lazy: opened on first use)
+              ├─ OrchestratorHandle (lazy: the engine in process, or the daemon's client)
+              └─ HealthBoard        (registry, state, orchestrator probes)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from daemons.common.health import ComponentStatus, HealthBoard
+from daemons.common.keystore import KeyStore
+from daemons.common.settings import Settings
+from daemons.common.state import StateStore
+from daemons.orchestrator.model import WorkflowState
+from daemons.orchestrator.protocol import OrchestratorHandle
+from registry import JsonlAuditSink, Registry, Resources
+from registry.ratelimit import RateLimiter, TokenBucketLimiter
+from tools import all_specs
+
+
+def _rate_limiter(setting: str | None) -> RateLimiter | None:
+    """`PRVNG_RATE_LIMIT=100/s` (burst = twice the rate) or `100/s:500` (explicit burst)."""
+    if not setting:
+        return None
+    rate_part, _, burst_part = setting.partition(":")
+    rate = float(rate_part.removesuffix("/s"))
+    return TokenBucketLimiter(rate, int(burst_part) if burst_part else max(1, int(rate * 2)))
+
+
+@asynccontextmanager
+async def open_orchestrator(
+    settings: Settings, resources: Resources
+) -> AsyncIterator[OrchestratorHandle]:
+    """The daemon's client when it runs apart (`PRVNG_ORCHESTRATOR_URL`), else an engine in
+    this process, recovering its journal before it answers."""
+    if settings.orchestrator_url:
+        from daemons.orchestrator.client import OrchestratorClient
+
+        async with OrchestratorClient.from_settings(settings, settings.orchestrator_url) as client:
+            yield OrchestratorHandle(client, settings.orchestrator_url)
+        return
+    from daemons.orchestrator.service import Orchestrator
+
+    async with Orchestrator(settings, state=await resources.get(StateStore)) as engine:
+        yield OrchestratorHandle(engine, "in process", engine.health)
+
+
+def _health_board(registry: Registry) -> HealthBoard:
+    resources = registry.resources
+    board = HealthBoard()
+
+    async def tools() -> ComponentStatus:
+        return ComponentStatus(True, f"{len(registry)} tools")
+
+    async def state() -> ComponentStatus:
+        store = await resources.get(StateStore)
+        await store.query("RETURN 1")
+        return ComponentStatus(True, store.url.split("://", 1)[0])
+
+    async def orchestrator() -> ComponentStatus:
+        if not resources.is_open(OrchestratorHandle):  # a one-shot process starts it on use
+            return ComponentStatus(True, "starts on first use")
+        return resources.peek(OrchestratorHandle).status()
+
+    board.add("registry", tools)
+    board.add("state", state)
+    board.add("orchestrator", orchestrator)
+    return board
+
+
+def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> Registry:
+    """A registry with every operation and the resources they use, on `settings`."""
+    keystore = keystore or KeyStore(settings)
+    registry = Registry(
+        authenticator=keystore,
+        audit_sink=JsonlAuditSink(settings.logs_dir / "audit.jsonl"),
+        rate_limiter=_rate_limiter(settings.rate_limit),
+    )
+    resources = registry.resources
+    resources.put(Settings, settings)
+    resources.provide(StateStore, lambda: StateStore.open(settings.state_url))
+    resources.provide(OrchestratorHandle, lambda: open_orchestrator(settings, resources))
+    resources.put(HealthBoard, _health_board(registry))
+    registry.extend(all_specs())
+    return registry
+
+
+async def finish_started_work(registry: Registry, tell: Callable[[str], None]) -> None:
+    """Before a one-shot process exits: run to the end the workflows its engine holds, since
+    nothing else would run them until the engine's next start. No-op when no engine ran."""
+    if not registry.resources.is_open(OrchestratorHandle):
+        return
+    handle = registry.resources.peek(OrchestratorHandle)
+    if handle.health is None:
+        return  # a remote daemon runs its own workflows
+    for state in (WorkflowState.PENDING, WorkflowState.RUNNING, WorkflowState.ROLLING_BACK):
+        for wf in (await handle.api.list(state=state, limit=500)).workflows:
+            tell(
+                f"running workflow {wf.id} ({wf.name}) to the end here, as no platform runs; "
+                "Ctrl-C stops it (it resumes on the next start)"
+            )
+            await handle.api.wait(wf.id, None)
+
+
+__all__ = ["build_registry", "finish_started_work", "open_orchestrator"]

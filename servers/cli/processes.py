@@ -1,0 +1,192 @@
+"""The processes the CLI runs: `prvng platform start|stop|status`, `prvng mcp`.
+
+Each entry point builds the system (`servers.assembly`), runs it until it is told to stop
+(SIGINT/SIGTERM, or stdin closing for stdio MCP) and answers an exit code. The tiers and
+the supervisor know nothing of processes; this module knows nothing of operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import select
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from daemons.common.files import pid_alive
+from daemons.common.keystore import KeyStore
+from daemons.common.settings import Settings
+from registry import PlatformError
+from registry.envelope import utc_now_iso
+from registry.errors import exit_code
+from servers import runfile
+from servers.assembly import build_registry
+from servers.mcp import SERVER_NAME, build_mcp
+from servers.supervisor import HttpComponent, Platform, build_platform
+
+log = logging.getLogger("prvng.platform")
+
+
+async def _run(settings: Settings, host: str, port: int) -> int:
+    keystore = KeyStore(settings)
+    key_path = keystore.ensure_admin_key()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with build_registry(settings, keystore=keystore) as registry:
+            platform = build_platform(settings, registry, host, port)
+            await platform.start()
+            try:
+                return await _serve_until_stopped(platform, stop, key_path)
+            finally:
+                runfile.remove_run_file(settings.run_file, os.getpid())
+                await platform.stop()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _serve_until_stopped(platform: Platform, stop: asyncio.Event, key_path: Path) -> int:
+    http = next(c for c in platform.components if isinstance(c, HttpComponent))
+    info = runfile.RunInfo(
+        os.getpid(), http.url, utc_now_iso(), [c.name for c in platform.components]
+    )
+    runfile.write_run_file(platform.settings.run_file, info)
+    print(f"platform ready at {http.url} (admin key: {key_path})", flush=True)
+    stopped = asyncio.create_task(stop.wait())
+    closed = asyncio.create_task(http.server.wait_closed())
+    await asyncio.wait({stopped, closed}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not stop.is_set():
+        failure = None if closed.cancelled() else closed.exception()
+        print(f"prvng platform: the HTTP server stopped unexpectedly ({failure})", file=sys.stderr)
+        return 1
+    closed.cancel()
+    log.info("stopping (signal received)")
+    return 0
+
+
+def run_platform(settings: Settings, host: str, port: int) -> int:
+    """`prvng platform start`: run until SIGINT/SIGTERM; the exit code says how it ended."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(_run(settings, host, port))
+    except PlatformError as exc:
+        print(f"prvng platform: {exc.message}", file=sys.stderr)
+        return exit_code(exc.code)
+
+
+def platform_status(settings: Settings) -> dict[str, Any]:
+    """`prvng platform status`: the run file's facts plus the live `/health` answer."""
+    info = runfile.read_run_file(settings.run_file)
+    if info is None:
+        return {"running": False, "url": None, "pid": None, "health": None}
+    import httpx
+
+    key = settings.api_key or _admin_key(settings)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.get(f"{info.url}/health", headers=headers, timeout=5.0, trust_env=False)
+        health: dict[str, Any] = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        health = {"status": "unreachable", "error": str(exc) or type(exc).__name__}
+    return {
+        "running": True,
+        "url": info.url,
+        "pid": info.pid,
+        "started_at": info.started_at,
+        "components": info.components,
+        "health": health,
+    }
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    """True once `pid` has exited: a pidfd event where the OS has one, else a deadline poll."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            select.select([], [], [], 0.05)
+        return not pid_alive(pid)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(int(timeout * 1000)))
+    finally:
+        os.close(fd)
+
+
+def stop_platform(settings: Settings, timeout: float = 30.0) -> bool:
+    """`prvng platform stop`: SIGTERM the running platform and wait for it to exit.
+
+    False when no platform runs on this PRVNG_HOME or it did not exit within `timeout`.
+    """
+    info = runfile.read_run_file(settings.run_file)
+    if info is None or info.pid == os.getpid():
+        return False
+    try:
+        os.kill(info.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    return _wait_for_exit(info.pid, timeout)
+
+
+def _log_to_stderr() -> None:
+    """stdout carries the MCP protocol on stdio; every log line goes to stderr."""
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    keystore = KeyStore(settings)
+    async with build_registry(settings, keystore=keystore) as registry:
+        server = build_mcp(registry, principal=keystore.owner())
+        await server.run_stdio_async(show_banner=False)
+
+
+async def _proxy_stdio(settings: Settings, url: str) -> None:
+    """Relay stdio to a running platform's `/mcp`, so one process owns the embedded store."""
+    from fastmcp.client.transports import StreamableHttpTransport
+    from fastmcp.server import create_proxy
+
+    key = settings.api_key or KeyStore(settings).ensure_admin_key().read_text().strip()
+    transport = StreamableHttpTransport(f"{url}/mcp", auth=key)
+    await create_proxy(transport, name=SERVER_NAME).run_stdio_async(show_banner=False)
+
+
+def run_stdio(settings: Settings) -> None:
+    """`prvng mcp`: serve MCP on stdin/stdout until the client closes it."""
+    _log_to_stderr()
+    info = runfile.read_run_file(settings.run_file)
+    if info is not None:
+        asyncio.run(_proxy_stdio(settings, info.url))
+    else:
+        asyncio.run(_serve_stdio(settings))
+
+
+def run_http(settings: Settings, host: str, port: int) -> None:
+    """`prvng mcp --transport http`: the full HTTP daemon, which serves `/mcp`."""
+    code = run_platform(settings, host, port)
+    if code:
+        raise SystemExit(code)
+
+
+def _admin_key(settings: Settings) -> str | None:
+    try:
+        return settings.admin_key_file.read_text().strip() or None
+    except OSError:
+        return None

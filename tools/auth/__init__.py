@@ -1,1 +1,0 @@
-"""Authentication: API keys (and, with the RBAC issue, users and sessions)."""
