@@ -22,6 +22,7 @@ from servers.mcp import build_mcp
 from servers.supervisor import serve
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
+FOLLOW = (PRVNG, "workflow", "events", "--follow")
 
 
 def _submit(wf_id: str) -> dict[str, Any]:
@@ -125,11 +126,11 @@ async def test_cli_follows_a_stream_as_json_lines(
     registry: Registry, settings: Settings, owner: Principal
 ) -> None:
     await registry.invoke("workflow.submit", _submit("cli-ev"), principal=owner)
+    await registry.invoke("workflow.submit", _submit("other"), principal=owner)
     async with serve(registry, settings, write_run_file=True):
         follow = await asyncio.to_thread(
             subprocess.run,
-            [PRVNG, "workflow", "events", "--follow", "--since", "0"]
-            + ["--workflow-id", "cli-ev", "--until-finished"],
+            [*FOLLOW, "--since", "0", "--until-finished", "--workflow-id", "cli-ev"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -137,7 +138,7 @@ async def test_cli_follows_a_stream_as_json_lines(
         )
         refused = await asyncio.to_thread(
             subprocess.run,
-            [PRVNG, "workflow", "events", "--follow", "--since", "-1"],
+            [*FOLLOW, "--since", "-1"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -146,4 +147,5 @@ async def test_cli_follows_a_stream_as_json_lines(
     assert follow.returncode == 0, follow.stderr
     lines = [json.loads(line) for line in follow.stdout.splitlines()]
     assert lines[-1]["kind"] == "workflow" and lines[-1]["state"] == "succeeded"
+    assert {line["workflow_id"] for line in lines} == {"cli-ev"}
     assert refused.returncode == 2 and "invalid_input" in refused.stderr
