@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from registry.errors import (
     PlatformError,
     Unauthenticated,
 )
+from registry.refusals import EdgeRefusals
 from registry.schema import input_schema
 from registry.trace import trace_id_from_headers
 from servers.http.input import path_args, query_args, read_json_object
@@ -74,11 +76,14 @@ def envelope_response(env: Envelope, headers: Mapping[str, str] | None = None) -
 
 
 class BearerAuth:
-    """Authenticates every request outside `OPEN_PATHS` once; endpoints get the principal."""
+    """Authenticates every request outside `OPEN_PATHS` once; endpoints get the principal.
 
-    def __init__(self, app: ASGIApp, registry: Registry) -> None:
+    A refusal is audited compactly and spends the source address's refusal budget."""
+
+    def __init__(self, app: ASGIApp, registry: Registry, refusals: EdgeRefusals) -> None:
         self.app = app
         self.registry = registry
+        self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
@@ -88,11 +93,17 @@ class BearerAuth:
                 scope[_PRINCIPAL] = self.registry.authenticate(credential)
             except Unauthenticated as exc:
                 trace_id = trace_id_from_headers(headers)
-                await self.registry.audit_refusal(
-                    f"{scope['method']} {scope['path']}", exc, trace_id
+                source = (scope.get("client") or ("unknown",))[0]
+                limited = self.refusals.over_budget(source)
+                err: PlatformError = limited or exc
+                target = f"{scope['method']} {scope['path']}"
+                await self.refusals.record(source, target, err, trace_id)
+                extra = (
+                    {"Retry-After": str(math.ceil(limited.details["retry_after_s"]))}
+                    if limited
+                    else {"WWW-Authenticate": "Bearer"}
                 )
-                response = error_response(exc, trace_id, {"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
+                await error_response(err, trace_id, extra)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -286,13 +297,18 @@ def create_app(
         mcp_app = build_mcp(registry).http_app(path="/mcp")
         routes += [Route("/mcp", _McpEndpoint(mcp_app)), Route("/mcp/", _McpEndpoint(mcp_app))]
 
+    refusals = EdgeRefusals(registry.audit_sink)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if mcp_app is None:
-            yield
-            return
-        async with mcp_app.router.lifespan_context(mcp_app):
-            yield
+        try:
+            if mcp_app is None:
+                yield
+            else:
+                async with mcp_app.router.lifespan_context(mcp_app):
+                    yield
+        finally:
+            await refusals.flush()  # the refusals counted but not yet written
 
     app = Starlette(
         routes=routes,
@@ -300,7 +316,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.closing = tier.closing
-    app.add_middleware(BearerAuth, registry=registry)
+    app.add_middleware(BearerAuth, registry=registry, refusals=refusals)
     return app
 
 
