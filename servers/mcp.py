@@ -178,7 +178,16 @@ async def _proxy_stdio(settings: Settings, url: str) -> None:
 def run_stdio(settings: Settings) -> None:
     """`prvng mcp`: serve MCP on stdin/stdout until the client closes it."""
     _log_to_stderr()
+    from servers.cli.remote import proves_run
+
     info = read_run_file(settings.run_file)
+    if info is not None and not proves_run(info):
+        print(
+            f"prvng mcp: {info.url} is not the platform that wrote {settings.run_file} "
+            "(it failed the run file's challenge); serving in-process",
+            file=sys.stderr,
+        )
+        info = None
     if info is not None:
         asyncio.run(_proxy_stdio(settings, info.url))
     else:

@@ -139,6 +139,8 @@ class Platform:
         self.registry = registry
         self.components: list[Component] = []
         self._started: list[Component] = []
+        self.run_secret = runfile.new_secret()
+        """Goes in the run file; the HTTP tier proves with it that it is this platform."""
 
     def add_component(self, component: Component, *, before: str | None = None) -> None:
         """Add a component, last or just before the one named `before`."""
@@ -190,12 +192,13 @@ async def serve(
     readiness: Readiness | None = None,
 ) -> AsyncIterator[str]:
     """Serve the HTTP tier in this event loop for the block; yields its base URL."""
-    app = create_app(registry, settings, readiness=readiness)
+    secret = runfile.new_secret()
+    app = create_app(registry, settings, readiness=readiness, run_secret=secret)
     server = AsgiServer(app, host, port)
     await server.start()
     try:
         if write_run_file:
-            info = runfile.RunInfo(os.getpid(), server.url, utc_now_iso(), ["http"])
+            info = runfile.RunInfo.for_this_process(server.url, utc_now_iso(), ["http"], secret)
             runfile.write_run_file(settings.run_file, info)
         yield server.url
     finally:
@@ -210,7 +213,9 @@ def build_platform(settings: Settings, registry: Registry, host: str, port: int)
     platform = Platform(settings, registry)
     platform.add_component(StateComponent(registry))
     platform.add_component(OrchestratorComponent(registry))
-    app = create_app(registry, settings, readiness=platform.readiness)
+    app = create_app(
+        registry, settings, readiness=platform.readiness, run_secret=platform.run_secret
+    )
     platform.add_component(HttpComponent(app, host, port))
     return platform
 
@@ -241,8 +246,8 @@ async def _run(settings: Settings, host: str, port: int) -> int:
 
 async def _serve_until_stopped(platform: Platform, stop: asyncio.Event, key_path: Path) -> int:
     http = next(c for c in platform.components if isinstance(c, HttpComponent))
-    info = runfile.RunInfo(
-        os.getpid(), http.url, utc_now_iso(), [c.name for c in platform.components]
+    info = runfile.RunInfo.for_this_process(
+        http.url, utc_now_iso(), [c.name for c in platform.components], platform.run_secret
     )
     runfile.write_run_file(platform.settings.run_file, info)
     print(f"platform ready at {http.url} (admin key: {key_path})", flush=True)
@@ -316,6 +321,9 @@ def _wait_for_exit(pid: int, timeout: float) -> bool:
 
 def stop_platform(settings: Settings, timeout: float = 30.0) -> bool:
     """`prvng platform stop`: SIGTERM the running platform and wait for it to exit.
+
+    The run file is read through `read_run_file`, so a pid now held by another process
+    (its start time differs) is never signalled.
 
     False when no platform runs on this PRVNG_HOME or it did not exit within `timeout`.
     """

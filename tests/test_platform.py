@@ -190,3 +190,4 @@ def test_platform_process_runs_until_sigterm(
     assert stop_platform(on_disk) is False
     key = on_disk.admin_key_file.read_text().strip()
     assert key not in line and key not in log_path.read_text()
+    assert info.secret not in line and info.secret not in log_path.read_text()

@@ -40,6 +40,7 @@ from registry.trace import trace_id_from_headers
 from servers.http.input import path_args, query_args, read_json_object
 from servers.http.metrics import Metrics
 from servers.http.openapi import openapi_document
+from servers.runfile import MAX_CHALLENGE, challenge_proof
 from servers.wire import bearer_token, json_bytes
 
 log = logging.getLogger("prvng.http")
@@ -141,8 +142,15 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 class _Tier:
     """The routes' shared state: the registry and the body limit."""
 
-    def __init__(self, registry: Registry, settings: Settings, readiness: Readiness) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        readiness: Readiness,
+        run_secret: str | None = None,
+    ) -> None:
         self.registry = registry
+        self.run_secret = run_secret
         self.max_body = settings.max_body_bytes
         self.readiness = readiness
         self.closing = asyncio.Event()
@@ -155,6 +163,11 @@ class _Tier:
         return await events_response(request, self.registry, _principal(request), self.closing)
 
     async def health(self, request: Request) -> Response:
+        challenge = request.query_params.get("challenge")
+        if challenge is not None and self.run_secret is not None:
+            # A client proving who listens here before it sends a credential (servers.runfile).
+            proof = challenge_proof(self.run_secret, challenge[:MAX_CHALLENGE])
+            return Response(json_bytes({"proof": proof}), media_type=_JSON)
         try:
             states = await self.readiness()
         except Exception as exc:  # a probe that fails means "not ready", said as such
@@ -272,13 +285,17 @@ def create_app(
     *,
     readiness: Readiness | None = None,
     mount_mcp: bool = True,
+    run_secret: str | None = None,
 ) -> Starlette:
-    """The HTTP daemon's app. REST aliases are read from the registry now, once."""
+    """The HTTP daemon's app. REST aliases are read from the registry now, once.
+
+    `run_secret` is the run file's secret, with which `/health?challenge=` proves the app
+    is the platform that file names."""
 
     async def registry_ready() -> Mapping[str, ComponentState]:
         return {"registry": ComponentState(True, f"{len(registry)} tools")}
 
-    tier = _Tier(registry, settings, readiness or registry_ready)
+    tier = _Tier(registry, settings, readiness or registry_ready, run_secret)
     routes: list[BaseRoute] = [
         Route("/health", tier.health, methods=["GET"]),
         Route("/openapi.json", tier.openapi, methods=["GET"]),
