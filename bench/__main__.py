@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.tiers", "bench.orchestrator")
+BENCHMARKS = ("bench.tiers", "bench.orchestrator", "bench.contract_suite", "bench.startup")
 
 
 def main() -> int:

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from registry.approval import ApprovalGate, NoApprovals
-from registry.audit import AuditRecord, AuditSink, args_digest
+from registry.audit import AuditSink
 from registry.context import ProgressSink
-from registry.envelope import Envelope, utc_now_iso
+from registry.envelope import Envelope
 from registry.errors import Internal, InvalidInput, NotFound, PlatformError, Unauthenticated
 from registry.listing import ToolListing, tool_info
 from registry.model import ToolSpec
@@ -165,21 +165,6 @@ class Registry:
         call.streaming = True
         items: AsyncIterator[dict[str, Any]] = await self._chain(call)
         return items
-
-    async def audit_refusal(self, target: str, err: PlatformError, trace_id: str) -> None:
-        """Audit a call refused before it reached the pipeline (e.g. a bad bearer at the edge)."""
-        await self.audit_sink.record(
-            AuditRecord.new(
-                timestamp=utc_now_iso(),
-                trace_id=trace_id,
-                tool=target,
-                risk="unknown",
-                principal=None,
-                outcome=err.code.value,
-                args_digest=args_digest(None),
-                duration_ms=0.0,
-            )
-        )
 
     async def aclose(self) -> None:
         await self.resources.aclose()

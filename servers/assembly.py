@@ -82,7 +82,12 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     keystore = keystore or KeyStore(settings)
     registry = Registry(
         authenticator=keystore,
-        audit_sink=JsonlAuditSink(settings.logs_dir / "audit.jsonl"),
+        audit_sink=JsonlAuditSink(
+            settings.logs_dir / "audit.jsonl",
+            max_bytes=settings.audit_max_bytes,
+            max_age_s=settings.audit_max_age_s,
+            retention=settings.audit_retention,
+        ),
         rate_limiter=_rate_limiter(settings.rate_limit),
     )
     resources = registry.resources

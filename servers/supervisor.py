@@ -110,6 +110,8 @@ class Platform:
         self.settings = settings
         self.registry = registry
         self.health: HealthBoard = registry.resources.peek(HealthBoard)
+        self.run_secret = runfile.new_secret()
+        """Goes in the run file; the HTTP tier proves with it that it is this platform."""
         self.components: list[Component] = []
         self._started: list[Component] = []
 
@@ -159,12 +161,13 @@ async def serve(
     health: HealthBoard | None = None,
 ) -> AsyncIterator[str]:
     """Serve the HTTP tier in this event loop for the block; yields its base URL."""
-    app = create_app(registry, settings, health=health)
+    secret = runfile.new_secret()
+    app = create_app(registry, settings, health=health, run_secret=secret)
     server = AsgiServer(app, host, port)
     await server.start()
     try:
         if write_run_file:
-            info = runfile.RunInfo(os.getpid(), server.url, utc_now_iso(), ["http"])
+            info = runfile.RunInfo.for_this_process(server.url, utc_now_iso(), ["http"], secret)
             runfile.write_run_file(settings.run_file, info)
         yield server.url
     finally:
@@ -179,7 +182,8 @@ def build_platform(settings: Settings, registry: Registry, host: str, port: int)
     platform = Platform(settings, registry)
     platform.add_component(StateComponent(registry))
     platform.add_component(OrchestratorComponent(registry))
-    http = HttpComponent(create_app(registry, settings), host, port)
+    app = create_app(registry, settings, run_secret=platform.run_secret)
+    http = HttpComponent(app, host, port)
     platform.health.add(http.name, http.status)
     platform.add_component(http)
     return platform

@@ -13,17 +13,6 @@ from daemons.common.settings import Settings
 from registry import Principal, Registry
 from servers.assembly import build_registry
 
-_PLATFORM_VARS = (
-    "PRVNG_HOME",
-    "PRVNG_CONFIG",
-    "PRVNG_URL",
-    "PRVNG_API_KEY",
-    "PRVNG_NATS_URL",
-    "PRVNG_SURREAL_URL",
-    "PRVNG_RATE_LIMIT",
-    "PRVNG_MAX_BODY_BYTES",
-)
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`slow` tests run only with PRVNG_SLOW=1 (or when selected with `-m slow`)."""
@@ -37,12 +26,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def clean_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own PRVNG_HOME, cache dir and an in-memory state store."""
-    for var in _PLATFORM_VARS:
-        monkeypatch.delenv(var, raising=False)
+    """Every test gets its own PRVNG_HOME, XDG dirs and an in-memory state store.
+
+    Every `PRVNG_*` variable is dropped (not a fixed list), so no setting from a
+    developer's shell, present or future, changes a result."""
+    for var in [name for name in os.environ if name.startswith("PRVNG_")]:
+        monkeypatch.delenv(var)
     home = tmp_path / "home"
     monkeypatch.setenv("PRVNG_HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for var, folder in (("XDG_CACHE_HOME", "cache"), ("XDG_DATA_HOME", "data")):
+        monkeypatch.setenv(var, str(tmp_path / folder))
     monkeypatch.setenv("PRVNG_SURREAL_URL", "mem://")
     yield home
 

@@ -54,9 +54,13 @@ def test_every_tool_case_and_tier_is_covered(full_report: Report) -> None:
     assert summary["passed"] == len(full_report.results)
 
 
-def test_full_run_is_fast_enough(full_report: Report) -> None:
+def test_no_case_waits_out_its_call_timeout(full_report: Report) -> None:
+    """Every tier answers every call: none is judged on a timeout (the suite's time goal
+    is in `bench/contract_suite.py`)."""
     print(f"\ncontract suite: {full_report.summary()}")
-    assert full_report.elapsed_s < 60
+    assert sorted(full_report.tier_s) == full_report.tiers
+    waited = [r for r in full_report.results if "no answer within" in r.detail]
+    assert waited == []
 
 
 # -- the harness can fail --------------------------------------------------------------

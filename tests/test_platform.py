@@ -7,7 +7,6 @@ import dataclasses
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -116,10 +115,14 @@ async def test_a_second_platform_on_the_same_home_fails_fast(on_disk: Settings) 
             assert health["components"]["state"]["detail"] == "surrealkv"
             async with build_registry(on_disk, keystore=keystore) as other:
                 second = build_platform(on_disk, other, "127.0.0.1", 0)
-                started = time.monotonic()
-                with pytest.raises(Unavailable, match=f"in use by pid {os.getpid()}"):
+                with pytest.raises(Unavailable, match=f"in use by pid {os.getpid()}") as refused:
                     await second.start()
-                assert time.monotonic() - started < 2
+                # Refused by the lock's holder check, before anything else started (the
+                # time it takes is in `bench/startup.py`).
+                assert refused.value.details["holder"] == str(os.getpid())
+                http_second = second.components[-1]
+                assert isinstance(http_second, HttpComponent) and not http_second.running
+                assert not second.running
             async with httpx.AsyncClient() as client:
                 assert (await client.get(f"{url}/health")).status_code == 200
         finally:
@@ -180,3 +183,4 @@ def test_platform_process_runs_until_sigterm(
     assert stop_platform(on_disk) is False
     key = on_disk.admin_key_file.read_text().strip()
     assert key not in line and key not in log_path.read_text()
+    assert info.secret not in line and info.secret not in log_path.read_text()

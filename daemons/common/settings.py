@@ -43,6 +43,12 @@ class Settings:
     orchestrator_url: str | None = None
     max_body_bytes: int = 1 << 20
     rate_limit: str | None = None
+    audit_max_bytes: int = 10 << 20
+    """The local audit log rotates before it would grow past this."""
+    audit_max_age_s: int = 7 * 86400
+    """... or once its first record is older than this."""
+    audit_retention: int = 10
+    """How many rotated audit logs are kept (the oldest is deleted)."""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -60,6 +66,9 @@ class Settings:
             orchestrator_url=os.environ.get("PRVNG_ORCHESTRATOR_URL") or None,
             max_body_bytes=_int_env("PRVNG_MAX_BODY_BYTES", 1 << 20),
             rate_limit=os.environ.get("PRVNG_RATE_LIMIT") or None,
+            audit_max_bytes=_int_env("PRVNG_AUDIT_MAX_BYTES", 10 << 20),
+            audit_max_age_s=_int_env("PRVNG_AUDIT_MAX_AGE_S", 7 * 86400),
+            audit_retention=_int_env("PRVNG_AUDIT_RETENTION", 10),
         )
 
     # Files and folders under PRVNG_HOME (INTERFACES.md).

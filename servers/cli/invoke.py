@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemons.common.settings import Settings
-from servers.cli.remote import post_tool
+from servers.cli.remote import post_tool, proves_run
 from servers.runfile import read_run_file
 
 
@@ -40,11 +40,20 @@ def _admin_key(settings: Settings) -> str | None:
 def resolve_target(settings: Settings, url: str | None, api_key: str | None) -> Target:
     """Explicit URL, else the local platform's run file, else in-process.
 
-    The home's admin key is only ever sent to the platform running on that home.
+    The home's admin key is only ever sent to the platform running on that home, and
+    only once the listener at its URL has proved it is that platform (the run file may
+    be stale, its port reused).
     """
     url = url or settings.url
     api_key = api_key or settings.api_key
     local = read_run_file(settings.run_file)
+    if local is not None and url in (None, local.url) and not proves_run(local):
+        print(
+            f"prvng: {local.url} is not the platform that wrote {settings.run_file} "
+            "(it failed the run file's challenge); sending it no credential",
+            file=sys.stderr,
+        )
+        local = None
     if url is None and local is not None:
         url = local.url
     if url is None:

@@ -54,8 +54,8 @@ async def _run(settings: Settings, host: str, port: int) -> int:
 
 async def _serve_until_stopped(platform: Platform, stop: asyncio.Event, key_path: Path) -> int:
     http = next(c for c in platform.components if isinstance(c, HttpComponent))
-    info = runfile.RunInfo(
-        os.getpid(), http.url, utc_now_iso(), [c.name for c in platform.components]
+    info = runfile.RunInfo.for_this_process(
+        http.url, utc_now_iso(), [c.name for c in platform.components], platform.run_secret
     )
     runfile.write_run_file(platform.settings.run_file, info)
     print(f"platform ready at {http.url} (admin key: {key_path})", flush=True)
@@ -132,6 +132,9 @@ def _wait_for_exit(pid: int, timeout: float) -> bool:
 def stop_platform(settings: Settings, timeout: float = 30.0) -> bool:
     """`prvng platform stop`: SIGTERM the running platform and wait for it to exit.
 
+    The run file is read through `read_run_file`, so a pid now held by another process
+    (its start time differs) is never signalled.
+
     False when no platform runs on this PRVNG_HOME or it did not exit within `timeout`.
     """
     info = runfile.read_run_file(settings.run_file)
@@ -171,7 +174,16 @@ async def _proxy_stdio(settings: Settings, url: str) -> None:
 def run_stdio(settings: Settings) -> None:
     """`prvng mcp`: serve MCP on stdin/stdout until the client closes it."""
     _log_to_stderr()
+    from servers.cli.remote import proves_run
+
     info = runfile.read_run_file(settings.run_file)
+    if info is not None and not proves_run(info):
+        print(
+            f"prvng mcp: {info.url} is not the platform that wrote {settings.run_file} "
+            "(it failed the run file's challenge); serving in-process",
+            file=sys.stderr,
+        )
+        info = None
     if info is not None:
         asyncio.run(_proxy_stdio(settings, info.url))
     else:

@@ -7,6 +7,7 @@ envelope the CLI renders the same way.
 
 from __future__ import annotations
 
+import hmac
 import http.client
 import json
 import os
@@ -14,8 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from servers.runfile import RunInfo, challenge_proof
+
 CALL_TIMEOUT_S = 300.0
 PROBE_TIMEOUT_S = 2.0
+CHALLENGE_TIMEOUT_S = 10.0
 
 
 def failure_envelope(
@@ -104,3 +108,19 @@ def health_status(url: str, timeout: float = PROBE_TIMEOUT_S) -> int | None:
     except (OSError, http.client.HTTPException, ValueError):
         return None
     return status
+
+
+def proves_run(info: RunInfo, timeout: float = CHALLENGE_TIMEOUT_S) -> bool:
+    """True when the listener at the run file's URL answers a fresh nonce with the run
+    secret's HMAC: it is the platform that wrote the file, so a credential may go there."""
+    nonce = os.urandom(32).hex()
+    try:
+        status, raw = _request(info.url, "GET", f"/health?challenge={nonce}", None, {}, timeout)
+        answer = json.loads(raw)
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
+    proof = answer.get("proof") if isinstance(answer, dict) else None
+    if status != 200 or not isinstance(proof, str):
+        return False
+    expected = challenge_proof(info.secret, nonce)
+    return hmac.compare_digest(proof.encode(), expected.encode())

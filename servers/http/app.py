@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,12 +34,14 @@ from registry.errors import (
     PlatformError,
     Unauthenticated,
 )
+from registry.refusals import EdgeRefusals
 from registry.schema import input_schema
 from registry.trace import trace_id_from_headers
 from servers.http.input import path_args, query_args, read_json_object
 from servers.http.metrics import Metrics
 from servers.http.openapi import openapi_document
 from servers.http.sse import EVENTS_TOOL, resume_from, stream_response, wants_stream
+from servers.runfile import MAX_CHALLENGE, challenge_proof
 from servers.wire import bearer_token, json_bytes
 
 log = logging.getLogger("prvng.http")
@@ -65,11 +68,14 @@ def envelope_response(env: Envelope, headers: Mapping[str, str] | None = None) -
 
 
 class BearerAuth:
-    """Authenticates every request outside `OPEN_PATHS` once; endpoints get the principal."""
+    """Authenticates every request outside `OPEN_PATHS` once; endpoints get the principal.
 
-    def __init__(self, app: ASGIApp, registry: Registry) -> None:
+    A refusal is audited compactly and spends the source address's refusal budget."""
+
+    def __init__(self, app: ASGIApp, registry: Registry, refusals: EdgeRefusals) -> None:
         self.app = app
         self.registry = registry
+        self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
@@ -79,11 +85,17 @@ class BearerAuth:
                 scope[_PRINCIPAL] = self.registry.authenticate(credential)
             except Unauthenticated as exc:
                 trace_id = trace_id_from_headers(headers)
-                await self.registry.audit_refusal(
-                    f"{scope['method']} {scope['path']}", exc, trace_id
+                source = (scope.get("client") or ("unknown",))[0]
+                limited = self.refusals.over_budget(source)
+                err: PlatformError = limited or exc
+                target = f"{scope['method']} {scope['path']}"
+                await self.refusals.record(source, target, err, trace_id)
+                extra = (
+                    {"Retry-After": str(math.ceil(limited.details["retry_after_s"]))}
+                    if limited
+                    else {"WWW-Authenticate": "Bearer"}
                 )
-                response = error_response(exc, trace_id, {"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send)
+                await error_response(err, trace_id, extra)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -121,8 +133,15 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 class _Tier:
     """The routes' shared state: the registry, the health board and the body limit."""
 
-    def __init__(self, registry: Registry, settings: Settings, health: HealthBoard) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        health: HealthBoard,
+        run_secret: str | None = None,
+    ) -> None:
         self.registry = registry
+        self.run_secret = run_secret
         self.max_body = settings.max_body_bytes
         self.health_board = health
         self.closing = asyncio.Event()
@@ -149,6 +168,11 @@ class _Tier:
 
     async def health(self, request: Request) -> Response:
         """Open to all, so it says only ok/degraded; a valid bearer also sees each component."""
+        challenge = request.query_params.get("challenge")
+        if challenge is not None and self.run_secret is not None:
+            # A client proving who listens here before it sends a credential (servers.runfile).
+            proof = challenge_proof(self.run_secret, challenge[:MAX_CHALLENGE])
+            return Response(json_bytes({"proof": proof}), media_type=_JSON)
         states = await self.health_board.check()
         ready = all(state.ready for state in states.values())
         body: dict[str, Any] = {"status": "ok" if ready else "degraded"}
@@ -279,14 +303,17 @@ def create_app(
     *,
     health: HealthBoard | None = None,
     mount_mcp: bool = True,
+    run_secret: str | None = None,
 ) -> Starlette:
     """The HTTP daemon's app. REST aliases are read from the registry now, once.
 
-    `/health` asks `health` (default: the registry's own board)."""
+    `/health` asks `health` (default: the registry's own board); `run_secret` is the run
+    file's secret, with which `/health?challenge=` proves the app is the platform that file
+    names."""
     if health is None:
         resources = registry.resources
         health = resources.peek(HealthBoard) if resources.is_open(HealthBoard) else HealthBoard()
-    tier = _Tier(registry, settings, health)
+    tier = _Tier(registry, settings, health, run_secret)
     routes: list[BaseRoute] = [
         Route("/health", tier.health, methods=["GET"]),
         Route("/openapi.json", tier.openapi, methods=["GET"]),
@@ -306,13 +333,18 @@ def create_app(
         mcp_app = build_mcp(registry).http_app(path="/mcp")
         routes += [Route("/mcp", _McpEndpoint(mcp_app)), Route("/mcp/", _McpEndpoint(mcp_app))]
 
+    refusals = EdgeRefusals(registry.audit_sink)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if mcp_app is None:
-            yield
-            return
-        async with mcp_app.router.lifespan_context(mcp_app):
-            yield
+        try:
+            if mcp_app is None:
+                yield
+            else:
+                async with mcp_app.router.lifespan_context(mcp_app):
+                    yield
+        finally:
+            await refusals.flush()  # the refusals counted but not yet written
 
     app = Starlette(
         routes=routes,
@@ -320,7 +352,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.closing = tier.closing
-    app.add_middleware(BearerAuth, registry=registry)
+    app.add_middleware(BearerAuth, registry=registry, refusals=refusals)
     return app
 
 
