@@ -162,7 +162,7 @@ class Engine:
         return wf
 
     def _existing(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowRun | None:
-        if not WORKFLOW_ID.match(workflow_id):
+        if not WORKFLOW_ID.fullmatch(workflow_id):
             raise InvalidInput(
                 f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "
                 "starting with a letter or digit",

@@ -327,3 +327,14 @@ async def test_submitting_with_a_chosen_id_is_idempotent(
     await orch.stop()
     recovered = await start_orchestrator()
     assert (await recovered.submit(wf, "op-123")).state == WorkflowState.SUCCEEDED
+
+
+async def test_a_workflow_id_with_a_trailing_newline_is_refused_and_creates_no_file(
+    client: OrchestratorClient, orch: Orchestrator, settings: Settings
+) -> None:
+    # `$` in a pattern also matches before a final newline: `evil\n` must not name a journal.
+    wf = spec({"id": "a", "action": "noop"})
+    with pytest.raises(InvalidInput, match="workflow id"):
+        await client.submit(wf, "evil\n")
+    await orch.stop()
+    assert not list(settings.home.rglob("evil*"))  # no journal, snapshot or workspace

@@ -63,7 +63,7 @@ class ShellParams(BaseModel):
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         for name, value in env.items():
-            if not _ENV_NAME.match(name) or "\0" in value:
+            if not _ENV_NAME.fullmatch(name) or "\0" in value:
                 raise ValueError(f"env {name!r}: names are [A-Za-z_][A-Za-z0-9_]*, no NUL bytes")
         return env
 
