@@ -21,7 +21,7 @@ from fastmcp import Client
 from subprocesses import read_ready_line
 
 from daemons.common.settings import PROJECT_ROOT, Settings
-from daemons.orchestrator.token import orchestrator_token
+from daemons.orchestrator.serving.token import orchestrator_token
 from registry import Principal, Registry
 from servers.mcp import build_mcp
 from servers.platform import serve

@@ -18,13 +18,13 @@ import httpx
 import pytest
 
 from daemons.common.settings import PROJECT_ROOT, Settings
-from daemons.orchestrator.api import create_app
-from daemons.orchestrator.client import OrchestratorClient
-from daemons.orchestrator.journal import JournalFile
+from daemons.orchestrator.durability.journal import JournalFile
+from daemons.orchestrator.durability.recovery import load_workflow
+from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import TaskState, WorkflowState
 from daemons.orchestrator.protocol import OrchestratorAPI
-from daemons.orchestrator.recovery import load_workflow
-from daemons.orchestrator.service import Orchestrator
+from daemons.orchestrator.serving.api import create_app
+from daemons.orchestrator.serving.client import OrchestratorClient
 from daemons.orchestrator.views import Event
 from orchestrator.helpers import marker_lines, spec, workspace
 from registry.errors import Conflict, InvalidInput, NotFound, Unauthenticated

@@ -7,7 +7,7 @@ import random
 from datetime import datetime
 
 from daemons.common.settings import Settings
-from daemons.orchestrator.service import Orchestrator
+from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.views import Event
 from orchestrator.conftest import StartOrchestrator
 from orchestrator.helpers import marker_lines, spec, workspace

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from daemons.common.settings import Settings
-from daemons.orchestrator import snapshot
-from daemons.orchestrator.commit import GroupCommitter
-from daemons.orchestrator.graph import compile_graph
-from daemons.orchestrator.journal import JournalFile, decode, encode
+from daemons.orchestrator.durability import snapshot
+from daemons.orchestrator.durability.commit import GroupCommitter
+from daemons.orchestrator.durability.journal import JournalFile, decode, encode
+from daemons.orchestrator.durability.recovery import load_workflow
+from daemons.orchestrator.engine.graph import compile_graph
+from daemons.orchestrator.engine.runtime import WorkflowRun
 from daemons.orchestrator.model import TaskState, WorkflowState
-from daemons.orchestrator.recovery import load_workflow
-from daemons.orchestrator.runtime import WorkflowRun
 from orchestrator.conftest import StartOrchestrator
 from orchestrator.helpers import spec
 from registry.errors import Unavailable

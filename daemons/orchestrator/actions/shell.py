@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from daemons.common.files import private_dir
 from daemons.orchestrator.actions.base import ActionContext, ActionError, LogSink
-from daemons.orchestrator.providers.processes import terminate_group
+from daemons.orchestrator.actions.processes import terminate_group
 
 _STREAMS = {1: "stdout", 2: "stderr"}
 TAIL_BYTES = 4096

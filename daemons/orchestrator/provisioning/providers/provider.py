@@ -23,7 +23,9 @@ SERVER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 ENTRY_POINT_GROUP = "prvng.providers"
 """Python entry points in this group add providers: `name = "pkg.module:Factory"`."""
 
-BUILTIN: dict[str, str] = {"local": "daemons.orchestrator.providers.local:LocalProvider"}
+BUILTIN: dict[str, str] = {
+    "local": "daemons.orchestrator.provisioning.providers.local:LocalProvider",
+}
 
 
 class Provider(Protocol):

@@ -8,12 +8,14 @@ skipped, the undo plan of a rollback) need no records of their own. Per-task sta
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daemons.orchestrator.graph import Graph
-from daemons.orchestrator.journal import JournalFile, Record
-from daemons.orchestrator.logs import AttemptLog, TaskLog
+from daemons.orchestrator.engine.graph import Graph
+from daemons.orchestrator.engine.logs import AttemptLog, TaskLog
 from daemons.orchestrator.model import TaskSpec, TaskState, WorkflowSpec, WorkflowState
+
+if TYPE_CHECKING:  # durability builds on this module, not the other way round
+    from daemons.orchestrator.durability.journal import JournalFile, Record
 
 _WAITING = (TaskState.PENDING, TaskState.READY)
 

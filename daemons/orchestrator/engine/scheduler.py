@@ -5,6 +5,10 @@ Every change goes through `_record`: journal it (queued for the next group commi
 `WorkflowRun.apply` it. Nothing acts on a change before it is durable: an attempt awaits
 the commit of its "start" record before its action runs, and events (the only thing
 callers observe) are published by the committer after the fsync.
+
+`snapshot` and `recovery` are imported as modules, not names: they build on the runtime
+(`engine.runtime`), so `durability` and `engine` import each other and a name imported
+from a half-initialised module would fail, depending on which package loads first.
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ from typing import Any
 
 from daemons.common.files import private_dir
 from daemons.common.settings import Settings
-from daemons.orchestrator import snapshot
 from daemons.orchestrator.actions.base import Action, ActionContext
-from daemons.orchestrator.attempt import Outcome, backoff_delay, execute
-from daemons.orchestrator.commit import GroupCommitter
-from daemons.orchestrator.events import EventBus, RawEvent
-from daemons.orchestrator.graph import check_actions, compile_graph
-from daemons.orchestrator.journal import JournalFile, Record
-from daemons.orchestrator.logs import AttemptLog
+from daemons.orchestrator.durability import recovery, snapshot
+from daemons.orchestrator.durability.commit import GroupCommitter
+from daemons.orchestrator.durability.journal import JournalFile, Record
+from daemons.orchestrator.engine.attempt import Outcome, backoff_delay, execute
+from daemons.orchestrator.engine.events import EventBus, RawEvent
+from daemons.orchestrator.engine.graph import check_actions, compile_graph
+from daemons.orchestrator.engine.logs import AttemptLog
+from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     WORKFLOW_ID_PATTERN,
@@ -39,8 +44,6 @@ from daemons.orchestrator.model import (
     WorkflowSpec,
     WorkflowState,
 )
-from daemons.orchestrator.recovery import load_workflows
-from daemons.orchestrator.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.views import EventKind
 from registry.errors import Conflict, InvalidInput, Unavailable
 
@@ -100,7 +103,7 @@ class Engine:
     async def start(self) -> None:
         """Replay the journals, then resume every unfinished workflow."""
         self.committer.start()
-        loaded = await asyncio.to_thread(load_workflows, self._journal_dir)
+        loaded = await asyncio.to_thread(recovery.load_workflows, self._journal_dir)
         for wf in loaded:
             self.workflows[wf.id] = wf
         for wf in loaded:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from daemons.orchestrator.graph import compile_graph
-from daemons.orchestrator.journal import JournalFile, Record, workflow_ids
+from daemons.orchestrator.durability import snapshot
+from daemons.orchestrator.durability.journal import JournalFile, Record, workflow_ids
+from daemons.orchestrator.engine.graph import compile_graph
+from daemons.orchestrator.engine.runtime import WorkflowRun
 from daemons.orchestrator.model import WorkflowSpec
-from daemons.orchestrator.runtime import WorkflowRun
-from daemons.orchestrator.snapshot import restore
 
 log = logging.getLogger("prvng.orchestrator.recovery")
 
@@ -45,11 +45,11 @@ def load_workflows(directory: Path) -> list[WorkflowRun]:
 
 def load_workflow(journal: JournalFile, workflow_id: str) -> WorkflowRun | None:
     """One workflow from its files; None when it was never durably submitted."""
-    snapshot = journal.read_snapshot()
+    snap = journal.read_snapshot()
     records = journal.read_records()
-    if snapshot is not None:
-        origin: Record = snapshot
-        created_at = snapshot["created_at"]
+    if snap is not None:
+        origin: Record = snap
+        created_at = snap["created_at"]
     elif records and records[0].get("k") == "submit":
         origin = records[0]
         created_at = origin["at"]
@@ -59,8 +59,8 @@ def load_workflow(journal: JournalFile, workflow_id: str) -> WorkflowRun | None:
         return None
     spec = _spec(origin)
     run = WorkflowRun(workflow_id, spec, compile_graph(spec), created_at, journal)
-    if snapshot is not None:
-        restore(run, snapshot)
+    if snap is not None:
+        snapshot.restore(run, snap)
     else:
         run.seq = origin["s"]
     for record in records:

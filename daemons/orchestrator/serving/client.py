@@ -24,7 +24,7 @@ from daemons.orchestrator.model import (
     WorkflowState,
 )
 from daemons.orchestrator.protocol import ProgressCallback
-from daemons.orchestrator.token import orchestrator_token
+from daemons.orchestrator.serving.token import orchestrator_token
 from daemons.orchestrator.views import Event, TaskLogs, TaskView, WorkflowPage, WorkflowView
 from registry.envelope import Envelope
 from registry.errors import Internal, Timeout, Unavailable

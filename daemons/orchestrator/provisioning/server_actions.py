@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from daemons.common.inventory import Inventory
 from daemons.orchestrator.actions.base import ActionContext, ActionError
-from daemons.orchestrator.providers import SERVER_NAME_PATTERN, get_provider
+from daemons.orchestrator.provisioning.providers import SERVER_NAME_PATTERN, get_provider
 from registry.errors import Internal, NotFound, PlatformError, Unavailable
 
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-/]{0,62}$")]

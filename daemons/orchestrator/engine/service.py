@@ -15,7 +15,8 @@ from typing import Any
 from daemons.common.locks import OwnerLock
 from daemons.common.settings import Settings
 from daemons.orchestrator.actions import Action, load_actions
-from daemons.orchestrator.engine import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
+from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
+from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     TaskState,
@@ -23,7 +24,6 @@ from daemons.orchestrator.model import (
     WorkflowState,
 )
 from daemons.orchestrator.protocol import ProgressCallback
-from daemons.orchestrator.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.views import (
     Event,
     TaskLogs,

@@ -31,8 +31,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from daemons.common.sse import sse_frames
+from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
-from daemons.orchestrator.service import Orchestrator
 from registry.envelope import Envelope
 from registry.errors import (
     Internal,

@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daemons.common.inventory import Inventory
 from daemons.orchestrator.actions.base import ActionContext, ActionError
-from daemons.orchestrator.actions.server import action_error
 from daemons.orchestrator.actions.shell import failure, process_env, run_process
-from daemons.orchestrator.providers import SERVER_NAME_PATTERN, get_provider
-from daemons.orchestrator.taskservs import (
+from daemons.orchestrator.provisioning.providers import SERVER_NAME_PATTERN, get_provider
+from daemons.orchestrator.provisioning.server_actions import action_error
+from daemons.orchestrator.provisioning.taskservs import (
     TASKSERV_NAME,
     CommandHealth,
     Taskserv,

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemons.orchestrator.journal import Record
+from daemons.orchestrator.durability.journal import Record
+from daemons.orchestrator.engine.runtime import Compensation, TaskRun, WorkflowRun
 from daemons.orchestrator.model import TaskState, WorkflowState
-from daemons.orchestrator.runtime import Compensation, TaskRun, WorkflowRun
 
 
 def take(run: WorkflowRun) -> Record:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from daemons.orchestrator.journal import JournalFile, Record, encode
+from daemons.orchestrator.durability.journal import JournalFile, Record, encode
 from registry.errors import Unavailable
 
 log = logging.getLogger("prvng.orchestrator.commit")
