@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel
 
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from registry.errors import PlatformError
 
 LogSink = Callable[[str, str], None]
@@ -45,8 +46,8 @@ class ActionContext:
     relative paths (a shell task's `cwd`) resolve inside it and may not leave it."""
     settings: Settings
     log: LogSink
-    state: Any = None
-    """The shared `StateStore` when the engine has one (provider actions record servers)."""
+    state: StateStore | None = None
+    """The shared state store when the engine has one (provider actions record servers)."""
 
 
 class Action(Protocol):

@@ -23,10 +23,10 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from daemons.common.files import private_dir
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import Action, ActionContext
 from daemons.orchestrator.durability import recovery, snapshot
 from daemons.orchestrator.durability.commit import GroupCommitter
@@ -73,7 +73,7 @@ class Engine:
         settings: Settings,
         actions: Mapping[str, Action],
         *,
-        state: Any = None,
+        state: StateStore | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         events: EventBus | None = None,
         checkpoint_every: int = CHECKPOINT_EVERY,

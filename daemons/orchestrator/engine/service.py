@@ -14,6 +14,7 @@ from typing import Any
 
 from daemons.common.locks import OwnerLock
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.actions import Action, load_actions
 from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
@@ -48,7 +49,7 @@ class Orchestrator:
         settings: Settings,
         *,
         actions: Mapping[str, Action] | None = None,
-        state: Any = None,
+        state: StateStore | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from daemons.common.files import atomic_write_json, private_dir
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import ActionContext
 from daemons.orchestrator.actions.processes import pids_in, stop_pids
 from daemons.orchestrator.provisioning.providers.provider import check_server_name
@@ -44,7 +45,7 @@ class LocalProvider:
 
     name = "local"
 
-    def __init__(self, settings: Settings, state: Any) -> None:
+    def __init__(self, settings: Settings, state: StateStore | None) -> None:
         self._settings = settings
         self._state = state
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import ActionContext
 from registry.errors import InvalidInput
 
@@ -24,7 +25,7 @@ ENTRY_POINT_GROUP = "prvng.providers"
 """Python entry points in this group add providers: `name = "pkg.module:Factory"`."""
 
 BUILTIN: dict[str, str] = {
-    "local": "daemons.orchestrator.provisioning.providers.local:LocalProvider",
+    "local": "daemons.orchestrator.provisioning.providers.local:LocalProvider"
 }
 
 
@@ -52,7 +53,7 @@ class Provider(Protocol):
         ...
 
 
-ProviderFactory = Callable[[Settings, Any], Provider]
+ProviderFactory = Callable[[Settings, StateStore | None], Provider]
 """`(settings, state store or None) -> Provider`: what `BUILTIN` and entry points name."""
 
 
@@ -83,7 +84,7 @@ def provider_names() -> list[str]:
     return sorted(_installed())
 
 
-def get_provider(name: str, settings: Settings, state: Any) -> Provider:
+def get_provider(name: str, settings: Settings, state: StateStore | None) -> Provider:
     """The provider called `name`, bound to the platform's settings and state store."""
     target = _installed().get(name)
     if target is None:
