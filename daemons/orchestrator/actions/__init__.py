@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib import import_module
 
-from daemons.orchestrator.actions.base import Action, ActionContext, ActionError
+from daemons.orchestrator.actions.base import (
+    Action,
+    ActionContext,
+    ActionError,
+    action_error,
+    is_retryable,
+)
 
 MODULES: dict[str, str] = {
     "noop": "daemons.orchestrator.actions.noop",
@@ -48,5 +54,7 @@ __all__ = [
     "Action",
     "ActionContext",
     "ActionError",
+    "action_error",
+    "is_retryable",
     "load_actions",
 ]

@@ -4,6 +4,12 @@ An action validates its params with `params_model` at submit time (so a bad spec
 refused before anything runs) and receives them again, validated, when it runs. It must
 be safe to run twice with the same `idempotency_key`: after a crash the engine re-runs
 a task that had started but not finished (at-least-once).
+
+One error policy for every action (`is_retryable`): an attempt is retried when what failed
+may go away by itself (`Unavailable`, its subclass `Timeout`, `Internal`, an attempt that
+ran out of time, an unexpected exception) and not when it would fail the same way again
+(`InvalidInput`, `NotFound`, `Conflict`, `Forbidden`, ...). An `ActionError` carries the
+action's own verdict in `retryable`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pydantic import BaseModel
 
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
-from registry.errors import PlatformError
+from registry.errors import Internal, PlatformError, Unavailable
 
 LogSink = Callable[[str, str], None]
 """`(stream, text)`: stream is "stdout", "stderr" or "info"; the engine caps the total."""
@@ -31,6 +37,24 @@ class ActionError(PlatformError):
     ) -> None:
         super().__init__(message, details=details)
         self.retryable = retryable
+
+
+def is_retryable(exc: PlatformError) -> bool:
+    """Whether another attempt may succeed: the one rule, used by the engine and actions."""
+    if isinstance(exc, ActionError):
+        return exc.retryable
+    return isinstance(exc, Unavailable | Internal)
+
+
+def action_error(exc: PlatformError) -> ActionError:
+    """A platform error as a failed attempt, retryable by `is_retryable`, its code kept."""
+    if isinstance(exc, ActionError):
+        return exc
+    return ActionError(
+        exc.message,
+        retryable=is_retryable(exc),
+        details={**exc.details, "code": exc.code.value},
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daemons.common.inventory import Inventory
 from daemons.common.state import StateStore
-from daemons.orchestrator.actions.base import ActionContext, ActionError
+from daemons.orchestrator.actions.base import ActionContext, ActionError, action_error
 from daemons.orchestrator.actions.shell import failure, process_env, run_process
 from daemons.orchestrator.provisioning.providers import SERVER_NAME_PATTERN, get_provider
-from daemons.orchestrator.provisioning.server_actions import action_error
 from daemons.orchestrator.provisioning.taskservs import (
     TASKSERV_NAME,
     CommandHealth,
