@@ -100,6 +100,17 @@ async def test_requests_without_the_token_or_outside_the_api_get_error_envelopes
             await bad.list()
 
 
+async def test_the_event_stream_filters_by_workflow_id(orch: Orchestrator) -> None:
+    # The filter is named `workflow_id`, like every other workflow filter of the platform;
+    # an unknown one is a 404 before any streaming starts.
+    transport = httpx.ASGITransport(app=create_app(orch, TOKEN))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://o") as http:
+        async with asyncio.timeout(10):
+            r = await http.get("/v1/events", params={"workflow_id": "wf-nope"}, headers=auth)
+    assert r.status_code == 404 and "no workflow 'wf-nope'" in r.json()["error"]["message"]
+
+
 # ---- the real daemon ---------------------------------------------------------------------
 
 

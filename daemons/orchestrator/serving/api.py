@@ -10,7 +10,7 @@ and statuses. Every route but `/health` needs `Authorization: Bearer <token>`.
     GET  /v1/workflows/{id}/tasks?state=
     GET  /v1/workflows/{id}/tasks/{task_id}
     GET  /v1/workflows/{id}/tasks/{task_id}/logs?tail=
-    GET  /v1/events?since&workflow              server-sent events (Last-Event-ID resumes)
+    GET  /v1/events?since&workflow_id           server-sent events (Last-Event-ID resumes)
     GET  /health
 """
 
@@ -182,7 +182,7 @@ class _Api:
             self._authenticate(request)
             raw = request.query_params.get("since") or request.headers.get("last-event-id")
             since = None if raw is None else _int(raw, "since", 0)
-            workflow_id = request.query_params.get("workflow")
+            workflow_id = request.query_params.get("workflow_id")
             if workflow_id is not None:
                 await self.orch.get(workflow_id)  # 404 now rather than an empty stream
         except PlatformError as err:

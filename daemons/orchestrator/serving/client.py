@@ -182,7 +182,7 @@ class OrchestratorClient:
         if since is not None:
             params["since"] = since
         if workflow_id is not None:
-            params["workflow"] = workflow_id
+            params["workflow_id"] = workflow_id
         timeout = httpx.Timeout(30.0, read=None)
         try:
             async with self._http.stream(
