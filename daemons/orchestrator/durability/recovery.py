@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import cast
 
 from pydantic import ValidationError
 
 from daemons.orchestrator.durability import snapshot
-from daemons.orchestrator.durability.journal import JournalFile, Record, workflow_ids
+from daemons.orchestrator.durability.journal import JournalFile, workflow_ids
 from daemons.orchestrator.engine.graph import compile_graph
+from daemons.orchestrator.engine.records import Change, RecordKind, SnapshotRecord, SubmitRecord
 from daemons.orchestrator.engine.runtime import WorkflowRun
 from daemons.orchestrator.model import WorkflowSpec
 
@@ -47,11 +49,12 @@ def load_workflow(journal: JournalFile, workflow_id: str) -> WorkflowRun | None:
     """One workflow from its files; None when it was never durably submitted."""
     snap = journal.read_snapshot()
     records = journal.read_records()
+    origin: SnapshotRecord | SubmitRecord
     if snap is not None:
-        origin: Record = snap
+        origin = snap
         created_at = snap["created_at"]
-    elif records and records[0].get("k") == "submit":
-        origin = records[0]
+    elif records and records[0].get("k") == RecordKind.SUBMIT:
+        origin = cast(SubmitRecord, records[0])
         created_at = origin["at"]
     else:
         log.warning("workflow %s: no durable submit record; removing its journal", workflow_id)
@@ -63,15 +66,17 @@ def load_workflow(journal: JournalFile, workflow_id: str) -> WorkflowRun | None:
         snapshot.restore(run, snap)
     else:
         run.seq = origin["s"]
-    for record in records:
-        if record["s"] > run.seq and record["k"] != "submit":
+    # Past the submit (first) and what the snapshot covers, a journal holds only changes.
+    submit = RecordKind.SUBMIT
+    for record in cast("list[Change]", records):
+        if record["s"] > run.seq and record["k"] != submit:
             run.apply(record)
     run.durable_state = run.state
     run.since_checkpoint = len(records)
     return run
 
 
-def _spec(origin: Record) -> WorkflowSpec:
+def _spec(origin: SnapshotRecord | SubmitRecord) -> WorkflowSpec:
     try:
         return WorkflowSpec.model_validate(origin["spec"])
     except ValidationError as exc:
