@@ -23,9 +23,9 @@ from typing import Any
 from bench.common import print_table, verdict
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.actions import ActionContext, load_actions
-from daemons.orchestrator.journal import encode
+from daemons.orchestrator.durability.journal import encode
+from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import WorkflowSpec
-from daemons.orchestrator.service import Orchestrator
 
 N = 1000
 N_RECOVERY = 10_000

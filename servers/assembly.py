@@ -43,12 +43,12 @@ async def open_orchestrator(
     """The daemon's client when it runs apart (`PRVNG_ORCHESTRATOR_URL`), else an engine in
     this process, recovering its journal before it answers."""
     if settings.orchestrator_url:
-        from daemons.orchestrator.client import OrchestratorClient
+        from daemons.orchestrator.serving.client import OrchestratorClient
 
         async with OrchestratorClient.from_settings(settings, settings.orchestrator_url) as client:
             yield OrchestratorHandle(client, settings.orchestrator_url)
         return
-    from daemons.orchestrator.service import Orchestrator
+    from daemons.orchestrator.engine.service import Orchestrator
 
     async with Orchestrator(settings, state=await resources.get(StateStore)) as engine:
         yield OrchestratorHandle(engine, "in process", engine.health)

@@ -22,7 +22,7 @@ from subprocesses import read_ready_line
 
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
-from daemons.orchestrator.token import orchestrator_token
+from daemons.orchestrator.serving.token import orchestrator_token
 from registry import Principal, Registry
 from servers.assembly import build_registry
 from servers.mcp import build_mcp

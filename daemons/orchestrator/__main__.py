@@ -2,6 +2,6 @@
 
 import sys
 
-from daemons.orchestrator.daemon import main
+from daemons.orchestrator.serving.daemon import main
 
 sys.exit(main())

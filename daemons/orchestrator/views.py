@@ -7,13 +7,15 @@ models as their output models.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from daemons.orchestrator.model import FailurePolicy, TaskState, WorkflowState
-from daemons.orchestrator.runtime import TaskRun, WorkflowRun
 from registry.model import StrictModel
+
+if TYPE_CHECKING:  # the builders below read engine state; callers import only the models
+    from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
 
 EventKind = Literal["workflow", "task", "compensation"]
 

@@ -213,8 +213,8 @@ def _run_http(settings: Settings, host: str, port: int | None) -> int:
 
 
 def _run_orchestrator(settings: Settings, host: str, port: int | None) -> int:
-    from daemons.orchestrator.daemon import DEFAULT_PORT as ORCHESTRATOR_PORT
-    from daemons.orchestrator.daemon import run_daemon
+    from daemons.orchestrator.serving.daemon import DEFAULT_PORT as ORCHESTRATOR_PORT
+    from daemons.orchestrator.serving.daemon import run_daemon
 
     return run_daemon(settings, host, ORCHESTRATOR_PORT if port is None else port)
 

@@ -11,7 +11,7 @@ import pytest
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import Action, ActionContext, load_actions
-from daemons.orchestrator.service import Orchestrator
+from daemons.orchestrator.engine.service import Orchestrator
 from orchestrator.helpers import FlakyAction
 
 

@@ -18,13 +18,13 @@ import httpx
 import pytest
 
 from daemons.common.settings import PROJECT_ROOT, Settings
-from daemons.orchestrator.api import create_app
-from daemons.orchestrator.client import OrchestratorClient
-from daemons.orchestrator.journal import JournalFile
+from daemons.orchestrator.durability.journal import JournalFile
+from daemons.orchestrator.durability.recovery import load_workflow
+from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import TaskState, WorkflowState
 from daemons.orchestrator.protocol import OrchestratorAPI
-from daemons.orchestrator.recovery import load_workflow
-from daemons.orchestrator.service import Orchestrator
+from daemons.orchestrator.serving.api import create_app
+from daemons.orchestrator.serving.client import OrchestratorClient
 from daemons.orchestrator.views import Event
 from orchestrator.helpers import marker_lines, spec, workspace
 from registry.errors import Conflict, InvalidInput, NotFound, Unauthenticated
@@ -240,6 +240,31 @@ def _dag(rng: random.Random, layers: int = 10, width: int = 5) -> list[dict[str,
     return tasks
 
 
+async def test_a_stream_may_name_a_workflow_before_it_is_submitted(tmp_path: Path) -> None:
+    # The filter is named `workflow_id`, like every other workflow filter of the platform.
+    daemon = await Daemon.start(tmp_path / "daemon.log")
+    try:
+        async with daemon.client() as client, asyncio.timeout(30):
+            other = await client.submit(spec({"id": "a", "action": "noop"}, name="other"))
+            stream = client.events(since=0, workflow_id="later")
+            first = asyncio.ensure_future(anext(stream))
+            await client.submit(spec({"id": "a", "action": "noop"}, name="later"), "later")
+            seen = [await first]
+            async for event in stream:
+                seen.append(event)
+                if event.kind == "workflow" and event.state == "succeeded":
+                    break
+            await stream.aclose()
+    finally:
+        daemon.proc.kill()
+        await daemon.proc.wait()
+    assert {event.workflow_id for event in seen} == {"later"} != {other.id}
+    assert [(e.task_id, e.state) for e in seen if e.kind == "task"] == [
+        ("a", "running"),
+        ("a", "succeeded"),
+    ]
+
+
 async def kill_and_recover(tmp_path: Path, settings: Settings, seed: int) -> tuple[int, int]:
     """One kill -9 cycle; `(tasks journaled succeeded at the kill, tasks that ran twice)`."""
     rng = random.Random(seed)
@@ -327,3 +352,14 @@ async def test_submitting_with_a_chosen_id_is_idempotent(
     await orch.stop()
     recovered = await start_orchestrator()
     assert (await recovered.submit(wf, "op-123")).state == WorkflowState.SUCCEEDED
+
+
+async def test_a_workflow_id_with_a_trailing_newline_is_refused_and_creates_no_file(
+    client: OrchestratorClient, orch: Orchestrator, settings: Settings
+) -> None:
+    # `$` in a pattern also matches before a final newline: `evil\n` must not name a journal.
+    wf = spec({"id": "a", "action": "noop"})
+    with pytest.raises(InvalidInput, match="workflow id"):
+        await client.submit(wf, "evil\n")
+    await orch.stop()
+    assert not list(settings.home.rglob("evil*"))  # no journal, snapshot or workspace

@@ -5,12 +5,27 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import BaseModel, ConfigDict
 
 from daemons.common.settings import Settings
-from daemons.orchestrator.service import Orchestrator
+from daemons.orchestrator.actions import Action, ActionContext, action_error, is_retryable
+from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.views import Event
 from orchestrator.conftest import StartOrchestrator
 from orchestrator.helpers import marker_lines, spec, workspace
+from registry.errors import (
+    Conflict,
+    Forbidden,
+    Internal,
+    InvalidInput,
+    NotFound,
+    PlatformError,
+    Timeout,
+    Unavailable,
+)
 
 
 async def history(orch: Orchestrator, workflow_id: str | None = None) -> list[Event]:
@@ -184,6 +199,62 @@ async def test_a_non_retryable_error_skips_the_remaining_attempts(orch: Orchestr
     done = await orch.wait((await orch.submit(spec(task, on_failure="stop"))).id, 10)
     assert done.state == "failed"
     assert (await orch.task(done.id, "bad")).attempts == 1
+
+
+class _RaiseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error: str
+
+
+_ERRORS: dict[str, type[PlatformError]] = {
+    cls.__name__: cls
+    for cls in (Unavailable, Timeout, Internal, InvalidInput, NotFound, Conflict, Forbidden)
+}
+
+
+class _RaiseOnce:
+    """Raises the named platform error (not an ActionError) on its first attempt."""
+
+    name: ClassVar[str] = "raise-once"
+    params_model: ClassVar[type[BaseModel]] = _RaiseParams
+
+    async def run(self, params: BaseModel, ctx: ActionContext) -> dict[str, Any]:
+        assert isinstance(params, _RaiseParams)
+        if ctx.attempt == 1:
+            raise _ERRORS[params.error](f"{params.error} on attempt 1")
+        return {}
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        ("Unavailable", True),
+        ("Timeout", True),
+        ("Internal", True),
+        ("InvalidInput", False),
+        ("NotFound", False),
+        ("Conflict", False),
+        ("Forbidden", False),
+    ],
+)
+async def test_one_error_policy_decides_retries_in_the_engine_and_in_actions(
+    start_orchestrator: StartOrchestrator, actions: dict[str, Action], error: str, retried: bool
+) -> None:
+    actions["raise-once"] = _RaiseOnce()
+    orch = await start_orchestrator()
+    task = {
+        "id": "t",
+        "action": "raise-once",
+        "params": {"error": error},
+        "retry": {"max_attempts": 3, "backoff_s": 0},
+    }
+    done = await orch.wait((await orch.submit(spec(task, on_failure="stop"))).id, 10)
+    assert done.state == ("succeeded" if retried else "failed")
+    assert (await orch.task(done.id, "t")).attempts == (2 if retried else 1)
+    # An action that wraps the same error (server.*, taskserv.*) gets the same verdict.
+    raised = _ERRORS[error]("x")
+    assert is_retryable(raised) is retried and action_error(raised).retryable is retried
 
 
 async def test_an_attempt_over_its_timeout_is_cancelled_and_fails(orch: Orchestrator) -> None:

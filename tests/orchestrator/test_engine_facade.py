@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from daemons.common.settings import Settings
-from daemons.orchestrator.logs import LOG_CAP_BYTES
+from daemons.orchestrator.engine.logs import LOG_CAP_BYTES
+from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import TaskState, WorkflowState
-from daemons.orchestrator.service import Orchestrator
 from daemons.orchestrator.views import Event
 from orchestrator.conftest import StartOrchestrator
 from orchestrator.helpers import spec

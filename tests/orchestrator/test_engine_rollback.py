@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from daemons.common.settings import Settings
-from daemons.orchestrator.service import Orchestrator
+from daemons.orchestrator.engine.service import Orchestrator
 from orchestrator.helpers import marker_lines, spec, workspace
 from registry.errors import Conflict
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from daemons.common.settings import Settings
-from daemons.orchestrator import snapshot
-from daemons.orchestrator.commit import GroupCommitter
-from daemons.orchestrator.graph import compile_graph
-from daemons.orchestrator.journal import JournalFile, decode, encode
+from daemons.orchestrator.durability import snapshot
+from daemons.orchestrator.durability.commit import GroupCommitter
+from daemons.orchestrator.durability.journal import JournalFile, decode, encode
+from daemons.orchestrator.durability.recovery import load_workflow
+from daemons.orchestrator.engine.graph import compile_graph
+from daemons.orchestrator.engine.records import RecordKind
+from daemons.orchestrator.engine.runtime import WorkflowRun
 from daemons.orchestrator.model import TaskState, WorkflowState
-from daemons.orchestrator.recovery import load_workflow
-from daemons.orchestrator.runtime import WorkflowRun
 from orchestrator.conftest import StartOrchestrator
 from orchestrator.helpers import spec
 from registry.errors import Unavailable
@@ -190,3 +191,23 @@ async def test_a_journal_that_cannot_be_written_fails_callers_instead_of_hanging
             await committer.durable()
     finally:
         await committer.close()
+
+
+def test_record_kinds_keep_the_short_values_journals_on_disk_hold() -> None:
+    # Changing one would leave existing journals unreplayable; add kinds, never rename them.
+    assert {kind.value for kind in RecordKind} == {
+        "submit",
+        "start",
+        "ok",
+        "fail",
+        "cancelled",
+        "cancel",
+        "wf",
+        "rollback",
+        "retry",
+        "cstart",
+        "cok",
+        "cfail",
+        "snapshot",
+    }
+    assert encode({"s": 1, "k": RecordKind.SUCCEEDED}) == encode({"s": 1, "k": "ok"})

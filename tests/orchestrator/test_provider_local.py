@@ -15,14 +15,14 @@ from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import ActionContext, ActionError
-from daemons.orchestrator.actions.server import (
+from daemons.orchestrator.provisioning.providers import get_provider, provider_names
+from daemons.orchestrator.provisioning.providers.local import LocalProvider
+from daemons.orchestrator.provisioning.server_actions import (
     ServerCreate,
     ServerCreateParams,
     ServerDelete,
     ServerDeleteParams,
 )
-from daemons.orchestrator.providers import get_provider, provider_names
-from daemons.orchestrator.providers.local import LocalProvider
 from orchestrator.conftest import ContextFactory
 from registry.errors import InvalidInput, Unavailable
 from tools.server.registration import Server

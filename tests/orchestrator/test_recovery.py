@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 
 from daemons.common.settings import Settings
-from daemons.orchestrator.journal import JournalFile, encode
-from daemons.orchestrator.service import Orchestrator
+from daemons.orchestrator.durability.journal import JournalFile, encode
+from daemons.orchestrator.engine.service import Orchestrator
 from orchestrator.conftest import StartOrchestrator
 from orchestrator.helpers import marker_lines, spec, workspace
 from registry.errors import Unavailable

@@ -17,9 +17,13 @@ from daemons.common.inventory import Inventory
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import ActionContext, ActionError
-from daemons.orchestrator.actions.taskserv import TaskservInstall, TaskservParams, TaskservRemove
-from daemons.orchestrator.providers.local import LocalProvider
-from daemons.orchestrator.taskservs import list_taskservs, load_taskserv
+from daemons.orchestrator.provisioning.providers.local import LocalProvider
+from daemons.orchestrator.provisioning.taskserv_actions import (
+    TaskservInstall,
+    TaskservParams,
+    TaskservRemove,
+)
+from daemons.orchestrator.provisioning.taskservs import list_taskservs, load_taskserv
 from orchestrator.conftest import ContextFactory
 from registry.errors import InvalidInput, NotFound
 

@@ -16,7 +16,7 @@ from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import ActionContext, load_actions
 from daemons.orchestrator.model import Compensation, TaskSpec, WorkflowSpec
-from daemons.orchestrator.templates import (
+from daemons.orchestrator.provisioning.templates import (
     server_delete_workflow,
     servers_create_workflow,
     taskserv_create_workflow,

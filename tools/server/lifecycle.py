@@ -12,7 +12,10 @@ import asyncio
 from pydantic import Field
 
 from daemons.common.settings import Settings
-from daemons.orchestrator.templates import server_delete_workflow, servers_create_workflow
+from daemons.orchestrator.provisioning.templates import (
+    server_delete_workflow,
+    servers_create_workflow,
+)
 from daemons.orchestrator.views import WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, ToolContext, ToolSpec
 from tools.config.nickel import evaluate

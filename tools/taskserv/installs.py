@@ -10,8 +10,11 @@ from pydantic import Field
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
-from daemons.orchestrator.taskservs import TASKSERV_NAME, list_taskservs
-from daemons.orchestrator.templates import taskserv_create_workflow, taskserv_delete_workflow
+from daemons.orchestrator.provisioning.taskservs import TASKSERV_NAME, list_taskservs
+from daemons.orchestrator.provisioning.templates import (
+    taskserv_create_workflow,
+    taskserv_delete_workflow,
+)
 from daemons.orchestrator.views import WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from tools.server.lifecycle import LAB_CONFIG

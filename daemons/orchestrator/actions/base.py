@@ -4,6 +4,12 @@ An action validates its params with `params_model` at submit time (so a bad spec
 refused before anything runs) and receives them again, validated, when it runs. It must
 be safe to run twice with the same `idempotency_key`: after a crash the engine re-runs
 a task that had started but not finished (at-least-once).
+
+One error policy for every action (`is_retryable`): an attempt is retried when what failed
+may go away by itself (`Unavailable`, its subclass `Timeout`, `Internal`, an attempt that
+ran out of time, an unexpected exception) and not when it would fail the same way again
+(`InvalidInput`, `NotFound`, `Conflict`, `Forbidden`, ...). An `ActionError` carries the
+action's own verdict in `retryable`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel
 
 from daemons.common.settings import Settings
-from registry.errors import PlatformError
+from daemons.common.state import StateStore
+from registry.errors import Internal, PlatformError, Unavailable
 
 LogSink = Callable[[str, str], None]
 """`(stream, text)`: stream is "stdout", "stderr" or "info"; the engine caps the total."""
@@ -32,6 +39,24 @@ class ActionError(PlatformError):
         self.retryable = retryable
 
 
+def is_retryable(exc: PlatformError) -> bool:
+    """Whether another attempt may succeed: the one rule, used by the engine and actions."""
+    if isinstance(exc, ActionError):
+        return exc.retryable
+    return isinstance(exc, Unavailable | Internal)
+
+
+def action_error(exc: PlatformError) -> ActionError:
+    """A platform error as a failed attempt, retryable by `is_retryable`, its code kept."""
+    if isinstance(exc, ActionError):
+        return exc
+    return ActionError(
+        exc.message,
+        retryable=is_retryable(exc),
+        details={**exc.details, "code": exc.code.value},
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ActionContext:
     """What a running task knows about itself."""
@@ -45,8 +70,8 @@ class ActionContext:
     relative paths (a shell task's `cwd`) resolve inside it and may not leave it."""
     settings: Settings
     log: LogSink
-    state: Any = None
-    """The shared `StateStore` when the engine has one (provider actions record servers)."""
+    state: StateStore | None = None
+    """The shared state store when the engine has one (provider actions record servers)."""
 
 
 class Action(Protocol):

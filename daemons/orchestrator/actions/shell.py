@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from daemons.common.files import private_dir
 from daemons.orchestrator.actions.base import ActionContext, ActionError, LogSink
-from daemons.orchestrator.providers.processes import terminate_group
+from daemons.orchestrator.actions.processes import terminate_group
 
 _STREAMS = {1: "stdout", 2: "stderr"}
 TAIL_BYTES = 4096
@@ -63,7 +63,7 @@ class ShellParams(BaseModel):
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         for name, value in env.items():
-            if not _ENV_NAME.match(name) or "\0" in value:
+            if not _ENV_NAME.fullmatch(name) or "\0" in value:
                 raise ValueError(f"env {name!r}: names are [A-Za-z_][A-Za-z0-9_]*, no NUL bytes")
         return env
 

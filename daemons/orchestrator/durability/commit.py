@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daemons.orchestrator.journal import JournalFile, Record, encode
+from daemons.orchestrator.durability.journal import JournalFile, encode
 from registry.errors import Unavailable
+
+if TYPE_CHECKING:
+    from daemons.orchestrator.engine.records import Record, SnapshotRecord
 
 log = logging.getLogger("prvng.orchestrator.commit")
 
-SnapshotMaker = Callable[[], Record]
+SnapshotMaker = Callable[[], "SnapshotRecord"]
 
 
 class GroupCommitter:
@@ -131,7 +134,7 @@ class GroupCommitter:
 
 
 def _write_batch(
-    pending: dict[JournalFile, list[bytes]], snapshots: list[tuple[JournalFile, Record]]
+    pending: dict[JournalFile, list[bytes]], snapshots: list[tuple[JournalFile, SnapshotRecord]]
 ) -> None:
     for journal, chunks in pending.items():
         journal.append(chunks)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import cast
 
 from pydantic import ValidationError
 
-from daemons.orchestrator.graph import compile_graph
-from daemons.orchestrator.journal import JournalFile, Record, workflow_ids
+from daemons.orchestrator.durability import snapshot
+from daemons.orchestrator.durability.journal import JournalFile, workflow_ids
+from daemons.orchestrator.engine.graph import compile_graph
+from daemons.orchestrator.engine.records import Change, RecordKind, SnapshotRecord, SubmitRecord
+from daemons.orchestrator.engine.runtime import WorkflowRun
 from daemons.orchestrator.model import WorkflowSpec
-from daemons.orchestrator.runtime import WorkflowRun
-from daemons.orchestrator.snapshot import restore
 
 log = logging.getLogger("prvng.orchestrator.recovery")
 
@@ -45,13 +47,14 @@ def load_workflows(directory: Path) -> list[WorkflowRun]:
 
 def load_workflow(journal: JournalFile, workflow_id: str) -> WorkflowRun | None:
     """One workflow from its files; None when it was never durably submitted."""
-    snapshot = journal.read_snapshot()
+    snap = journal.read_snapshot()
     records = journal.read_records()
-    if snapshot is not None:
-        origin: Record = snapshot
-        created_at = snapshot["created_at"]
-    elif records and records[0].get("k") == "submit":
-        origin = records[0]
+    origin: SnapshotRecord | SubmitRecord
+    if snap is not None:
+        origin = snap
+        created_at = snap["created_at"]
+    elif records and records[0].get("k") == RecordKind.SUBMIT:
+        origin = cast(SubmitRecord, records[0])
         created_at = origin["at"]
     else:
         log.warning("workflow %s: no durable submit record; removing its journal", workflow_id)
@@ -59,19 +62,21 @@ def load_workflow(journal: JournalFile, workflow_id: str) -> WorkflowRun | None:
         return None
     spec = _spec(origin)
     run = WorkflowRun(workflow_id, spec, compile_graph(spec), created_at, journal)
-    if snapshot is not None:
-        restore(run, snapshot)
+    if snap is not None:
+        snapshot.restore(run, snap)
     else:
         run.seq = origin["s"]
-    for record in records:
-        if record["s"] > run.seq and record["k"] != "submit":
+    # Past the submit (first) and what the snapshot covers, a journal holds only changes.
+    submit = RecordKind.SUBMIT
+    for record in cast("list[Change]", records):
+        if record["s"] > run.seq and record["k"] != submit:
             run.apply(record)
     run.durable_state = run.state
     run.since_checkpoint = len(records)
     return run
 
 
-def _spec(origin: Record) -> WorkflowSpec:
+def _spec(origin: SnapshotRecord | SubmitRecord) -> WorkflowSpec:
     try:
         return WorkflowSpec.model_validate(origin["spec"])
     except ValidationError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from daemons.common.settings import Settings
+from daemons.common.sse import SseParser
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     TaskState,
@@ -24,7 +25,7 @@ from daemons.orchestrator.model import (
     WorkflowState,
 )
 from daemons.orchestrator.protocol import ProgressCallback
-from daemons.orchestrator.token import orchestrator_token
+from daemons.orchestrator.serving.token import orchestrator_token
 from daemons.orchestrator.views import Event, TaskLogs, TaskView, WorkflowPage, WorkflowView
 from registry.envelope import Envelope
 from registry.errors import Internal, Timeout, Unavailable
@@ -182,7 +183,7 @@ class OrchestratorClient:
         if since is not None:
             params["since"] = since
         if workflow_id is not None:
-            params["workflow"] = workflow_id
+            params["workflow_id"] = workflow_id
         timeout = httpx.Timeout(30.0, read=None)
         try:
             async with self._http.stream(
@@ -192,15 +193,12 @@ class OrchestratorClient:
                     await response.aread()
                     _envelope(response).raise_for_error()
                     raise Internal(f"orchestrator answered HTTP {response.status_code}")
-                data: list[str] = []
+                parser = SseParser()
                 async for line in response.aiter_lines():
                     if line.startswith(": connected"):
                         yield None
-                    elif line.startswith("data:"):
-                        data.append(line[5:].strip())
-                    elif not line and data:
-                        yield Event.model_validate_json("\n".join(data))
-                        data = []
+                    elif (message := parser.feed(line)) is not None:
+                        yield Event.model_validate_json(message.data)
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         raise Unavailable(

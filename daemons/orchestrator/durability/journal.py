@@ -18,14 +18,15 @@ import logging
 import os
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 log = logging.getLogger("prvng.orchestrator.journal")
 
 JOURNAL_SUFFIX = ".journal"
 SNAPSHOT_SUFFIX = ".snapshot"
 
-Record = dict[str, Any]
+if TYPE_CHECKING:  # the engine defines the records; the journal only stores them
+    from daemons.orchestrator.engine.records import Record, SnapshotRecord
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 
@@ -46,7 +47,9 @@ def decode(line: bytes) -> Record | None:
         record = json.loads(payload)
     except ValueError:
         return None
-    return record if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        return None
+    return cast("Record", record)  # its shape is checked where it is applied
 
 
 def fsync_dir(path: Path) -> None:
@@ -80,7 +83,7 @@ class JournalFile:
             fsync_dir(self.path.parent)
             self.exists = True
 
-    def checkpoint(self, snapshot: Record) -> None:
+    def checkpoint(self, snapshot: SnapshotRecord) -> None:
         """Replace the snapshot atomically, then empty the journal it now covers."""
         tmp = self.snapshot_path.with_name(f".{self.snapshot_path.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -99,7 +102,7 @@ class JournalFile:
             finally:
                 os.close(fd)
 
-    def read_snapshot(self) -> Record | None:
+    def read_snapshot(self) -> SnapshotRecord | None:
         try:
             data = self.snapshot_path.read_bytes()
         except FileNotFoundError:
@@ -107,7 +110,7 @@ class JournalFile:
         record = decode(data.rstrip(b"\n"))
         if record is None:
             log.error("snapshot %s is corrupt; ignoring it", self.snapshot_path)
-        return record
+        return cast("SnapshotRecord | None", record)  # a snapshot file holds nothing else
 
     def read_records(self) -> list[Record]:
         """Every intact record, in order; a torn or corrupt tail is cut off the file."""

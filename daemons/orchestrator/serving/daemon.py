@@ -19,10 +19,10 @@ from daemons.common.asgi import AsgiServer
 from daemons.common.settings import DEFAULT_HOST, Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import DEFAULT_MODULES, Action, load_actions
-from daemons.orchestrator.api import create_app
-from daemons.orchestrator.engine import DEFAULT_CONCURRENCY
-from daemons.orchestrator.service import Orchestrator
-from daemons.orchestrator.token import orchestrator_token
+from daemons.orchestrator.engine.scheduler import DEFAULT_CONCURRENCY
+from daemons.orchestrator.engine.service import Orchestrator
+from daemons.orchestrator.serving.api import create_app
+from daemons.orchestrator.serving.token import orchestrator_token
 from registry.errors import PlatformError, exit_code
 
 DEFAULT_PORT = 8081

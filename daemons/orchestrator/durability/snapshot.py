@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemons.orchestrator.journal import Record
+from daemons.orchestrator.engine.records import RecordKind, SnapshotRecord
+from daemons.orchestrator.engine.runtime import Compensation, TaskRun, WorkflowRun
 from daemons.orchestrator.model import TaskState, WorkflowState
-from daemons.orchestrator.runtime import Compensation, TaskRun, WorkflowRun
 
 
-def take(run: WorkflowRun) -> Record:
+def take(run: WorkflowRun) -> SnapshotRecord:
     """Everything `apply` built so far (journal records up to `run.seq`)."""
     return {
         "s": run.seq,
-        "k": "snapshot",
+        "k": RecordKind.SNAPSHOT,
         "wf": run.id,
         "spec": run.spec.model_dump(mode="json", exclude_defaults=True),
         "created_at": run.created_at,
@@ -30,7 +30,7 @@ def take(run: WorkflowRun) -> Record:
     }
 
 
-def restore(run: WorkflowRun, snap: Record) -> None:
+def restore(run: WorkflowRun, snap: SnapshotRecord) -> None:
     """Load a snapshot's state into a freshly built run of the same spec."""
     run.seq = snap["s"]
     run.updated_at = snap["updated_at"]

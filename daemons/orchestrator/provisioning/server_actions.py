@@ -11,9 +11,9 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from daemons.common.inventory import Inventory
-from daemons.orchestrator.actions.base import ActionContext, ActionError
-from daemons.orchestrator.providers import SERVER_NAME_PATTERN, get_provider
-from registry.errors import Internal, NotFound, PlatformError, Unavailable
+from daemons.orchestrator.actions.base import ActionContext, action_error
+from daemons.orchestrator.provisioning.providers import SERVER_NAME_PATTERN, get_provider
+from registry.errors import NotFound, PlatformError
 
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-/]{0,62}$")]
 LabelValue = Annotated[str, StringConstraints(max_length=63)]
@@ -35,17 +35,6 @@ class ServerCreateParams(_Strict):
 class ServerDeleteParams(_Strict):
     name: str = Field(pattern=SERVER_NAME_PATTERN)
     provider: str | None = Field(default=None, description="Default: the inventory's, else local")
-
-
-def action_error(exc: PlatformError) -> ActionError:
-    """A platform error as a failed attempt; only an unavailable backend is worth retrying."""
-    if isinstance(exc, ActionError):
-        return exc
-    return ActionError(
-        exc.message,
-        retryable=isinstance(exc, Unavailable | Internal),
-        details={**exc.details, "code": exc.code.value},
-    )
 
 
 class ServerCreate:

@@ -5,6 +5,10 @@ Every change goes through `_record`: journal it (queued for the next group commi
 `WorkflowRun.apply` it. Nothing acts on a change before it is durable: an attempt awaits
 the commit of its "start" record before its action runs, and events (the only thing
 callers observe) are published by the committer after the fsync.
+
+`snapshot` and `recovery` are imported as modules, not names: they build on the runtime
+(`engine.runtime`), so `durability` and `engine` import each other and a name imported
+from a half-initialised module would fail, depending on which package loads first.
 """
 
 from __future__ import annotations
@@ -19,18 +23,28 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Literal
 
 from daemons.common.files import private_dir
 from daemons.common.settings import Settings
-from daemons.orchestrator import snapshot
+from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import Action, ActionContext
-from daemons.orchestrator.attempt import Outcome, backoff_delay, execute
-from daemons.orchestrator.commit import GroupCommitter
-from daemons.orchestrator.events import EventBus, RawEvent
-from daemons.orchestrator.graph import check_actions, compile_graph
-from daemons.orchestrator.journal import JournalFile, Record
-from daemons.orchestrator.logs import AttemptLog
+from daemons.orchestrator.durability import recovery, snapshot
+from daemons.orchestrator.durability.commit import GroupCommitter
+from daemons.orchestrator.durability.journal import JournalFile
+from daemons.orchestrator.engine.attempt import Outcome, backoff_delay, execute
+from daemons.orchestrator.engine.events import EventBus, RawEvent
+from daemons.orchestrator.engine.graph import check_actions, compile_graph
+from daemons.orchestrator.engine.logs import AttemptLog
+from daemons.orchestrator.engine.records import (
+    Change,
+    FailedRecord,
+    RecordKind,
+    SubmitRecord,
+    SucceededRecord,
+    WorkflowStateRecord,
+)
+from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     WORKFLOW_ID_PATTERN,
@@ -39,8 +53,6 @@ from daemons.orchestrator.model import (
     WorkflowSpec,
     WorkflowState,
 )
-from daemons.orchestrator.recovery import load_workflows
-from daemons.orchestrator.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.views import EventKind
 from registry.errors import Conflict, InvalidInput, Unavailable
 
@@ -51,6 +63,19 @@ CHECKPOINT_EVERY = 10_000
 """Records between snapshots (at least one per task, so snapshot cost stays O(1) per record)."""
 _TASK, _COMP = 0, 1
 _DONE = ("succeeded", "compensated")
+_START: tuple[Literal[RecordKind.START], Literal[RecordKind.COMP_START]] = (
+    RecordKind.START,
+    RecordKind.COMP_START,
+)
+_SUCCEEDED: tuple[Literal[RecordKind.SUCCEEDED], Literal[RecordKind.COMP_SUCCEEDED]] = (
+    RecordKind.SUCCEEDED,
+    RecordKind.COMP_SUCCEEDED,
+)
+_FAILED: tuple[Literal[RecordKind.FAILED], Literal[RecordKind.COMP_FAILED]] = (
+    RecordKind.FAILED,
+    RecordKind.COMP_FAILED,
+)
+"""Record kinds by `_TASK`/`_COMP` (a tuple index, cheaper than an enum attribute)."""
 _ACTIVE_COMP = (TaskState.PENDING, TaskState.RUNNING)
 
 
@@ -70,7 +95,7 @@ class Engine:
         settings: Settings,
         actions: Mapping[str, Action],
         *,
-        state: Any = None,
+        state: StateStore | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         events: EventBus | None = None,
         checkpoint_every: int = CHECKPOINT_EVERY,
@@ -100,7 +125,7 @@ class Engine:
     async def start(self) -> None:
         """Replay the journals, then resume every unfinished workflow."""
         self.committer.start()
-        loaded = await asyncio.to_thread(load_workflows, self._journal_dir)
+        loaded = await asyncio.to_thread(recovery.load_workflows, self._journal_dir)
         for wf in loaded:
             self.workflows[wf.id] = wf
         for wf in loaded:
@@ -143,9 +168,9 @@ class Engine:
         wf_id = workflow_id or new_workflow_id()
         now = time.time()
         wf = WorkflowRun(wf_id, spec, graph, now, JournalFile(self._journal_dir, wf_id))
-        record = {
+        record: SubmitRecord = {
             "s": 1,
-            "k": "submit",
+            "k": RecordKind.SUBMIT,
             "at": now,
             "wf": wf_id,
             "spec": spec.model_dump(mode="json", exclude_defaults=True),
@@ -162,7 +187,7 @@ class Engine:
         return wf
 
     def _existing(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowRun | None:
-        if not WORKFLOW_ID.match(workflow_id):
+        if not WORKFLOW_ID.fullmatch(workflow_id):
             raise InvalidInput(
                 f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "
                 "starting with a letter or digit",
@@ -180,7 +205,7 @@ class Engine:
 
     def cancel(self, wf: WorkflowRun) -> None:
         if not wf.cancel_requested:
-            self._record(wf, {"k": "cancel", "reason": "cancelled by request"}, None)
+            self._record(wf, {"k": RecordKind.CANCEL, "reason": "cancelled by request"}, None)
             for t in wf.tasks:
                 if t.state is TaskState.RUNNING and t.handle is not None:
                     t.handle.cancel()
@@ -191,7 +216,7 @@ class Engine:
 
     def retry(self, wf: WorkflowRun) -> None:
         ready = self._record(
-            wf, {"k": "retry"}, ("workflow", wf.id, None, "running", None, 0, None)
+            wf, {"k": RecordKind.RETRY}, ("workflow", wf.id, None, "running", None, 0, None)
         )
         self._push_all(wf, ready, _TASK)
         self._advance(wf)
@@ -199,7 +224,7 @@ class Engine:
 
     # ---- scheduling ----------------------------------------------------------------------
 
-    def _record(self, wf: WorkflowRun, record: Record, event: RawEvent | None) -> list[int]:
+    def _record(self, wf: WorkflowRun, record: Change, event: RawEvent | None) -> list[int]:
         """Journal `record` (durable with the next batch) and apply it; what became ready."""
         now = time.time()
         record["s"] = wf.seq + 1
@@ -236,14 +261,14 @@ class Engine:
                     continue
                 attempt = t.attempt if t.resume else t.attempt + 1
                 event: RawEvent = ("task", wf.id, t.spec.id, "running", attempt, 0, None)
-                self._record(wf, {"k": "start", "task": t.spec.id, "n": attempt}, event)
+                self._record(wf, {"k": _START[kind], "task": t.spec.id, "n": attempt}, event)
             else:
                 comp = t.comp
                 if comp is None or comp.state is not TaskState.PENDING or comp.retry_at is not None:
                     continue
                 attempt = comp.attempt if t.resume else comp.attempt + 1
                 event = ("compensation", wf.id, t.spec.id, "running", attempt, 0, None)
-                self._record(wf, {"k": "cstart", "task": t.spec.id, "n": attempt}, event)
+                self._record(wf, {"k": _START[kind], "task": t.spec.id, "n": attempt}, event)
             t.resume = False
             self.running += 1
             handle = asyncio.create_task(self._attempt(wf, t, kind, attempt))
@@ -331,7 +356,7 @@ class Engine:
             return  # shutdown: the journal still says "started", so recovery re-runs it
         self._record(
             wf,
-            {"k": "cancelled", "task": t.spec.id, "n": attempt},
+            {"k": RecordKind.CANCELLED, "task": t.spec.id, "n": attempt},
             ("task", wf.id, t.spec.id, "cancelled", attempt, 0, None),
         )
         self._advance(wf)
@@ -348,24 +373,17 @@ class Engine:
     ) -> None:
         """Journal how the attempt went: success, a retry after backoff, or failure for good."""
         task_id = t.spec.id
-        record: Record = {"task": task_id, "n": attempt}
-        if sink.new is not None:
-            record["log"] = sink.entries()
-            if sink.new.dropped_bytes:
-                record["dropped"] = sink.new.dropped_bytes
         error = outcome.error
         if error is None:
-            if kind == _TASK:
-                record["k"] = "ok"
-                if outcome.result:
-                    record["result"] = outcome.result
-            else:
-                record["k"] = "cok"
+            done: SucceededRecord = {"k": _SUCCEEDED[kind], "task": task_id, "n": attempt}
+            if kind == _TASK and outcome.result:
+                done["result"] = outcome.result
+            _add_log(done, sink)
             event: RawEvent = ("task", wf.id, task_id, _DONE[kind], attempt, 0, None)
-            self._push_all(wf, self._record(wf, record, event), kind)
+            self._push_all(wf, self._record(wf, done, event), kind)
             return
-        record["k"] = "fail" if kind == _TASK else "cfail"
-        record["error"] = error
+        record: FailedRecord = {"k": _FAILED[kind], "task": task_id, "n": attempt, "error": error}
+        _add_log(record, sink)
         compensate = t.spec.compensate
         policy = t.spec.retry if kind == _TASK or compensate is None else compensate.retry
         label: EventKind = "task" if kind == _TASK else "compensation"
@@ -406,7 +424,7 @@ class Engine:
 
     def _begin_rollback(self, wf: WorkflowRun, reason: str) -> None:
         event: RawEvent = ("workflow", wf.id, None, "rolling_back", None, 0, reason)
-        ready = self._record(wf, {"k": "rollback", "reason": reason}, event)
+        ready = self._record(wf, {"k": RecordKind.ROLLBACK, "reason": reason}, event)
         self._push_all(wf, ready, _COMP)
         self._advance(wf)
         self._pump()
@@ -428,7 +446,7 @@ class Engine:
             self._finish(wf, WorkflowState.ROLLED_BACK)
 
     def _finish(self, wf: WorkflowRun, state: WorkflowState, reason: str | None = None) -> None:
-        record: Record = {"k": "wf", "state": state.value}
+        record: WorkflowStateRecord = {"k": RecordKind.WORKFLOW, "state": state.value}
         if reason is not None:
             record["reason"] = reason
         message = reason or wf.reason
@@ -443,7 +461,12 @@ class Engine:
             if t.state is TaskState.RUNNING:
                 if wf.cancel_requested:
                     event: RawEvent = ("task", wf.id, t.spec.id, "cancelled", t.attempt, 0, None)
-                    self._record(wf, {"k": "cancelled", "task": t.spec.id, "n": t.attempt}, event)
+                    cancelled: Change = {
+                        "k": RecordKind.CANCELLED,
+                        "task": t.spec.id,
+                        "n": t.attempt,
+                    }
+                    self._record(wf, cancelled, event)
                     continue
                 wf.set_state(t, TaskState.READY)
                 t.resume = True
@@ -477,3 +500,11 @@ class Engine:
                 if wf is not None:
                     wf.durable_state = WorkflowState(event[3])
         self.events.publish(events)
+
+
+def _add_log(record: SucceededRecord | FailedRecord, sink: AttemptLog) -> None:
+    """Journal the attempt's log lines with its outcome (they join the task's log then)."""
+    if sink.new is not None:
+        record["log"] = sink.entries()
+        if sink.new.dropped_bytes:
+            record["dropped"] = sink.new.dropped_bytes

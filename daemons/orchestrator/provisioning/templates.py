@@ -15,9 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from daemons.orchestrator.model import Compensation, RetryPolicy, TaskSpec, WorkflowSpec
-from daemons.orchestrator.providers import SERVER_NAME_PATTERN
-from daemons.orchestrator.taskservs import TASKSERV_NAME, load_taskserv
+from daemons.orchestrator.model import (
+    SERVER_NAME_PATTERN,
+    Compensation,
+    RetryPolicy,
+    TaskSpec,
+    WorkflowSpec,
+)
+from daemons.orchestrator.provisioning.taskservs import TASKSERV_NAME, load_taskserv
 from registry.errors import InvalidInput
 
 SERVER_RETRY = RetryPolicy(max_attempts=3, backoff_s=1, max_backoff_s=10)

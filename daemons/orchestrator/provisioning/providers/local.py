@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from daemons.common.files import atomic_write_json, private_dir
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import ActionContext
-from daemons.orchestrator.providers.base import check_server_name
-from daemons.orchestrator.providers.processes import pids_in, stop_pids
+from daemons.orchestrator.actions.processes import pids_in, stop_pids
+from daemons.orchestrator.provisioning.providers.provider import check_server_name
 from registry.envelope import utc_now_iso
 from registry.errors import Conflict, InvalidInput, NotFound, Unavailable
 
@@ -44,7 +45,7 @@ class LocalProvider:
 
     name = "local"
 
-    def __init__(self, settings: Settings, state: Any) -> None:
+    def __init__(self, settings: Settings, state: StateStore | None) -> None:
         self._settings = settings
         self._state = state
 

@@ -1,6 +1,7 @@
-"""Server providers: the `Provider` seam, the built-in `local` provider, lookup by name."""
+"""Server providers: the `Provider` seam (`provider`), the built-in `local` provider, lookup
+by name (entry points add more, see docs/providers.md)."""
 
-from daemons.orchestrator.providers.base import (
+from daemons.orchestrator.provisioning.providers.provider import (
     ENTRY_POINT_GROUP,
     SERVER_NAME_PATTERN,
     Provider,

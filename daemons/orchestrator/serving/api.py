@@ -10,7 +10,7 @@ and statuses. Every route but `/health` needs `Authorization: Bearer <token>`.
     GET  /v1/workflows/{id}/tasks?state=
     GET  /v1/workflows/{id}/tasks/{task_id}
     GET  /v1/workflows/{id}/tasks/{task_id}/logs?tail=
-    GET  /v1/events?since&workflow              server-sent events (Last-Event-ID resumes)
+    GET  /v1/events?since&workflow_id           server-sent events (Last-Event-ID resumes)
     GET  /health
 """
 
@@ -31,8 +31,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from daemons.common.sse import SseMessage, sse_frames
+from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
-from daemons.orchestrator.service import Orchestrator
 from daemons.orchestrator.views import Event
 from registry.envelope import Envelope
 from registry.errors import (
@@ -183,9 +183,8 @@ class _Api:
             self._authenticate(request)
             raw = request.query_params.get("since") or request.headers.get("last-event-id")
             since = None if raw is None else _int(raw, "since", 0)
-            workflow_id = request.query_params.get("workflow")
-            if workflow_id is not None:
-                await self.orch.get(workflow_id)  # 404 now rather than an empty stream
+            # An unknown workflow id is no error: a caller may subscribe before it submits.
+            workflow_id = request.query_params.get("workflow_id")
         except PlatformError as err:
             return _envelope_response(Envelope.failure(err, trace_id))
         return StreamingResponse(

@@ -14,8 +14,10 @@ from typing import Any
 
 from daemons.common.locks import OwnerLock
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.actions import Action, load_actions
-from daemons.orchestrator.engine import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
+from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
+from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     TaskState,
@@ -23,7 +25,6 @@ from daemons.orchestrator.model import (
     WorkflowState,
 )
 from daemons.orchestrator.protocol import ProgressCallback
-from daemons.orchestrator.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.views import (
     Event,
     TaskLogs,
@@ -48,7 +49,7 @@ class Orchestrator:
         settings: Settings,
         *,
         actions: Mapping[str, Action] | None = None,
-        state: Any = None,
+        state: StateStore | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:

@@ -16,14 +16,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import ActionContext
+from daemons.orchestrator.model import SERVER_NAME_PATTERN
 from registry.errors import InvalidInput
 
-SERVER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 ENTRY_POINT_GROUP = "prvng.providers"
 """Python entry points in this group add providers: `name = "pkg.module:Factory"`."""
 
-BUILTIN: dict[str, str] = {"local": "daemons.orchestrator.providers.local:LocalProvider"}
+BUILTIN: dict[str, str] = {
+    "local": "daemons.orchestrator.provisioning.providers.local:LocalProvider"
+}
 
 
 class Provider(Protocol):
@@ -50,7 +53,7 @@ class Provider(Protocol):
         ...
 
 
-ProviderFactory = Callable[[Settings, Any], Provider]
+ProviderFactory = Callable[[Settings, StateStore | None], Provider]
 """`(settings, state store or None) -> Provider`: what `BUILTIN` and entry points name."""
 
 
@@ -81,7 +84,7 @@ def provider_names() -> list[str]:
     return sorted(_installed())
 
 
-def get_provider(name: str, settings: Settings, state: Any) -> Provider:
+def get_provider(name: str, settings: Settings, state: StateStore | None) -> Provider:
     """The provider called `name`, bound to the platform's settings and state store."""
     target = _installed().get(name)
     if target is None:

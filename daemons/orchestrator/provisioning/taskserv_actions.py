@@ -21,11 +21,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemons.common.inventory import Inventory
-from daemons.orchestrator.actions.base import ActionContext, ActionError
-from daemons.orchestrator.actions.server import action_error
+from daemons.common.state import StateStore
+from daemons.orchestrator.actions.base import ActionContext, ActionError, action_error
 from daemons.orchestrator.actions.shell import failure, process_env, run_process
-from daemons.orchestrator.providers import SERVER_NAME_PATTERN, get_provider
-from daemons.orchestrator.taskservs import (
+from daemons.orchestrator.provisioning.providers import SERVER_NAME_PATTERN, get_provider
+from daemons.orchestrator.provisioning.taskservs import (
     TASKSERV_NAME,
     CommandHealth,
     Taskserv,
@@ -56,22 +56,27 @@ def _not_retryable(message: str, **details: Any) -> ActionError:
     return ActionError(message, retryable=False, details=details)
 
 
-async def _server(ctx: ActionContext, name: str) -> tuple[dict[str, Any], Path] | None:
-    """The server's inventory record and sandbox, or None when it is gone or deleted."""
+def _state(ctx: ActionContext) -> StateStore:
     if ctx.state is None:
         raise Unavailable("taskserv actions need the platform state store (the inventory)")
+    return ctx.state
+
+
+async def _server(ctx: ActionContext, name: str) -> tuple[dict[str, Any], Path] | None:
+    """The server's inventory record and sandbox, or None when it is gone or deleted."""
+    state = _state(ctx)
     try:
-        record = await Inventory(ctx.state).get(name)
+        record = await Inventory(state).get(name)
     except NotFound:
         return None
     if record.get("status") in ("deleting", "deleted"):
         return None
-    provider = get_provider(str(record.get("provider") or "local"), ctx.settings, ctx.state)
+    provider = get_provider(str(record.get("provider") or "local"), ctx.settings, state)
     return record, provider.sandbox(name)
 
 
 async def _record(ctx: ActionContext, server: str, query: str, **variables: Any) -> None:
-    rows = await ctx.state.query(query, {"server": server, **variables})
+    rows = await _state(ctx).query(query, {"server": server, **variables})
     if not rows:
         raise _not_retryable(f"server {server!r} left the inventory during the task")
 

@@ -148,7 +148,7 @@ def load_taskserv(config_dir: Path, name: str, settings: dict[str, Any] | None =
 
 def _entry_dir(config_dir: Path, name: str) -> Path:
     entries = _entries(config_dir)
-    directory = entries.get(name) if TASKSERV_NAME.match(name) else None
+    directory = entries.get(name) if TASKSERV_NAME.fullmatch(name) else None
     if directory is None:
         available = list(entries)
         raise NotFound(

@@ -8,12 +8,27 @@ skipped, the undo plan of a rollback) need no records of their own. Per-task sta
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from daemons.orchestrator.graph import Graph
-from daemons.orchestrator.journal import JournalFile, Record
-from daemons.orchestrator.logs import AttemptLog, TaskLog
+from daemons.orchestrator.engine.graph import Graph
+from daemons.orchestrator.engine.logs import AttemptLog, TaskLog
+from daemons.orchestrator.engine.records import (
+    CancelledRecord,
+    CancelRecord,
+    Change,
+    FailedRecord,
+    RecordKind,
+    RetryRecord,
+    RollbackRecord,
+    StartRecord,
+    SucceededRecord,
+    WorkflowStateRecord,
+)
 from daemons.orchestrator.model import TaskSpec, TaskState, WorkflowSpec, WorkflowState
+
+if TYPE_CHECKING:  # durability builds on this module, not the other way round
+    from daemons.orchestrator.durability.journal import JournalFile
 
 _WAITING = (TaskState.PENDING, TaskState.READY)
 
@@ -152,7 +167,7 @@ class WorkflowRun:
 
     # ---- changes -------------------------------------------------------------------------
 
-    def apply(self, record: Record) -> list[int]:
+    def apply(self, record: Change) -> list[int]:
         """Apply one journal record; the tasks (or compensations) it made ready to run."""
         self.seq = record["s"]
         at: float = record["at"]
@@ -170,7 +185,7 @@ class WorkflowRun:
         counts[state] += 1
         t.state = state
 
-    def _start(self, r: Record, at: float) -> list[int]:
+    def _start(self, r: StartRecord, at: float) -> list[int]:
         t = self.tasks[self.graph.index[r["task"]]]
         self._set(t, TaskState.RUNNING)
         t.attempt = r["n"]
@@ -180,7 +195,7 @@ class WorkflowRun:
             self.state = WorkflowState.RUNNING
         return []
 
-    def _succeeded(self, r: Record, at: float) -> list[int]:
+    def _succeeded(self, r: SucceededRecord, at: float) -> list[int]:
         t = self.tasks[self.graph.index[r["task"]]]
         self._set(t, TaskState.SUCCEEDED)
         t.finished_at = at
@@ -196,7 +211,7 @@ class WorkflowRun:
                 ready.append(d)
         return ready
 
-    def _failed(self, r: Record, at: float) -> list[int]:
+    def _failed(self, r: FailedRecord, at: float) -> list[int]:
         t = self.tasks[self.graph.index[r["task"]]]
         t.error = r["error"]
         _add_log(t, r)
@@ -214,20 +229,20 @@ class WorkflowRun:
         self._halt(TaskState.SKIPPED)  # its dependents, and everything else not yet started
         return []
 
-    def _cancelled(self, r: Record, at: float) -> list[int]:
+    def _cancelled(self, r: CancelledRecord, at: float) -> list[int]:
         t = self.tasks[self.graph.index[r["task"]]]
         self._set(t, TaskState.CANCELLED)
         t.finished_at = at
         t.logger().add("info", f"attempt {t.attempt} cancelled")
         return []
 
-    def _cancel(self, r: Record, at: float) -> list[int]:
+    def _cancel(self, r: CancelRecord, at: float) -> list[int]:
         self.cancel_requested = True
         self.reason = r.get("reason") or "cancelled by request"
         self._halt(TaskState.CANCELLED)
         return []
 
-    def _workflow(self, r: Record, at: float) -> list[int]:
+    def _workflow(self, r: WorkflowStateRecord, at: float) -> list[int]:
         self.state = WorkflowState(r["state"])
         if "reason" in r:
             self.reason = r["reason"]
@@ -237,7 +252,7 @@ class WorkflowRun:
             self.finished_at = at
         return []
 
-    def _rollback(self, r: Record, at: float) -> list[int]:
+    def _rollback(self, r: RollbackRecord, at: float) -> list[int]:
         self.state = WorkflowState.ROLLING_BACK
         self.finished_at = None
         if r.get("reason"):
@@ -245,7 +260,7 @@ class WorkflowRun:
         self.halted = True
         return self.plan_undo(reset_failed=True)
 
-    def _retry(self, r: Record, at: float) -> list[int]:
+    def _retry(self, r: RetryRecord, at: float) -> list[int]:
         """Resume: everything that did not succeed runs again (attempt numbers go on)."""
         self.state = WorkflowState.RUNNING
         self.reason = None
@@ -261,14 +276,14 @@ class WorkflowRun:
                 t.error = t.retry_at = t.finished_at = None
         return self.recount_waiting()
 
-    def _comp_started(self, r: Record, at: float) -> list[int]:
+    def _comp_started(self, r: StartRecord, at: float) -> list[int]:
         comp = self._comp(r)
         comp.state = TaskState.RUNNING
         comp.attempt = r["n"]
         comp.retry_at = None
         return []
 
-    def _comp_succeeded(self, r: Record, at: float) -> list[int]:
+    def _comp_succeeded(self, r: SucceededRecord, at: float) -> list[int]:
         t = self.tasks[self.graph.index[r["task"]]]
         comp = self._comp(r)
         comp.state = TaskState.SUCCEEDED
@@ -281,7 +296,7 @@ class WorkflowRun:
             return []
         return self._walk_undo(_release(self.undo_wait, self.graph.deps[t.index]))
 
-    def _comp_failed(self, r: Record, at: float) -> list[int]:
+    def _comp_failed(self, r: FailedRecord, at: float) -> list[int]:
         t = self.tasks[self.graph.index[r["task"]]]
         comp = self._comp(r)
         comp.error = r["error"]
@@ -297,7 +312,7 @@ class WorkflowRun:
             t.logger().add("info", f"compensation attempt {r['n']} failed for good: {comp.error}")
         return []
 
-    def _comp(self, r: Record) -> Compensation:
+    def _comp(self, r: StartRecord | SucceededRecord | FailedRecord) -> Compensation:
         comp = self.tasks[self.graph.index[r["task"]]].comp
         if comp is None:
             raise ValueError(f"journal names a compensation of {r['task']!r} that was not planned")
@@ -383,7 +398,7 @@ def _release(wait: list[int], deps: tuple[int, ...]) -> list[int]:
     return released
 
 
-def _add_log(t: TaskRun, r: Record) -> None:
+def _add_log(t: TaskRun, r: SucceededRecord | FailedRecord) -> None:
     entries = r.get("log")
     if entries:
         log = t.logger()
@@ -392,16 +407,17 @@ def _add_log(t: TaskRun, r: Record) -> None:
             log.add(stream, line)
 
 
-_HANDLERS = {
-    "start": WorkflowRun._start,
-    "ok": WorkflowRun._succeeded,
-    "fail": WorkflowRun._failed,
-    "cancelled": WorkflowRun._cancelled,
-    "cancel": WorkflowRun._cancel,
-    "wf": WorkflowRun._workflow,
-    "rollback": WorkflowRun._rollback,
-    "retry": WorkflowRun._retry,
-    "cstart": WorkflowRun._comp_started,
-    "cok": WorkflowRun._comp_succeeded,
-    "cfail": WorkflowRun._comp_failed,
+_HANDLERS: dict[str, Callable[[WorkflowRun, Any, float], list[int]]] = {
+    RecordKind.START: WorkflowRun._start,
+    RecordKind.SUCCEEDED: WorkflowRun._succeeded,
+    RecordKind.FAILED: WorkflowRun._failed,
+    RecordKind.CANCELLED: WorkflowRun._cancelled,
+    RecordKind.CANCEL: WorkflowRun._cancel,
+    RecordKind.WORKFLOW: WorkflowRun._workflow,
+    RecordKind.ROLLBACK: WorkflowRun._rollback,
+    RecordKind.RETRY: WorkflowRun._retry,
+    RecordKind.COMP_START: WorkflowRun._comp_started,
+    RecordKind.COMP_SUCCEEDED: WorkflowRun._comp_succeeded,
+    RecordKind.COMP_FAILED: WorkflowRun._comp_failed,
 }
+"""By `k`: a record read back from disk has a plain `str` there, a StrEnum's equal."""

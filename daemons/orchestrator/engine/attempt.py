@@ -1,9 +1,10 @@
 """One attempt of an action, and what to do after a failed one.
 
 `execute` turns everything an action can do into an `Outcome`: a result, or an error
-with retry advice. A timeout is retryable; a `PlatformError` other than `ActionError` (a
-spec the action no longer accepts, say) is not; an action's bug fails the attempt, never
-the engine. Cancellation is not caught: the engine accounts for it.
+with retry advice. Retry advice follows the one policy of `actions.base.is_retryable`: a
+timeout, `Unavailable` and `Internal` are retryable, other `PlatformError`s are not, an
+`ActionError` says itself. An action's bug fails the attempt (retryably), never the engine.
+Cancellation is not caught: the engine accounts for it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from daemons.orchestrator.actions.base import Action, ActionContext, ActionError
+from daemons.orchestrator.actions.base import Action, ActionContext, is_retryable
 from daemons.orchestrator.model import RetryPolicy
 from registry.errors import PlatformError
 
@@ -47,10 +48,8 @@ async def execute(
         if not timeout.expired():
             return Outcome(error="TimeoutError: raised by the action")
         return Outcome(error=f"timed out after {timeout_s:g}s")
-    except ActionError as exc:
-        return Outcome(error=exc.message, retryable=exc.retryable)
     except PlatformError as exc:
-        return Outcome(error=exc.message, retryable=False)
+        return Outcome(error=exc.message, retryable=is_retryable(exc))
     except Exception as exc:  # an action's bug
         log.exception("action %s raised (%s)", name, ctx.idempotency_key)
         return Outcome(error=f"{type(exc).__name__}: {exc}")
