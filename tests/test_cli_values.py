@@ -11,7 +11,8 @@ import pytest
 from registry import Registry
 from servers.cli.cache import fingerprint
 from servers.cli.output import as_table, render_failure
-from servers.cli.values import UsageError, coerce, parse_assignments
+from servers.cli.values import parse_assignments
+from servers.coercion import UsageError, coerce
 
 
 @pytest.fixture

@@ -234,7 +234,7 @@ async def test_query_values_follow_the_input_schema(demo_client: httpx.AsyncClie
         "tags": ["a", "b"],
         "ratio": 0.5,
         "flag": True,
-        "note": "null",  # a string field keeps the literal text
+        "note": None,  # `null` is JSON null where the schema allows it, as on the CLI
     }
     _error(await demo_client.get("/v1/probe/seven"), 422, "invalid_input")
     _error(await demo_client.get("/v1/probe/7?flag=maybe"), 422, "invalid_input")

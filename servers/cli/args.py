@@ -12,7 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from servers.cli.values import UsageError, assign, choices, coerce, item_schema, schema_types
+from servers.cli.values import assign
+from servers.coercion import UsageError, choices, coerce, item_schema, schema_types
 
 FIELD_DEST = "field:"
 

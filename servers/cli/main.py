@@ -22,7 +22,8 @@ from servers.cli.commands import platform_commands
 from servers.cli.output import dump_json, format_table
 from servers.cli.parser import Command, build_parser, parse
 from servers.cli.session import Session
-from servers.cli.values import UsageError, parse_assignments
+from servers.cli.values import parse_assignments
+from servers.coercion import UsageError
 
 DESCRIPTION = """\
 The Provisioning Platform's command line. Every operation is a command:

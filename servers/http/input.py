@@ -2,25 +2,22 @@
 
 Bodies are read with a hard size limit (Content-Length and a running count, so an
 unbounded or lying client cannot make us buffer more). Query and path strings are
-coerced by the tool's input JSON Schema; the pipeline then validates the result, so a
-value that cannot be coerced is passed through and reported there precisely.
+typed by the tool's input JSON Schema (`servers.coercion`, the CLI's rules); the pipeline
+then validates the result, so a value that cannot be typed is passed through and reported
+there precisely.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
 
 from registry.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from servers.coercion import UsageError, coerce, item_schema, schema_types, value_schema
 
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
-_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
 _JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
@@ -101,48 +98,13 @@ def _parse_object(body: bytes) -> dict[str, Any]:
 # -- query and path parameters ---------------------------------------------------------
 
 
-def _types(schema: dict[str, Any]) -> set[str]:
-    """Every JSON type a schema admits (through `anyOf`/`oneOf`, as pydantic emits)."""
-    declared = schema.get("type")
-    types = {declared} if isinstance(declared, str) else set(declared or ())
-    for key in ("anyOf", "oneOf"):
-        for option in schema.get(key, ()):
-            if isinstance(option, dict):
-                types |= _types(option)
-    return types
-
-
-def _option(schema: dict[str, Any], key: str) -> dict[str, Any]:
-    """`schema[key]` from the schema or the first `anyOf` member that has it."""
-    if isinstance(schema.get(key), dict):
-        return dict(schema[key])
-    for option in [*schema.get("anyOf", ()), *schema.get("oneOf", ())]:
-        if isinstance(option, dict) and isinstance(option.get(key), dict):
-            return dict(option[key])
-    return {}
-
-
-def coerce(value: str, schema: dict[str, Any]) -> Any:
-    """One query/path string as the scalar its schema asks for (strings stay strings)."""
-    types = _types(schema)
-    if not types or "string" in types:
+def _typed(value: str, schema: dict[str, Any]) -> Any:
+    """A query/path string as its schema's type; left as text when it cannot be, so the
+    pipeline reports the field precisely."""
+    try:
+        return coerce(value, schema)
+    except UsageError:
         return value
-    lowered = value.strip().lower()
-    if "integer" in types and _INTEGER.match(lowered):
-        return int(lowered)
-    if "number" in types:
-        try:
-            number = float(lowered)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(number):
-                return number
-    if "boolean" in types and lowered in _BOOLEANS:
-        return _BOOLEANS[lowered]
-    if "null" in types and lowered in ("", "null"):
-        return None
-    return value
 
 
 def _object_value(name: str, value: str) -> Any:
@@ -166,30 +128,28 @@ def query_args(items: Iterable[tuple[str, str]], schema: dict[str, Any]) -> dict
     for key, values in grouped.items():
         field, dot, sub = key.partition(".")
         prop = properties.get(field, {})
-        if dot and "object" in _types(prop):
+        if dot and "object" in schema_types(prop):
             target = args.setdefault(field, {})
             if not isinstance(target, dict):
                 raise InvalidInput(
                     f"query parameter {field!r} is given both as JSON and as {key}",
                     details={"parameter": field},
                 )
-            item_schema = _option(prop, "additionalProperties")
-            item_schema = _option(prop, "properties").get(sub, item_schema)
-            target[sub] = coerce(values[-1], item_schema)
-        elif "array" in _types(prop):
-            args[key] = [coerce(v, _option(prop, "items")) for v in values]
+            target[sub] = _typed(values[-1], value_schema(prop, sub) or {})
+        elif "array" in schema_types(prop):
+            args[key] = [_typed(v, item_schema(prop)) for v in values]
         elif len(values) > 1:
             raise InvalidInput(
                 f"query parameter {key!r} was given {len(values)} times; it takes one value",
                 details={"parameter": key},
             )
-        elif "object" in _types(prop):
+        elif "object" in schema_types(prop):
             args[key] = _object_value(key, values[0])
         else:
-            args[key] = coerce(values[0], prop)
+            args[key] = _typed(values[0], prop)
     return args
 
 
 def path_args(params: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = schema.get("properties", {})
-    return {name: coerce(value, properties.get(name, {})) for name, value in params.items()}
+    return {name: _typed(value, properties.get(name, {})) for name, value in params.items()}
