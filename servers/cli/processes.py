@@ -20,6 +20,7 @@ from typing import Any
 from daemons.common.files import pid_alive
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
+from daemons.common.signals import ServerStopped, serve_until, stop_requested
 from registry import PlatformError
 from registry.envelope import utc_now_iso
 from registry.errors import exit_code
@@ -34,11 +35,7 @@ log = logging.getLogger("prvng.platform")
 async def _run(settings: Settings, host: str, port: int) -> int:
     keystore = KeyStore(settings)
     key_path = keystore.ensure_admin_key()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
+    with stop_requested() as stop:
         async with build_registry(settings, keystore=keystore) as registry:
             platform = build_platform(settings, registry, host, port)
             await platform.start()
@@ -47,9 +44,6 @@ async def _run(settings: Settings, host: str, port: int) -> int:
             finally:
                 runfile.remove_run_file(settings.run_file, os.getpid())
                 await platform.stop()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 async def _serve_until_stopped(platform: Platform, stop: asyncio.Event, key_path: Path) -> int:
@@ -59,15 +53,11 @@ async def _serve_until_stopped(platform: Platform, stop: asyncio.Event, key_path
     )
     runfile.write_run_file(platform.settings.run_file, info)
     print(f"platform ready at {http.url} (admin key: {key_path})", flush=True)
-    stopped = asyncio.create_task(stop.wait())
-    closed = asyncio.create_task(http.server.wait_closed())
-    await asyncio.wait({stopped, closed}, return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    if not stop.is_set():
-        failure = None if closed.cancelled() else closed.exception()
-        print(f"prvng platform: the HTTP server stopped unexpectedly ({failure})", file=sys.stderr)
+    try:
+        await serve_until(stop, http.server)
+    except ServerStopped as exc:
+        print(f"prvng platform: {exc} ({exc.__cause__})", file=sys.stderr)
         return 1
-    closed.cancel()
     log.info("stopping (signal received)")
     return 0
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 
 from daemons.common.asgi import AsgiServer
 from daemons.common.settings import DEFAULT_HOST, Settings
+from daemons.common.signals import ServerStopped, serve_until, stop_requested
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import DEFAULT_MODULES, Action, load_actions
 from daemons.orchestrator.engine.scheduler import DEFAULT_CONCURRENCY
@@ -86,20 +87,12 @@ async def serve(
 async def _serve_api(orchestrator: Orchestrator, token: str, host: str, port: int) -> None:
     server = AsgiServer(create_app(orchestrator, token), host, port)
     await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        print(f"orchestrator ready on {server.url} (pid {os.getpid()})", flush=True)
-        stopped = asyncio.create_task(stop.wait())
-        closed = asyncio.create_task(server.wait_closed())
-        await asyncio.wait({stopped, closed}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        closed.cancel()
+        with stop_requested() as stop:
+            print(f"orchestrator ready on {server.url} (pid {os.getpid()})", flush=True)
+            with contextlib.suppress(ServerStopped):  # a crash stops the daemon all the same
+                await serve_until(stop, server)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         orchestrator.engine.events.close()  # end SSE streams so connections can close
         await server.stop()
 
