@@ -6,7 +6,7 @@ Every path users rely on is named here once (see INTERFACES.md).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,6 @@ class Settings:
     cache_dir: Path
     url: str | None = None
     api_key: str | None = None
-    nats_url: str | None = None
     surreal_url: str | None = None
     orchestrator_url: str | None = None
     max_body_bytes: int = 1 << 20
@@ -49,7 +48,6 @@ class Settings:
     """... or once its first record is older than this."""
     audit_retention: int = 10
     """How many rotated audit logs are kept (the oldest is deleted)."""
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,7 +59,6 @@ class Settings:
             cache_dir=_xdg("XDG_CACHE_HOME", ".cache") / "provisioning",
             url=os.environ.get("PRVNG_URL") or None,
             api_key=os.environ.get("PRVNG_API_KEY") or None,
-            nats_url=os.environ.get("PRVNG_NATS_URL") or None,
             surreal_url=os.environ.get("PRVNG_SURREAL_URL") or None,
             orchestrator_url=os.environ.get("PRVNG_ORCHESTRATOR_URL") or None,
             max_body_bytes=_int_env("PRVNG_MAX_BODY_BYTES", 1 << 20),
