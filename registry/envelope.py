@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from registry.errors import ErrorCode, PlatformError, exit_code, http_status
-
-
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from registry.timestamps import utc_now_iso
 
 
 @dataclass(slots=True)

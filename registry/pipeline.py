@@ -21,7 +21,6 @@ from pydantic import BaseModel, ValidationError
 from registry.approval import ApprovalGate
 from registry.audit import AuditRecord, AuditSink, args_digest
 from registry.context import ProgressSink, ToolContext
-from registry.envelope import utc_now_iso
 from registry.errors import ErrorCode, Internal, InvalidInput, PlatformError, Unauthenticated
 from registry.listing import ToolListing
 from registry.model import Risk, ToolSpec
@@ -29,6 +28,7 @@ from registry.principal import Authenticator, Authorizer, Principal
 from registry.ratelimit import RateLimiter
 from registry.resources import Resources
 from registry.stats import CallStats
+from registry.timestamps import utc_now_iso
 
 
 @dataclass(slots=True)

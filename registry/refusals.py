@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 from registry.audit import AuditRecord, AuditSink, args_digest
-from registry.envelope import utc_now_iso
 from registry.errors import PlatformError, RateLimited
+from registry.timestamps import utc_now_iso
 
 MAX_TARGET = 256
 

@@ -22,7 +22,7 @@ from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import Registry
-from registry.envelope import utc_now_iso
+from registry.timestamps import utc_now_iso
 from servers import runfile
 from servers.http import begin_shutdown, create_app
 

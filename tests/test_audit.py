@@ -15,7 +15,7 @@ import pytest
 
 from daemons.common.settings import Settings
 from registry import AuditRecord, JsonlAuditSink, Registry
-from registry.envelope import utc_now_iso
+from registry.timestamps import utc_now_iso
 from servers.assembly import build_registry
 from servers.supervisor import serve
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from daemons.common.state import StateStore
-from registry.envelope import utc_now_iso
 from registry.errors import NotFound
+from registry.timestamps import utc_now_iso
 
 TABLE = "server"
 

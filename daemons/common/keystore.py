@@ -17,9 +17,9 @@ from typing import Any
 
 from daemons.common.files import atomic_write_json, create_secret_file, file_lock
 from daemons.common.settings import Settings
-from registry.envelope import utc_now_iso
 from registry.errors import Unauthenticated
 from registry.principal import Principal
+from registry.timestamps import utc_now_iso
 
 KEY_PREFIX = "prvng"
 

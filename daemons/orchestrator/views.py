@@ -6,26 +6,18 @@ models as their output models.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from daemons.orchestrator.model import FailurePolicy, TaskState, WorkflowState
 from registry.model import StrictModel
+from registry.timestamps import iso_utc, iso_utc_or_none
 
 if TYPE_CHECKING:  # the builders below read engine state; callers import only the models
     from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
 
 EventKind = Literal["workflow", "task", "compensation"]
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def iso_or_none(ts: float | None) -> str | None:
-    return None if ts is None else iso(ts)
 
 
 class WorkflowView(StrictModel):
@@ -110,9 +102,9 @@ def workflow_view(wf: WorkflowRun) -> WorkflowView:
         labels=spec.labels,
         on_failure=spec.on_failure,
         reason=wf.reason,
-        created_at=iso(wf.created_at),
-        updated_at=iso(wf.updated_at),
-        finished_at=iso_or_none(wf.finished_at),
+        created_at=iso_utc(wf.created_at),
+        updated_at=iso_utc(wf.updated_at),
+        finished_at=iso_utc_or_none(wf.finished_at),
         tasks_total=len(wf.tasks),
         task_counts={state: n for state, n in wf.counts.items() if n},
     )
@@ -128,7 +120,7 @@ def task_view(wf: WorkflowRun, t: TaskRun) -> TaskView:
             state=None if c is None else c.state,
             attempts=0 if c is None else c.attempt,
             error=None if c is None else c.error,
-            next_attempt_at=None if c is None else iso_or_none(c.retry_at),
+            next_attempt_at=None if c is None else iso_utc_or_none(c.retry_at),
         )
     return TaskView(
         workflow_id=wf.id,
@@ -140,9 +132,9 @@ def task_view(wf: WorkflowRun, t: TaskRun) -> TaskView:
         depends_on=spec.depends_on,
         priority=spec.priority,
         timeout_s=spec.timeout_s,
-        started_at=iso_or_none(t.started_at),
-        finished_at=iso_or_none(t.finished_at),
-        next_attempt_at=iso_or_none(t.retry_at),
+        started_at=iso_utc_or_none(t.started_at),
+        finished_at=iso_utc_or_none(t.finished_at),
+        next_attempt_at=iso_utc_or_none(t.retry_at),
         error=t.error,
         result=t.result,
         compensation=comp,

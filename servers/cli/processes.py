@@ -22,8 +22,8 @@ from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from daemons.common.signals import ServerStopped, serve_until, stop_requested
 from registry import PlatformError
-from registry.envelope import utc_now_iso
 from registry.errors import exit_code
+from registry.timestamps import utc_now_iso
 from servers import runfile
 from servers.assembly import build_registry
 from servers.mcp import SERVER_NAME, build_mcp

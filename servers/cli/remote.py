@@ -11,7 +11,6 @@ import hmac
 import http.client
 import json
 import os
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -26,7 +25,9 @@ def failure_envelope(
     code: str, message: str, trace_id: str | None, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A failure envelope made on the client side (same shape as the registry's)."""
-    timestamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    from registry.timestamps import utc_now_iso  # only on failure: `registry` costs imports
+
+    timestamp = utc_now_iso()
     return {
         "ok": False,
         "error": {"code": code, "message": message, "details": details or {}},

@@ -11,7 +11,8 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from itertools import islice
 
-from daemons.orchestrator.views import Event, EventKind, iso
+from daemons.orchestrator.views import Event, EventKind
+from registry.timestamps import iso_utc
 
 RawEvent = tuple[EventKind, str, str | None, str, int | None, float, str | None]
 """`(kind, workflow_id, task_id, state, attempt, at, message)`."""
@@ -92,6 +93,6 @@ def to_event(seq: int, raw: RawEvent) -> Event:
         task_id=task_id,
         state=state,
         attempt=attempt,
-        at=iso(at),
+        at=iso_utc(at),
         message=message,
     )

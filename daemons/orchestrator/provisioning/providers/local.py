@@ -24,8 +24,8 @@ from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import ActionContext
 from daemons.orchestrator.actions.processes import pids_in, stop_pids
 from daemons.orchestrator.provisioning.providers.provider import check_server_name
-from registry.envelope import utc_now_iso
 from registry.errors import Conflict, InvalidInput, NotFound, Unavailable
+from registry.timestamps import utc_now_iso
 
 SANDBOX_DIRS = ("taskservs", "run", "logs", "bin")
 STOP_GRACE_S = 5.0
