@@ -24,6 +24,7 @@ from bench.common import print_table, verdict
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.actions import ActionContext, load_actions
 from daemons.orchestrator.durability.journal import encode
+from daemons.orchestrator.engine.records import RecordKind, SucceededRecord
 from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import WorkflowSpec
 
@@ -70,7 +71,14 @@ def diamonds(n: int, width: int = 4) -> WorkflowSpec:
 
 def fsync_loop(directory: Path, n: int) -> float:
     """Records per second, each written and fdatasynced on its own."""
-    line = encode({"s": 1, "k": "ok", "task": "t123", "n": 1, "at": time.time()})
+    record: SucceededRecord = {
+        "s": 1,
+        "k": RecordKind.SUCCEEDED,
+        "task": "t123",
+        "n": 1,
+        "at": time.time(),
+    }
+    line = encode(record)
     fd = os.open(directory / "bare.journal", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         start = time.perf_counter()
