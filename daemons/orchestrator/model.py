@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
+
+from registry.model import StrictModel
 
 WORKFLOW_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """A caller-chosen workflow id (it names journal files, so it is kept plain)."""
@@ -16,11 +18,7 @@ SERVER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RetryPolicy(_Strict):
+class RetryPolicy(StrictModel):
     """Exponential backoff with jitter: delay = min(max_backoff_s, backoff_s * 2**(n-1))."""
 
     max_attempts: int = Field(default=1, ge=1, le=100)
@@ -29,7 +27,7 @@ class RetryPolicy(_Strict):
     jitter: float = Field(default=0.1, ge=0, le=1, description="± fraction of each delay")
 
 
-class Compensation(_Strict):
+class Compensation(StrictModel):
     """What undoes a succeeded task when its workflow rolls back."""
 
     action: str = Field(min_length=1, max_length=64)
@@ -38,7 +36,7 @@ class Compensation(_Strict):
     timeout_s: float | None = Field(default=600, gt=0)
 
 
-class TaskSpec(_Strict):
+class TaskSpec(StrictModel):
     id: TaskId
     action: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -58,7 +56,7 @@ class FailurePolicy(StrEnum):
     """Start nothing new, let running tasks finish, end `failed` (then retry or roll back)."""
 
 
-class WorkflowSpec(_Strict):
+class WorkflowSpec(StrictModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     priority: int = Field(default=0, ge=-1000, le=1000)
     labels: dict[str, str] = Field(default_factory=dict)

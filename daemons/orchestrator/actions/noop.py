@@ -7,14 +7,13 @@ import os
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from daemons.orchestrator.actions.base import ActionContext
+from registry.model import StrictModel
 
 
-class NoopParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NoopParams(StrictModel):
     marker: str | None = Field(
         default=None,
         max_length=255,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from daemons.orchestrator.actions.base import ActionContext
+from registry.model import StrictModel
 
 
-class SleepParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SleepParams(StrictModel):
     seconds: float = Field(ge=0, le=86_400, description="How long to wait")
 
 
