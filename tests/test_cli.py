@@ -310,3 +310,11 @@ def test_mcp_serves_stdio(tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+
+
+def test_version_prints_the_platform_version_without_the_heavy_imports() -> None:
+    from daemons.common.version import platform_version
+
+    done = prvng("--version")
+    assert (done.returncode, done.stdout.strip()) == (0, f"prvng {platform_version()}"), done.stderr
+    assert not set(HEAVY) & modules_after(["--version"])
