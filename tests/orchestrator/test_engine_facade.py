@@ -114,6 +114,25 @@ async def test_list_filters_by_state_label_and_name_and_pages_newest_first(
         await orch.list(limit=0)
 
 
+async def test_list_is_newest_first_by_creation_and_its_cursor_survives_new_arrivals(
+    orch: Orchestrator,
+) -> None:
+    """Chosen ids do not sort by time: the order is creation time, and a page boundary
+    stays put while newer workflows arrive between pages."""
+    for wf_id in ("zeta", "alpha", "mid", "beta"):
+        await orch.submit(spec(noop("a")), wf_id)
+    assert [w.id for w in (await orch.list()).workflows] == ["beta", "mid", "alpha", "zeta"]
+
+    first = await orch.list(limit=2)
+    for wf_id in ("zz-new", "aa-new"):
+        await orch.submit(spec(noop("a")), wf_id)
+    second = await orch.list(limit=2, cursor=first.next_cursor)
+    assert [w.id for w in first.workflows + second.workflows] == ["beta", "mid", "alpha", "zeta"]
+    assert second.next_cursor is None
+    with pytest.raises(InvalidInput, match="cursor"):
+        await orch.list(cursor="not-a-cursor")
+
+
 async def test_task_filters_and_views(orch: Orchestrator) -> None:
     done = await orch.wait(
         (await orch.submit(spec(noop("a", priority=3), noop("b", "a"), on_failure="stop"))).id,
