@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,36 @@ async def test_file_store_survives_reopen_and_is_single_owner(tmp_path: Path) ->
                 pass
     async with StateStore.open(url) as store:
         assert await store.get("server", "a") == {"id": "a", "name": "a"}
+
+
+async def test_deleted_servers_are_hidden_unless_asked_and_their_names_can_be_reused(
+    registry: Registry, owner: Principal
+) -> None:
+    async def call(tool: str, **args: Any) -> Any:
+        env = await registry.invoke(tool, args, principal=owner)
+        assert env.ok, env.error
+        return env.data
+
+    lab = {"config": "examples/lab.ncl", "names": ["lab-1"], "wait": True}
+    assert (await call("server.create", **lab))["state"] == "succeeded"
+    await call("server.register", name="web-1")
+    assert (await call("server.delete", names=["lab-1"], wait=True))["state"] == "succeeded"
+
+    listed = await call("server.list")
+    assert ([s["name"] for s in listed["servers"]], listed["total"]) == (["web-1"], 1)
+    everything = await call("server.list", all=True)
+    assert {s["name"]: s["status"] for s in everything["servers"]} == {
+        "lab-1": "deleted",
+        "web-1": "registered",
+    }
+
+    again = await call("server.register", name="lab-1", labels={"env": "dev"})
+    assert (again["status"], again["labels"], again["taskservs"]) == (
+        "registered",
+        {"env": "dev"},
+        [],
+    )
+    assert again["sandbox"] is None
+    assert (await registry.invoke("server.register", {"name": "lab-1"}, principal=owner)).code == (
+        "conflict"
+    )  # a live name is still taken

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from daemons.common.inventory import Inventory
+from daemons.common.inventory import DELETED, Inventory
 from daemons.common.state import StateStore
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 
@@ -52,6 +52,7 @@ class ListInput(StrictModel):
     label: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Only servers carrying all these labels"
     )
+    all: bool = Field(default=False, description="Include deleted servers")
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
 
@@ -80,7 +81,8 @@ async def list_servers(args: ListInput, ctx: ToolContext) -> ServerList:
     rows = [
         row
         for row in await (await _inventory(ctx)).list()
-        if (args.provider is None or row.get("provider") == args.provider)
+        if (args.all or row.get("status") != DELETED)
+        and (args.provider is None or row.get("provider") == args.provider)
         and all(row.get("labels", {}).get(k) == v for k, v in args.label.items())
     ]
     page = rows[args.offset : args.offset + args.limit]
@@ -103,7 +105,7 @@ def _reg(name: str, **labels: str) -> Call:
 TOOLS = [
     ToolSpec(
         name="server.register",
-        summary="Add an existing server to the workspace inventory",
+        summary="Add an existing server to the inventory (a deleted server's name is free)",
         input_model=RegisterInput,
         output_model=Server,
         handler=register,
@@ -120,7 +122,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="server.list",
-        summary="List servers in the inventory, filtered by provider or labels",
+        summary="List servers in the inventory (deleted ones with `all`), by provider or labels",
         input_model=ListInput,
         output_model=ServerList,
         handler=list_servers,
