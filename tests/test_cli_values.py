@@ -22,13 +22,13 @@ async def schemas(registry: Registry) -> dict[str, dict[str, Any]]:
 
 async def test_assignments_follow_the_tool_schema(schemas: dict[str, dict[str, Any]]) -> None:
     args = parse_assignments(
-        ["limit=5", "offset=0", "label.env=dev", "label.app.kubernetes.io/name=web"],
+        ["limit=5", "offset=0", "labels.env=dev", "labels.app.kubernetes.io/name=web"],
         schemas["server.list"],
     )
     assert args == {
         "limit": 5,
         "offset": 0,
-        "label": {"env": "dev", "app.kubernetes.io/name": "web"},
+        "labels": {"env": "dev", "app.kubernetes.io/name": "web"},
     }
     register = parse_assignments(
         ["name=007", 'labels={"a": "b"}', "labels.c=d", "address=null"],

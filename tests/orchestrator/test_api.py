@@ -52,7 +52,9 @@ async def test_the_client_speaks_the_whole_api_with_the_facades_types_and_errors
     done = await api.wait(submitted.id, 10)
     assert done.state == WorkflowState.SUCCEEDED and done == await orch.get(submitted.id)
     assert await api.get(done.id) == done
-    assert (await api.list(label="env=dev", state=WorkflowState.SUCCEEDED)).workflows == [done]
+    assert (await api.list(labels={"env": "dev"}, state=WorkflowState.SUCCEEDED)).workflows == [
+        done
+    ]
     assert await api.tasks(done.id) == await orch.tasks(done.id)
     assert [t.id for t in await api.tasks(done.id, TaskState.SUCCEEDED)] == ["a", "b"]
     assert await api.task(done.id, "b") == await orch.task(done.id, "b")

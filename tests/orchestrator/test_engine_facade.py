@@ -101,8 +101,9 @@ async def test_list_filters_by_state_label_and_name_and_pages_newest_first(
     assert [w.id for w in everything.workflows] == [running.id, *reversed(ids)]
     assert everything.next_cursor is None
     assert [w.id for w in (await orch.list(state=WorkflowState.RUNNING)).workflows] == [running.id]
-    assert [w.id for w in (await orch.list(label="env=dev")).workflows] == [ids[3], ids[1]]
-    assert len((await orch.list(label="team")).workflows) == 5
+    assert [w.id for w in (await orch.list(labels={"env": "dev"})).workflows] == [ids[3], ids[1]]
+    assert len((await orch.list(labels={"team": "a"})).workflows) == 5
+    assert (await orch.list(labels={"team": "a", "env": "qa"})).workflows == []
     assert [w.id for w in (await orch.list(name="wf0")).workflows] == [ids[4], ids[2], ids[0]]
 
     first = await orch.list(limit=2)

@@ -49,7 +49,7 @@ class NameInput(StrictModel):
 
 class ListInput(StrictModel):
     provider: str | None = Field(default=None, description="Only servers of this provider")
-    label: dict[LabelKey, LabelValue] = Field(
+    labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Only servers carrying all these labels"
     )
     all: bool = Field(default=False, description="Include deleted servers")
@@ -83,7 +83,7 @@ async def list_servers(args: ListInput, ctx: ToolContext) -> ServerList:
         for row in await (await _inventory(ctx)).list()
         if (args.all or row.get("status") != DELETED)
         and (args.provider is None or row.get("provider") == args.provider)
-        and all(row.get("labels", {}).get(k) == v for k, v in args.label.items())
+        and all(row.get("labels", {}).get(k) == v for k, v in args.labels.items())
     ]
     page = rows[args.offset : args.offset + args.limit]
     return ServerList(servers=[Server.model_validate(r) for r in page], total=len(rows))
@@ -135,7 +135,7 @@ TOOLS = [
         cases=(
             ContractCase(
                 "by label",
-                {"label": {"team": "lst"}},
+                {"labels": {"team": "lst"}},
                 setup=(_reg("lst-1", team="lst"), _reg("lst-2", team="lst"), _reg("lst-3")),
             ),
             ContractCase("bad limit", {"limit": 0}, expect="invalid_input"),

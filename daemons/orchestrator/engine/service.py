@@ -132,16 +132,14 @@ class Orchestrator:
     async def list(
         self,
         state: WorkflowState | None = None,
-        label: str | None = None,
+        labels: Mapping[str, str] | None = None,
         name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> WorkflowPage:
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
-        key, has_value, value = (label or "").partition("=")
-        if label is not None and not key:
-            raise InvalidInput(f"label filter {label!r} must be `key=value` or `key`")
+        wanted = list((labels or {}).items())
         after = None if cursor is None else _decode_cursor(cursor)
         await self.engine.committer.durable()
         page: list[WorkflowView] = []
@@ -154,8 +152,8 @@ class Orchestrator:
                 continue
             if name is not None and wf.spec.name != name:
                 continue
-            labels = wf.spec.labels
-            if label is not None and (key not in labels or (has_value and labels[key] != value)):
+            carried = wf.spec.labels
+            if wanted and any(carried.get(key) != value for key, value in wanted):
                 continue
             if len(page) == limit:
                 more = True
