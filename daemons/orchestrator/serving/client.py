@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -216,7 +216,7 @@ class OrchestratorClient:
         path: str,
         *,
         json: Any = None,
-        params: dict[str, Any] | list[tuple[str, str]] | None = None,
+        params: dict[str, Any] | Sequence[tuple[str, str]] | None = None,
         timeout_s: float | None = None,
     ) -> Any:
         extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
