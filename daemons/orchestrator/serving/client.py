@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -95,7 +95,7 @@ class OrchestratorClient:
             if value is not None:
                 params.append((key, str(value)))
         params += [("label", f"{key}={value}") for key, value in (labels or {}).items()]
-        data = await self._call("GET", "/v1/workflows", params=params)
+        data = await self._call("GET", "/v1/workflows", params=httpx.QueryParams(params))
         return WorkflowPage.model_validate(data)
 
     async def cancel(self, workflow_id: str) -> WorkflowView:
@@ -216,7 +216,7 @@ class OrchestratorClient:
         path: str,
         *,
         json: Any = None,
-        params: dict[str, Any] | Sequence[tuple[str, str]] | None = None,
+        params: dict[str, Any] | httpx.QueryParams | None = None,
         timeout_s: float | None = None,
     ) -> Any:
         extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
