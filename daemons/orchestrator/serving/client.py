@@ -90,12 +90,12 @@ class OrchestratorClient:
         limit: int = 50,
         cursor: str | None = None,
     ) -> WorkflowPage:
-        params: list[tuple[str, str]] = [("limit", str(limit))]
+        params: dict[str, Any] = {"limit": limit}
         for key, value in (("state", state), ("name", name), ("cursor", cursor)):
             if value is not None:
-                params.append((key, str(value)))
-        params += [("label", f"{key}={value}") for key, value in (labels or {}).items()]
-        data = await self._call("GET", "/v1/workflows", params=httpx.QueryParams(params))
+                params[key] = str(value)
+        params["label"] = [f"{key}={value}" for key, value in (labels or {}).items()]  # all
+        data = await self._call("GET", "/v1/workflows", params=params)
         return WorkflowPage.model_validate(data)
 
     async def cancel(self, workflow_id: str) -> WorkflowView:
@@ -216,7 +216,7 @@ class OrchestratorClient:
         path: str,
         *,
         json: Any = None,
-        params: dict[str, Any] | httpx.QueryParams | None = None,
+        params: dict[str, Any] | None = None,
         timeout_s: float | None = None,
     ) -> Any:
         extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
