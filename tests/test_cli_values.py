@@ -106,11 +106,41 @@ def test_table_of_one_list_of_objects_and_key_value_rows() -> None:
     lines = as_table(data).splitlines()
     assert lines[0].split() == ["NAME", "ADDRESS"]  # the dict column is not scalar
     assert lines[1].split() == ["web-1", "-"] and lines[2].split() == ["db-10", "10.0.0.2"]
-    assert lines[-1] == "total: 2"
+    assert lines[-1] == "2 total"
     server = {"name": "web-1", "labels": {"env": "dev"}, "taskservs": []}
     rows = [line.split() for line in as_table(server).splitlines()]
     assert rows[1:] == [["name", "web-1"], ["labels", '{"env":"dev"}'], ["taskservs", "[]"]]
-    assert as_table({"servers": [], "total": 0}) == "(none)\n\ntotal: 0"
+    assert as_table({"servers": [], "total": 0}) == "(none)\n\n0 total"
+
+
+def test_a_table_of_a_page_says_how_to_get_the_next_one() -> None:
+    servers = {"servers": [{"name": f"s-{i}"} for i in range(100)], "total": 211}
+    assert (
+        as_table(servers, {"offset": 0}).splitlines()[-1] == "211 total — next page: --offset 100"
+    )
+    assert as_table(servers, {"offset": 200}).splitlines()[-1] == "211 total"
+    workflows = {"workflows": [{"id": "wf-1"}], "next_cursor": "MTc2NC8x"}
+    assert as_table(workflows).splitlines()[-1] == "next page: --cursor MTc2NC8x"
+    last_page = {"workflows": [{"id": "wf-1"}], "next_cursor": None}
+    assert as_table(last_page).splitlines() == ["ID", "wf-1"]
+
+
+def test_several_lists_of_objects_are_tables_with_a_title_each() -> None:
+    data = {
+        "available": [{"name": "kv-store", "version": "1.0.0", "settings": {"port": 1}}],
+        "installed": [{"server": "web-1", "name": "kv-store", "status": "down"}],
+    }
+    text = as_table(data)
+    assert "{" not in text  # columns, not JSON blobs
+    assert text.splitlines() == [
+        "available:",
+        "NAME      VERSION",
+        "kv-store  1.0.0",
+        "",
+        "installed:",
+        "SERVER  NAME      STATUS",
+        "web-1   kv-store  down",
+    ]
 
 
 def test_failure_rendering_names_the_next_step() -> None:
