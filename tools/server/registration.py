@@ -22,7 +22,9 @@ LabelValue = Annotated[str, StringConstraints(max_length=63)]
 class InstalledTaskserv(StrictModel):
     name: str
     settings: dict[str, Any] = Field(default_factory=dict)
-    status: str = Field(description="installing, running, unhealthy or failed")
+    status: str = Field(description="installing, running, unhealthy, failed or down")
+    checked_at: str | None = Field(default=None, description="Last probe (server.refresh)")
+    detail: str | None = Field(default=None, description="Why the last probe failed")
 
 
 class Server(StrictModel):
@@ -34,6 +36,7 @@ class Server(StrictModel):
     registered_at: str
     sandbox: str | None = Field(default=None, description="Local provider: its directory")
     taskservs: list[InstalledTaskserv] = Field(default_factory=list)
+    checked_at: str | None = Field(default=None, description="Last probe (server.refresh)")
 
 
 class RegisterInput(StrictModel):
