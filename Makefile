@@ -1,33 +1,42 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per install kind: `make run` needs the runtime only, `make test` the test
+# extras too; each stamp is renewed when pyproject.toml changes, so switching works.
+RUNTIME := $(VENV)/.installed-runtime
+TESTING := $(VENV)/.installed-test
 
 .PHONY: run test bench lint typecheck layers clean
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-run: $(STAMP)
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(TESTING): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(RUNTIME) $(TESTING)
+
+run: $(RUNTIME)
 	$(BIN)/prvng platform start --host $${HOST:-127.0.0.1} --port $${PORT:-8080}
 
-test: $(STAMP) lint typecheck layers
+test: $(TESTING) lint typecheck layers
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(TESTING)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(TESTING)
 	$(BIN)/mypy
 
-layers: $(STAMP)
+layers: $(TESTING)
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(RUNTIME)
 	$(BIN)/python -m bench
 
 clean:

@@ -134,6 +134,8 @@ class ToolSpec:
     requires_approval: bool = False
     idempotent: bool = False
     rest: RestAlias | None = None
+    compat: tuple[RestAlias, ...] = ()
+    """Older routes kept for existing callers: served like `rest`, deprecated in OpenAPI."""
     tags: tuple[str, ...] = ()
     cases: tuple[ContractCase, ...] = ()
     volatile_paths: tuple[str, ...] = ()
@@ -147,9 +149,10 @@ class ToolSpec:
             raise ValueError(f"permission {self.permission!r} must look like 'domain:read|write'")
         if not self.summary or len(self.summary) > 120:
             raise ValueError(f"tool {self.name}: summary must be 1-120 characters")
-        if self.rest is not None:
-            fields = self.input_model.model_fields
-            missing = [p for p in self.rest.path_params if p not in fields]
+        if self.compat and self.rest is None:
+            raise ValueError(f"tool {self.name}: compatibility routes need a current `rest` one")
+        for route in self.routes:
+            missing = [p for p in route.path_params if p not in self.input_model.model_fields]
             if missing:
                 raise ValueError(f"tool {self.name}: REST path params {missing} not in input")
         if self.follow is not None:
@@ -157,6 +160,11 @@ class ToolSpec:
             wanted = [self.follow.id_field, *([self.follow.when] if self.follow.when else [])]
             if missing := [name for name in wanted if name not in fields]:
                 raise ValueError(f"tool {self.name}: follow fields {missing} not in input")
+
+    @property
+    def routes(self) -> tuple[RestAlias, ...]:
+        """Every REST route of the tool: the current one first, then the compatibility ones."""
+        return () if self.rest is None else (self.rest, *self.compat)
 
     @property
     def group(self) -> str:

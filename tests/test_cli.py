@@ -85,6 +85,7 @@ def test_tools_list_table_and_json(listing: dict[str, Any]) -> None:
         "server.delete",
         "server.get",
         "server.list",
+        "server.refresh",
         "server.register",
         "server.remove",
     ]
@@ -165,7 +166,8 @@ def test_help_comes_from_the_schemas() -> None:
     top = prvng("--help")
     assert top.returncode == 0
     assert "server" in top.stdout
-    assert "commands: create, delete, get, list, register, remove" in top.stdout
+    server_line = " ".join(top.stdout.split("    server ", 1)[1].split()[:8])  # may wrap
+    assert server_line == "commands: create, delete, get, list, refresh, register, remove"
     register = prvng("server", "register", "--help").stdout
     assert "DNS-label name: lowercase letters" in register and "(required)" in register
     assert "--labels KEY=VALUE" in register and "risk: write" in register
@@ -243,7 +245,7 @@ def test_remote_mode_talks_to_the_running_platform(
 ) -> None:
     assert ok_json("platform", "info")["pid"] == platform.pid  # not this CLI process
     registered = ok_json("server", "register", "--name", "web-1", "--labels", "env=dev")
-    listed = ok_json("server", "list", "--label", "env=dev")
+    listed = ok_json("server", "list", "--labels", "env=dev")
     assert listed == {"servers": [registered], "total": 1}
     assert not modules_after(["server", "list"]) & set(HEAVY)
 
@@ -310,3 +312,11 @@ def test_mcp_serves_stdio(tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+
+
+def test_version_prints_the_platform_version_without_the_heavy_imports() -> None:
+    from daemons.common.version import platform_version
+
+    done = prvng("--version")
+    assert (done.returncode, done.stdout.strip()) == (0, f"prvng {platform_version()}"), done.stderr
+    assert not set(HEAVY) & modules_after(["--version"])

@@ -23,13 +23,13 @@ async def schemas(registry: Registry) -> dict[str, dict[str, Any]]:
 
 async def test_assignments_follow_the_tool_schema(schemas: dict[str, dict[str, Any]]) -> None:
     args = parse_assignments(
-        ["limit=5", "offset=0", "label.env=dev", "label.app.kubernetes.io/name=web"],
+        ["limit=5", "offset=0", "labels.env=dev", "labels.app.kubernetes.io/name=web"],
         schemas["server.list"],
     )
     assert args == {
         "limit": 5,
         "offset": 0,
-        "label": {"env": "dev", "app.kubernetes.io/name": "web"},
+        "labels": {"env": "dev", "app.kubernetes.io/name": "web"},
     }
     register = parse_assignments(
         ["name=007", 'labels={"a": "b"}', "labels.c=d", "address=null"],
@@ -107,11 +107,41 @@ def test_table_of_one_list_of_objects_and_key_value_rows() -> None:
     lines = as_table(data).splitlines()
     assert lines[0].split() == ["NAME", "ADDRESS"]  # the dict column is not scalar
     assert lines[1].split() == ["web-1", "-"] and lines[2].split() == ["db-10", "10.0.0.2"]
-    assert lines[-1] == "total: 2"
+    assert lines[-1] == "2 total"
     server = {"name": "web-1", "labels": {"env": "dev"}, "taskservs": []}
     rows = [line.split() for line in as_table(server).splitlines()]
     assert rows[1:] == [["name", "web-1"], ["labels", '{"env":"dev"}'], ["taskservs", "[]"]]
-    assert as_table({"servers": [], "total": 0}) == "(none)\n\ntotal: 0"
+    assert as_table({"servers": [], "total": 0}) == "(none)\n\n0 total"
+
+
+def test_a_table_of_a_page_says_how_to_get_the_next_one() -> None:
+    servers = {"servers": [{"name": f"s-{i}"} for i in range(100)], "total": 211}
+    assert (
+        as_table(servers, {"offset": 0}).splitlines()[-1] == "211 total — next page: --offset 100"
+    )
+    assert as_table(servers, {"offset": 200}).splitlines()[-1] == "211 total"
+    workflows = {"workflows": [{"id": "wf-1"}], "next_cursor": "MTc2NC8x"}
+    assert as_table(workflows).splitlines()[-1] == "next page: --cursor MTc2NC8x"
+    last_page = {"workflows": [{"id": "wf-1"}], "next_cursor": None}
+    assert as_table(last_page).splitlines() == ["ID", "wf-1"]
+
+
+def test_several_lists_of_objects_are_tables_with_a_title_each() -> None:
+    data = {
+        "available": [{"name": "kv-store", "version": "1.0.0", "settings": {"port": 1}}],
+        "installed": [{"server": "web-1", "name": "kv-store", "status": "down"}],
+    }
+    text = as_table(data)
+    assert "{" not in text  # columns, not JSON blobs
+    assert text.splitlines() == [
+        "available:",
+        "NAME      VERSION",
+        "kv-store  1.0.0",
+        "",
+        "installed:",
+        "SERVER  NAME      STATUS",
+        "web-1   kv-store  down",
+    ]
 
 
 def test_failure_rendering_names_the_next_step() -> None:

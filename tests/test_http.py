@@ -111,9 +111,9 @@ async def test_rest_aliases_coerce_query_and_path(client: httpx.AsyncClient) -> 
     for name, env in (("a-1", "dev"), ("a-2", "dev"), ("a-3", "prod")):
         response = await client.post("/v1/servers", json={"name": name, "labels": {"env": env}})
         assert response.status_code == 200, response.text
-    page = (await client.get("/v1/servers?limit=1&label.env=dev")).json()["data"]
+    page = (await client.get("/v1/servers?limit=1&labels.env=dev")).json()["data"]
     assert page["total"] == 2 and [s["name"] for s in page["servers"]] == ["a-1"]
-    as_json = await client.get("/v1/servers", params={"label": '{"env": "prod"}'})
+    as_json = await client.get("/v1/servers", params={"labels": '{"env": "prod"}'})
     assert [s["name"] for s in as_json.json()["data"]["servers"]] == ["a-3"]
     bad = _error(await client.get("/v1/servers?limit=lots"), 422, "invalid_input")
     assert "limit" in str(bad["message"])
@@ -313,3 +313,38 @@ async def test_metrics_count_calls_by_outcome(client: httpx.AsyncClient) -> None
     assert "process_resident_memory_bytes" in text
     async with httpx.AsyncClient(base_url=str(client.base_url)) as anonymous:
         assert (await anonymous.get("/metrics")).status_code == 401
+
+
+SEED_PATHS = (
+    ("GET", "/tasks", "task.list"),
+    ("POST", "/workflows/servers/create", "server.create"),
+    ("POST", "/workflows/taskserv/create", "taskserv.create"),
+    ("GET", "/workflows/{id}", "workflow.get"),
+)
+
+
+async def test_every_operation_is_under_v1_and_the_seed_paths_stay_deprecated_aliases(
+    client: httpx.AsyncClient, registry: Registry
+) -> None:
+    routes = {spec.name: spec.rest.path if spec.rest else None for spec in registry.list()}
+    assert {
+        name: path for name, path in routes.items() if not (path or "").startswith("/v1/")
+    } == {}
+    doc = (await client.get("/openapi.json")).json()
+    for method, path, tool in SEED_PATHS:
+        compat = doc["paths"][path][method.lower()]
+        assert compat["deprecated"] is True and compat["operationId"].startswith(f"rest.{tool}")
+        current = registry.get(tool).rest
+        assert current is not None and current.path.startswith("/v1/")
+        assert "deprecated" not in doc["paths"][current.path][current.method.lower()]
+
+    await client.post(
+        "/v1/tools/workflow.submit",
+        json={"id": "alias-1", "name": "a", "tasks": [{"id": "a", "action": "noop"}], "wait": True},
+    )
+    new, old = await client.get("/v1/workflows/alias-1"), await client.get("/workflows/alias-1")
+    assert new.status_code == old.status_code == 200
+    assert new.json()["data"] == old.json()["data"]
+    assert (await client.get("/tasks", params={"workflow_id": "alias-1"})).json()["data"] == (
+        await client.get("/v1/tasks", params={"workflow_id": "alias-1"})
+    ).json()["data"]

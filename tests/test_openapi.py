@@ -68,10 +68,10 @@ def test_rest_aliases_document_their_parameters(registry: Registry) -> None:
     doc = openapi_document(registry)
     listing = doc["paths"]["/v1/servers"]["get"]
     params = {p["name"]: p for p in listing["parameters"]}
-    assert set(params) == {"provider", "label", "limit", "offset"}
+    assert set(params) == {"provider", "labels", "all", "limit", "offset"}
     assert all(p["in"] == "query" and not p["required"] for p in params.values())
     assert params["limit"]["schema"]["type"] == "integer"
-    assert "label.KEY=VALUE" in params["label"]["description"]
+    assert "labels.KEY=VALUE" in params["labels"]["description"]
     register = doc["paths"]["/v1/servers"]["post"]
     assert register["operationId"] == "rest.server.register" and "409" in register["responses"]
     get = doc["paths"]["/v1/servers/{name}"]["get"]

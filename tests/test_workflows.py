@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,58 @@ async def test_server_create_installs_a_taskserv_that_answers(
         assert deleted.data["state"] == "succeeded", deleted.to_dict()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "static-web still listens"
+
+
+def _wait_closed(port: int, within_s: float = 10) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return
+    raise TimeoutError(f"port {port} still accepts connections after {within_s}s")
+
+
+async def test_refresh_reports_a_killed_taskserv_and_create_converges_it_back(
+    settings: Settings, keystore: KeyStore, owner: Principal, web_workspace: tuple[Path, int]
+) -> None:
+    ws, port = web_workspace
+    local = dataclasses.replace(settings, config_dir=ws)
+    async with build_registry(local, keystore=keystore) as registry:
+
+        async def call(tool: str, **args: Any) -> Any:
+            env = await registry.invoke(tool, args, principal=owner)
+            assert env.ok, env.to_dict()
+            return env.data
+
+        assert (await call("server.create", wait=True))["state"] == "succeeded"
+        try:
+            healthy = await call("server.refresh")
+            assert healthy["drift"] == [] and healthy["servers"][0]["taskservs"] == {
+                "static-web": "running"
+            }
+            sandbox = Path((await call("server.get", name="web-1"))["sandbox"])
+            os.kill(int((sandbox / "run" / "static-web.pid").read_text()), signal.SIGKILL)
+            _wait_closed(port)
+
+            drifted = await call("server.refresh", names=["web-1"])
+            [drift] = drifted["drift"]
+            assert (drift["server"], drift["taskserv"]) == ("web-1", "static-web")
+            assert (drift["recorded"], drift["observed"]) == ("running", "down")
+            assert f"127.0.0.1:{port}" in drift["detail"]
+            [entry] = (await call("server.get", name="web-1"))["taskservs"]
+            assert entry["status"] == "down" and entry["checked_at"] is not None
+            [listed] = (await call("taskserv.list", server="web-1"))["installed"]
+            assert (listed["status"], listed["checked_at"]) == ("down", entry["checked_at"])
+
+            assert (await call("server.create", wait=True))["state"] == "succeeded"
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(f"http://127.0.0.1:{port}/")).status_code == 200
+            back = await call("server.refresh")
+            assert back["drift"] == [] and back["servers"][0]["taskservs"] == {
+                "static-web": "running"
+            }
+        finally:
+            await call("server.delete", names=["web-1"], wait=True)
 
 
 def _prvng(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,7 @@ TOOL_MODULES = (
     "tools.config.workspace",
     "tools.server.registration",
     "tools.server.lifecycle",
+    "tools.server.health",
     "tools.taskserv.installs",
     "tools.workflow.workflows",
     "tools.workflow.events",

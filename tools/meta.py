@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from registry import ContractCase, Risk, StrictModel, ToolContext, ToolListing, ToolSpec
+from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolListing, ToolSpec
 
 
 class ListToolsInput(StrictModel):
@@ -42,6 +42,7 @@ TOOLS = [
         permission="tools:read",
         risk=Risk.READ,
         idempotent=True,
+        rest=RestAlias("GET", "/v1/tools"),
         tags=("meta",),
         cases=(
             ContractCase("all tools"),

@@ -1,14 +1,21 @@
-"""The server inventory, stored in SurrealDB table `server` keyed by server name."""
+"""The server inventory, stored in SurrealDB table `server` keyed by server name.
+
+A deleted server keeps its record (status `deleted`, for history) until its name is
+registered again, which replaces it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from daemons.common.state import StateStore
-from registry.errors import NotFound
+from registry.errors import Conflict, NotFound
 from registry.timestamps import utc_now_iso
 
 TABLE = "server"
+DELETED = "deleted"
+_REPLACE_DELETED = (
+    "UPDATE type::thing($table, $name) CONTENT $record WHERE status = $deleted RETURN AFTER"
+)
 
 
 class Inventory:
@@ -18,8 +25,16 @@ class Inventory:
         self._store = store
 
     async def register(self, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A new record; a deleted server's name is free again (`Conflict` for a live one)."""
         record = {**fields, "name": name, "registered_at": utc_now_iso()}
-        return _public(await self._store.create(TABLE, name, record))
+        try:
+            return _public(await self._store.create(TABLE, name, record))
+        except Conflict:
+            variables = {"table": TABLE, "name": name, "record": record, "deleted": DELETED}
+            rows = await self._store.query(_REPLACE_DELETED, variables)
+            if not rows:  # one statement: two registrations cannot both take the name
+                raise
+            return _public(rows[0])
 
     async def get(self, name: str) -> dict[str, Any]:
         record = await self._store.get(TABLE, name)

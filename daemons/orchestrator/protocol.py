@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,12 +29,12 @@ class OrchestratorAPI(Protocol):
     async def list(
         self,
         state: WorkflowState | None = None,
-        label: str | None = None,
+        labels: Mapping[str, str] | None = None,
         name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> WorkflowPage:
-        """Newest first; `label` is `key=value` (or `key`: has the label)."""
+        """Newest first (by creation); only workflows carrying every one of `labels`."""
         ...
 
     async def cancel(self, workflow_id: str) -> WorkflowView: ...

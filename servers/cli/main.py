@@ -20,7 +20,7 @@ from servers.cli.args import add_tool_arguments, tool_args
 from servers.cli.cache import Catalog, load_catalog
 from servers.cli.commands import platform_commands
 from servers.cli.output import dump_json, format_table
-from servers.cli.parser import Command, build_parser, parse
+from servers.cli.parser import Command, build_parser, parse, version_line
 from servers.cli.session import Session
 from servers.cli.values import parse_assignments
 from servers.coercion import UsageError
@@ -189,6 +189,9 @@ def _catalog(settings: Settings) -> Catalog:
 
 
 def _main(argv: list[str]) -> int:
+    if argv == ["--version"]:  # before the settings and the listing: nothing else to load
+        print(version_line())
+        return 0
     try:
         settings = Settings.from_env()
     except ValueError as exc:

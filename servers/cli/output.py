@@ -62,18 +62,37 @@ def _is_objects(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
-def as_table(data: Any) -> str:
-    """One list of objects (beside scalars only) → a table of its scalar columns;
-    otherwise key/value rows."""
+def _page_footer(data: dict[str, Any], shown: int, args: dict[str, Any]) -> list[str]:
+    """How far the page goes, and the option that fetches the next one."""
+    if "next_cursor" in data:
+        cursor = data["next_cursor"]
+        return [] if cursor is None else [f"next page: --cursor {cursor}"]
+    total = data["total"]
+    after = int(args.get("offset") or 0) + shown
+    return [f"{total} total — next page: --offset {after}" if after < total else f"{total} total"]
+
+
+def as_table(data: Any, args: dict[str, Any] | None = None) -> str:
+    """Lists of objects (beside scalars only) → a table of scalar columns each (titled when
+    there are several), then the other fields; a page says how to get the next one
+    (`args` are the call's, for its offset). Otherwise key/value rows."""
     if _is_objects(data):
         return _objects_table(data)
     if isinstance(data, dict):
         lists = [key for key, value in data.items() if _is_objects(value)]
-        others = [value for key, value in data.items() if key not in lists]
-        if len(lists) == 1 and all(_is_scalar(value) for value in others):
-            rest = {k: v for k, v in data.items() if k != lists[0]}
-            footer = "\n".join(f"{key}: {_cell(value)}" for key, value in rest.items())
-            return _objects_table(data[lists[0]]) + (f"\n\n{footer}" if footer else "")
+        rest = {key: value for key, value in data.items() if key not in lists}
+        if lists and all(_is_scalar(value) for value in rest.values()):
+            if len(lists) == 1:
+                parts = [_objects_table(data[lists[0]])]
+            else:
+                parts = [f"{key}:\n{_objects_table(data[key])}" for key in lists]
+            footer = []
+            if "next_cursor" in rest or "total" in rest:
+                shown = len(data[lists[0]])
+                footer = _page_footer(rest, shown, args or {})
+                rest = {k: v for k, v in rest.items() if k not in ("next_cursor", "total")}
+            footer = [f"{key}: {_cell(value)}" for key, value in rest.items()] + footer
+            return "\n\n".join([*parts, "\n".join(footer)] if footer else parts)
         rows = [{"key": key, "value": value} for key, value in data.items()]
         return format_table(["key", "value"], rows)
     if isinstance(data, list):
@@ -81,8 +100,8 @@ def as_table(data: Any) -> str:
     return _cell(data)
 
 
-def render_data(data: Any, output: str) -> str:
-    return as_table(data) if output == "table" else dump_json(data)
+def render_data(data: Any, output: str, args: dict[str, Any] | None = None) -> str:
+    return as_table(data, args) if output == "table" else dump_json(data)
 
 
 def _details(details: dict[str, Any], message: str) -> list[str]:

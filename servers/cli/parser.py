@@ -40,6 +40,23 @@ GLOBAL_OPTIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+class VersionAction(argparse.Action):
+    """`--version`: the installed version, read only when asked (it costs a metadata scan)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        print(version_line())
+        parser.exit()
+
+
+def version_line() -> str:
+    from daemons.common.version import platform_version
+
+    return f"prvng {platform_version()}"
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps paragraph breaks in descriptions; wider option column."""
 
@@ -133,6 +150,7 @@ def build_parser(
         formatter_class=HelpFormatter,
         allow_abbrev=False,
     )
+    root.add_argument("--version", action=VersionAction, help="print the version and exit")
     add_global_options(root)
     kept = _without_clashes(commands)
     children: dict[Path, list[str]] = {}

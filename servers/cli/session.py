@@ -70,7 +70,7 @@ class Session:
         envelope = self.invoke(name, args)
         if not envelope.get("ok"):
             return self.report_failure(envelope, tool=name)
-        print(render_data(envelope.get("data"), self.output or "json"))
+        print(render_data(envelope.get("data"), self.output or "json", args))
         return 0
 
     def follow(self, name: str, args: dict[str, Any]) -> int:

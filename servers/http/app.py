@@ -1,4 +1,5 @@
-"""The HTTP tier: `/v1/tools`, REST aliases, SSE streams, `/openapi.json`, `/health`, `/mcp`.
+"""The HTTP tier: `/v1/tools/{name}`, REST aliases (compatibility ones too), SSE streams,
+`/openapi.json`, `/health`, `/mcp`.
 
 A route only turns a request into `(tool, args, principal, trace id)`, calls
 `Registry.invoke` and answers the envelope with its status and `X-Trace-Id`. Every error,
@@ -206,11 +207,6 @@ class _Tier:
         )
         return envelope_response(env)
 
-    async def list_tools(self, request: Request, trace_id: str) -> Response:
-        spec = self.registry.get("tools.list")
-        args = query_args(request.query_params.multi_items(), input_schema(spec.input_model))
-        return await self.invoke(request, trace_id, spec.name, args)
-
     async def open_stream(self, request: Request, trace_id: str) -> Response:
         """`GET /v1/streams/{name}`: any streaming tool as SSE, its input from the query."""
         spec = self.registry.get(request.path_params["name"])
@@ -250,14 +246,14 @@ class _Tier:
 def _alias_paths(registry: Registry) -> dict[str, dict[str, ToolSpec]]:
     paths: dict[str, dict[str, ToolSpec]] = {}
     for spec in registry.list():
-        if spec.rest is not None:
-            by_method = paths.setdefault(spec.rest.path, {})
-            if spec.rest.method in by_method:
+        for route in spec.routes:
+            by_method = paths.setdefault(route.path, {})
+            if route.method in by_method:
                 raise ValueError(
-                    f"{spec.name} and {by_method[spec.rest.method].name} both claim "
-                    f"{spec.rest.method} {spec.rest.path}"
+                    f"{spec.name} and {by_method[route.method].name} both claim "
+                    f"{route.method} {route.path}"
                 )
-            by_method[spec.rest.method] = spec
+            by_method[route.method] = spec
     return paths
 
 
@@ -317,7 +313,6 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/health", tier.health, methods=["GET"]),
         Route("/openapi.json", tier.openapi, methods=["GET"]),
-        Route("/v1/tools", _endpoint(tier.list_tools), methods=["GET"]),
         Route("/v1/tools/{name}", _endpoint(tier.call_tool), methods=["POST"]),
         Route("/v1/streams/{name}", _endpoint(tier.open_stream), methods=["GET"]),
         Route("/events", _endpoint(tier.events), methods=["GET"]),

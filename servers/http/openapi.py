@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document, generated from the registry (never written by hand).
 
-One operation per tool at `POST /v1/tools/<name>`, one per REST alias, plus `/health`,
-`/openapi.json` and `/v1/tools`. Error responses come from the one error table, so the
-document cannot drift from what the tier answers.
+One operation per tool at `POST /v1/tools/<name>`, one per REST alias (compatibility
+routes marked `deprecated`), plus `/health`, `/openapi.json` and `/metrics`. Error
+responses come from the one error table, so the document cannot drift from what the tier
+answers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import weakref
 from typing import Any
 
 from daemons.common.version import platform_version
-from registry import ERROR_TABLE, ErrorCode, Registry, Risk, ToolSpec, listing_output_schema
+from registry import (
+    ERROR_TABLE,
+    ErrorCode,
+    Registry,
+    RestAlias,
+    Risk,
+    ToolSpec,
+    listing_output_schema,
+)
 from registry.schema import input_schema, output_schema
 from servers.http.sse import EVENTS_TOOL
 
@@ -173,15 +182,14 @@ def _parameter(name: str, location: str, schema: dict[str, Any], required: bool)
     return param
 
 
-def _alias_operation(spec: ToolSpec) -> dict[str, Any]:
-    assert spec.rest is not None
+def _alias_operation(spec: ToolSpec, route: RestAlias, operation_id: str) -> dict[str, Any]:
     schema = input_schema(spec.input_model)
     properties: dict[str, Any] = schema.get("properties", {})
     required = set(schema.get("required", ()))
-    in_path = spec.rest.path_params
+    in_path = route.path_params
     params = [_parameter(name, "path", properties[name], True) for name in in_path]
-    operation = _operation(spec, f"rest.{spec.name}")
-    has_body = spec.rest.method in ("POST", "PUT", "PATCH")
+    operation = _operation(spec, operation_id)
+    has_body = route.method in ("POST", "PUT", "PATCH")
     if has_body:
         body_schema = {
             **schema,
@@ -228,18 +236,6 @@ def _fixed_paths() -> dict[str, Any]:
                 "tags": ["meta"],
                 "security": [],
                 "responses": {"200": {"description": "OpenAPI 3.1", "content": {_JSON: {}}}},
-            }
-        },
-        "/v1/tools": {
-            "get": {
-                "operationId": "listing",
-                "summary": "Every operation with its schemas (the `tools.list` tool)",
-                "tags": ["meta"],
-                "parameters": [
-                    _parameter("group", "query", {**text, "description": "Only this group"}, False),
-                    _parameter("tag", "query", {**text, "description": "Only this tag"}, False),
-                ],
-                "responses": {"200": _success(_ref("ToolListing")), **errors},
             }
         },
         "/metrics": {
@@ -303,8 +299,14 @@ def _build(registry: Registry) -> dict[str, Any]:
         compat = _stream_operation(registry.get(EVENTS_TOOL), "events")
         paths["/events"] = {"get": {**compat, "tags": ["meta"]}}
     for spec in specs:
-        if spec.rest is not None:
-            paths.setdefault(spec.rest.path, {})[spec.rest.method.lower()] = _alias_operation(spec)
+        for i, route in enumerate(spec.routes):
+            operation_id = f"rest.{spec.name}" + (f".compat{i}" if i else "")
+            operation = _alias_operation(spec, route, operation_id)
+            if i:
+                current = spec.routes[0]
+                operation["deprecated"] = True
+                operation["description"] += f" Deprecated: use {current.method} {current.path}."
+            paths.setdefault(route.path, {})[route.method.lower()] = operation
     groups = sorted({spec.group for spec in specs} | {"meta"})
     return {
         "openapi": "3.1.0",

@@ -197,6 +197,7 @@ def test_every_action_of_this_package_loads_by_name() -> None:
         "http",
         "server.create",
         "server.delete",
+        "server.probe",
         "shell",
         "taskserv.install",
         "taskserv.remove",

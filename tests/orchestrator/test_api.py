@@ -21,7 +21,7 @@ from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.durability.journal import JournalFile
 from daemons.orchestrator.durability.recovery import load_workflow
 from daemons.orchestrator.engine.service import Orchestrator
-from daemons.orchestrator.model import TaskState, WorkflowState
+from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
 from daemons.orchestrator.protocol import OrchestratorAPI
 from daemons.orchestrator.serving.api import create_app
 from daemons.orchestrator.serving.client import OrchestratorClient
@@ -52,7 +52,9 @@ async def test_the_client_speaks_the_whole_api_with_the_facades_types_and_errors
     done = await api.wait(submitted.id, 10)
     assert done.state == WorkflowState.SUCCEEDED and done == await orch.get(submitted.id)
     assert await api.get(done.id) == done
-    assert (await api.list(label="env=dev", state=WorkflowState.SUCCEEDED)).workflows == [done]
+    assert (await api.list(labels={"env": "dev"}, state=WorkflowState.SUCCEEDED)).workflows == [
+        done
+    ]
     assert await api.tasks(done.id) == await orch.tasks(done.id)
     assert [t.id for t in await api.tasks(done.id, TaskState.SUCCEEDED)] == ["a", "b"]
     assert await api.task(done.id, "b") == await orch.task(done.id, "b")
@@ -363,3 +365,42 @@ async def test_a_workflow_id_with_a_trailing_newline_is_refused_and_creates_no_f
         await client.submit(wf, "evil\n")
     await orch.stop()
     assert not list(settings.home.rglob("evil*"))  # no journal, snapshot or workspace
+
+
+async def _events_of(client: OrchestratorClient, since: int, wf_spec: WorkflowSpec) -> list[Event]:
+    """Every event after `since` up to the end of a workflow submitted once listening."""
+    seen: list[Event] = []
+    async with asyncio.timeout(10):  # events numbered at or below `since` would never come
+        stream = client.events(since=since)
+        first = asyncio.ensure_future(anext(stream))
+        await client.submit(wf_spec)
+        seen.append(await first)
+        async for event in stream:
+            seen.append(event)
+            if event.kind == "workflow" and event.state == "succeeded":
+                break
+        await stream.aclose()
+    return seen
+
+
+async def test_event_ids_keep_increasing_across_a_kill_9_and_a_clean_restart(
+    daemons: list[Daemon], tmp_path: Path
+) -> None:
+    """A client resuming with Last-Event-ID after a restart misses none of the new events
+    and reads none twice: the engine numbers on after the highest id it ever handed out."""
+    log = tmp_path / "daemon.log"
+    last = 0
+    states = ["pending", "running", "succeeded", "succeeded"]
+    before = "a fresh home"
+    for stop in (signal.SIGKILL, signal.SIGTERM, signal.SIGTERM):
+        daemon = await Daemon.start(log)
+        daemons.append(daemon)
+        async with daemon.client() as client:
+            seen = await _events_of(client, last, spec({"id": "a", "action": "noop"}))
+        assert [e.state for e in seen] == states, f"after {before}: {seen}"
+        assert len({e.workflow_id for e in seen}) == 1, f"after {before}: an old event re-read"
+        assert last < seen[0].seq, f"after {before}: ids went back to {seen[0].seq} <= {last}"
+        assert [e.seq for e in seen] == sorted({e.seq for e in seen})
+        last = seen[-1].seq
+        await daemon.stop(stop)
+        before = stop.name

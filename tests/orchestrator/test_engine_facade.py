@@ -101,8 +101,9 @@ async def test_list_filters_by_state_label_and_name_and_pages_newest_first(
     assert [w.id for w in everything.workflows] == [running.id, *reversed(ids)]
     assert everything.next_cursor is None
     assert [w.id for w in (await orch.list(state=WorkflowState.RUNNING)).workflows] == [running.id]
-    assert [w.id for w in (await orch.list(label="env=dev")).workflows] == [ids[3], ids[1]]
-    assert len((await orch.list(label="team")).workflows) == 5
+    assert [w.id for w in (await orch.list(labels={"env": "dev"})).workflows] == [ids[3], ids[1]]
+    assert len((await orch.list(labels={"team": "a"})).workflows) == 5
+    assert (await orch.list(labels={"team": "a", "env": "qa"})).workflows == []
     assert [w.id for w in (await orch.list(name="wf0")).workflows] == [ids[4], ids[2], ids[0]]
 
     first = await orch.list(limit=2)
@@ -112,6 +113,25 @@ async def test_list_filters_by_state_label_and_name_and_pages_newest_first(
     assert paged == [w.id for w in everything.workflows] and third.next_cursor is None
     with pytest.raises(InvalidInput, match="limit must be between 1 and 1000"):
         await orch.list(limit=0)
+
+
+async def test_list_is_newest_first_by_creation_and_its_cursor_survives_new_arrivals(
+    orch: Orchestrator,
+) -> None:
+    """Chosen ids do not sort by time: the order is creation time, and a page boundary
+    stays put while newer workflows arrive between pages."""
+    for wf_id in ("zeta", "alpha", "mid", "beta"):
+        await orch.submit(spec(noop("a")), wf_id)
+    assert [w.id for w in (await orch.list()).workflows] == ["beta", "mid", "alpha", "zeta"]
+
+    first = await orch.list(limit=2)
+    for wf_id in ("zz-new", "aa-new"):
+        await orch.submit(spec(noop("a")), wf_id)
+    second = await orch.list(limit=2, cursor=first.next_cursor)
+    assert [w.id for w in first.workflows + second.workflows] == ["beta", "mid", "alpha", "zeta"]
+    assert second.next_cursor is None
+    with pytest.raises(InvalidInput, match="cursor"):
+        await orch.list(cursor="not-a-cursor")
 
 
 async def test_task_filters_and_views(orch: Orchestrator) -> None:

@@ -13,6 +13,7 @@ from daemons.orchestrator.durability import snapshot
 from daemons.orchestrator.durability.commit import GroupCommitter
 from daemons.orchestrator.durability.journal import JournalFile, decode, encode
 from daemons.orchestrator.durability.recovery import load_workflow
+from daemons.orchestrator.durability.watermark import MARK_FILE, EventMark
 from daemons.orchestrator.engine.graph import compile_graph
 from daemons.orchestrator.engine.records import RecordKind
 from daemons.orchestrator.engine.runtime import WorkflowRun
@@ -56,7 +57,7 @@ async def test_group_commit_writes_a_burst_with_one_sync_and_acknowledges_after_
     tmp_path: Path,
 ) -> None:
     published: list[list[object]] = []
-    committer = GroupCommitter(published.append)
+    committer = GroupCommitter(lambda events, _first: published.append(events), EventMark(tmp_path))
     committer.start()
     journal = JournalFile(tmp_path, "wf-1")
     try:
@@ -74,8 +75,32 @@ async def test_group_commit_writes_a_burst_with_one_sync_and_acknowledges_after_
         await committer.close()
 
 
+async def test_event_ids_number_on_above_every_id_a_previous_committer_handed_out(
+    tmp_path: Path,
+) -> None:
+    """The mark moves a block ahead only when a batch would pass it (not per batch)."""
+    firsts: list[int] = []
+    journal = JournalFile(tmp_path, "wf-1")
+    for run in range(2):
+        committer = GroupCommitter(
+            lambda events, first: firsts.append(first), EventMark(tmp_path, block=10)
+        )
+        committer.start()
+        try:
+            for i in range(1, 8):
+                committer.append(journal, {"s": i, "k": "x", "at": 0.0}, event=i)
+                committer.append(journal, {"s": i, "k": "x", "at": 0.0}, event=i)
+                await committer.durable()
+        finally:
+            await committer.close()
+        if run == 0:
+            assert firsts == [1, 3, 5, 7, 9, 11, 13]
+            assert (tmp_path / MARK_FILE).read_text() == "24\n"  # 2 + 10, then 14 + 10
+    assert firsts[7] == 25 and firsts[-1] == 37  # above the mark: no id handed out twice
+
+
 async def test_many_concurrent_writers_share_batches(tmp_path: Path) -> None:
-    committer = GroupCommitter(lambda events: None)
+    committer = GroupCommitter(lambda _events, _first: None, EventMark(tmp_path))
     committer.start()
     journals = [JournalFile(tmp_path, f"wf-{i}") for i in range(20)]
 
@@ -177,7 +202,7 @@ async def test_long_workflows_are_checkpointed_while_they_run_and_finished_ones_
 async def test_a_journal_that_cannot_be_written_fails_callers_instead_of_hanging(
     tmp_path: Path,
 ) -> None:
-    committer = GroupCommitter(lambda events: None)
+    committer = GroupCommitter(lambda _events, _first: None, EventMark(tmp_path))
     committer.start()
     broken = JournalFile(tmp_path, "wf-1")
     broken.path.mkdir()  # writing "the file" fails, as a full disk or a bad mount would

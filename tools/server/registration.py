@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from daemons.common.inventory import Inventory
+from daemons.common.inventory import DELETED, Inventory
 from daemons.common.state import StateStore
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 
@@ -22,7 +22,9 @@ LabelValue = Annotated[str, StringConstraints(max_length=63)]
 class InstalledTaskserv(StrictModel):
     name: str
     settings: dict[str, Any] = Field(default_factory=dict)
-    status: str = Field(description="installing, running, unhealthy or failed")
+    status: str = Field(description="installing, running, unhealthy, failed or down")
+    checked_at: str | None = Field(default=None, description="Last probe (server.refresh)")
+    detail: str | None = Field(default=None, description="Why the last probe failed")
 
 
 class Server(StrictModel):
@@ -34,6 +36,7 @@ class Server(StrictModel):
     registered_at: str
     sandbox: str | None = Field(default=None, description="Local provider: its directory")
     taskservs: list[InstalledTaskserv] = Field(default_factory=list)
+    checked_at: str | None = Field(default=None, description="Last probe (server.refresh)")
 
 
 class RegisterInput(StrictModel):
@@ -49,9 +52,10 @@ class NameInput(StrictModel):
 
 class ListInput(StrictModel):
     provider: str | None = Field(default=None, description="Only servers of this provider")
-    label: dict[LabelKey, LabelValue] = Field(
+    labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Only servers carrying all these labels"
     )
+    all: bool = Field(default=False, description="Include deleted servers")
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
 
@@ -80,8 +84,9 @@ async def list_servers(args: ListInput, ctx: ToolContext) -> ServerList:
     rows = [
         row
         for row in await (await _inventory(ctx)).list()
-        if (args.provider is None or row.get("provider") == args.provider)
-        and all(row.get("labels", {}).get(k) == v for k, v in args.label.items())
+        if (args.all or row.get("status") != DELETED)
+        and (args.provider is None or row.get("provider") == args.provider)
+        and all(row.get("labels", {}).get(k) == v for k, v in args.labels.items())
     ]
     page = rows[args.offset : args.offset + args.limit]
     return ServerList(servers=[Server.model_validate(r) for r in page], total=len(rows))
@@ -103,7 +108,7 @@ def _reg(name: str, **labels: str) -> Call:
 TOOLS = [
     ToolSpec(
         name="server.register",
-        summary="Add an existing server to the workspace inventory",
+        summary="Add an existing server to the inventory (a deleted server's name is free)",
         input_model=RegisterInput,
         output_model=Server,
         handler=register,
@@ -120,7 +125,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="server.list",
-        summary="List servers in the inventory, filtered by provider or labels",
+        summary="List servers in the inventory (deleted ones with `all`), by provider or labels",
         input_model=ListInput,
         output_model=ServerList,
         handler=list_servers,
@@ -133,7 +138,7 @@ TOOLS = [
         cases=(
             ContractCase(
                 "by label",
-                {"label": {"team": "lst"}},
+                {"labels": {"team": "lst"}},
                 setup=(_reg("lst-1", team="lst"), _reg("lst-2", team="lst"), _reg("lst-3")),
             ),
             ContractCase("bad limit", {"limit": 0}, expect="invalid_input"),

@@ -49,7 +49,9 @@ class CatalogEntry(StrictModel):
 class Installed(StrictModel):
     server: str
     name: str
-    status: str
+    status: str = Field(description="As last recorded or observed (see checked_at)")
+    checked_at: str | None = Field(description="Last probe (server.refresh); None: never")
+    detail: str | None = Field(description="Why the last probe failed")
     settings: dict[str, Any]
 
 
@@ -81,7 +83,14 @@ async def list_all(args: ListInput, ctx: ToolContext) -> TaskservList:
     inventory = Inventory(await ctx.resource(StateStore))
     servers = [await inventory.get(args.server)] if args.server else await inventory.list()
     installed = [
-        Installed(server=s["name"], name=t["name"], status=t["status"], settings=t["settings"])
+        Installed(
+            server=s["name"],
+            name=t["name"],
+            status=t["status"],
+            checked_at=t.get("checked_at"),
+            detail=t.get("detail"),
+            settings=t["settings"],
+        )
         for s in servers
         for t in s.get("taskservs", [])
     ]
@@ -106,7 +115,8 @@ TOOLS = [
         follow=FOLLOW_WORKFLOW,
         permission="taskserv:write",
         risk=Risk.WRITE,
-        rest=RestAlias("POST", "/workflows/taskserv/create"),
+        rest=RestAlias("POST", "/v1/taskservs/create"),
+        compat=(RestAlias("POST", "/workflows/taskserv/create"),),
         tags=("taskserv", "workflow"),
         volatile_paths=WORKFLOW_VOLATILE,
         cases=(
@@ -150,7 +160,8 @@ TOOLS = [
         follow=FOLLOW_WORKFLOW,
         permission="taskserv:write",
         risk=Risk.DESTRUCTIVE,
-        rest=RestAlias("POST", "/workflows/taskserv/delete"),
+        rest=RestAlias("POST", "/v1/taskservs/delete"),
+        compat=(RestAlias("POST", "/workflows/taskserv/delete"),),
         tags=("taskserv", "workflow"),
         volatile_paths=WORKFLOW_VOLATILE,
         cases=(

@@ -44,7 +44,9 @@ class ControlInput(StrictModel):
 
 class ListInput(StrictModel):
     state: WorkflowState | None = None
-    label: str | None = Field(default=None, description="`key=value`, or `key` to have the label")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Only workflows carrying all these labels"
+    )
     name: str | None = Field(default=None, max_length=128)
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
@@ -72,7 +74,7 @@ async def wait_workflow(args: WaitInput, ctx: ToolContext) -> WorkflowView:
 
 async def list_workflows(args: ListInput, ctx: ToolContext) -> WorkflowPage:
     api = await orchestrator(ctx)
-    return await api.list(args.state, args.label, args.name, args.limit, args.cursor)
+    return await api.list(args.state, args.labels, args.name, args.limit, args.cursor)
 
 
 Command = Callable[[OrchestratorAPI, str], Awaitable[WorkflowView]]
@@ -140,7 +142,8 @@ TOOLS = [
         handler=get_workflow,
         permission="workflow:read",
         idempotent=True,
-        rest=RestAlias("GET", "/workflows/{id}"),
+        rest=RestAlias("GET", "/v1/workflows/{id}"),
+        compat=(RestAlias("GET", "/workflows/{id}"),),
         tags=("workflow",),
         volatile_paths=WORKFLOW_VOLATILE,
         cases=(
@@ -165,7 +168,8 @@ TOOLS = [
         follow=FOLLOW_WAIT,
         permission="workflow:read",
         idempotent=True,
-        rest=RestAlias("GET", "/workflows/{id}/wait"),
+        rest=RestAlias("GET", "/v1/workflows/{id}/wait"),
+        compat=(RestAlias("GET", "/workflows/{id}/wait"),),
         tags=("workflow",),
         volatile_paths=WORKFLOW_VOLATILE,
         cases=(
@@ -191,7 +195,7 @@ TOOLS = [
         cases=(
             ContractCase(
                 "by label",
-                {"label": "case=list"},
+                {"labels": {"case": "list"}},
                 setup=(Call("workflow.submit", _wf("c-lst", _noop("a"), labels={"case": "list"})),),
             ),
             ContractCase("bad state", {"state": "sleeping"}, expect="invalid_input"),

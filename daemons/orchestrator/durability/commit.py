@@ -4,8 +4,9 @@ Records are queued with `append` (cheap, synchronous); the writer takes everythi
 writes it and fdatasyncs each dirty file once, in a worker thread, while the loop goes on
 queueing the next batch. `durable()` waits for the batch holding every record appended
 so far, so callers act on a change only once it would survive a crash. Events attached to
-records are handed to `on_commit` after their batch is durable: that is the
-acknowledgement the rest of the engine sees.
+records are handed to `on_commit` after their batch is durable, with the id of the first
+(ids come from an `EventMark`, which the same batch keeps durable when it must move):
+that is the acknowledgement the rest of the engine sees.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from daemons.orchestrator.durability.journal import JournalFile, encode
+from daemons.orchestrator.durability.watermark import EventMark
 from registry.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -24,13 +26,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("prvng.orchestrator.commit")
 
 SnapshotMaker = Callable[[], "SnapshotRecord"]
+OnCommit = Callable[[list[Any], int], None]
+"""Called with a durable batch's events and the id of the first one."""
 
 
 class GroupCommitter:
     """The only writer of journal files (appends and checkpoints alike)."""
 
-    def __init__(self, on_commit: Callable[[list[Any]], None]) -> None:
+    def __init__(self, on_commit: OnCommit, marks: EventMark) -> None:
         self._on_commit = on_commit
+        self._marks = marks
         self._pending: dict[JournalFile, list[bytes]] = {}
         self._events: list[Any] = []
         self._checkpoints: dict[JournalFile, SnapshotMaker] = {}
@@ -102,9 +107,10 @@ class GroupCommitter:
         makers, self._checkpoints = self._checkpoints, {}
         batch, self._batch = self._batch, None
         self._inflight = batch
+        mark = self._marks.reserve(len(events))
         try:
             snapshots = [(journal, make()) for journal, make in makers.items()]
-            await asyncio.to_thread(_write_batch, pending, snapshots)
+            await asyncio.to_thread(_write_batch, pending, snapshots, self._marks, mark)
         except Exception as exc:  # nothing is durable any more: fail loudly, never hang
             self._fail(batch, exc)
             return
@@ -112,9 +118,10 @@ class GroupCommitter:
         self.records += sum(len(chunks) for chunks in pending.values())
         if batch is not None:
             batch.set_result(None)
+        first = self._marks.hand_out(len(events), mark)
         if events:
             try:
-                self._on_commit(events)
+                self._on_commit(events, first)
             except Exception:  # a subscriber's bug must not stop the journal
                 log.exception("publishing committed events failed")
 
@@ -134,8 +141,13 @@ class GroupCommitter:
 
 
 def _write_batch(
-    pending: dict[JournalFile, list[bytes]], snapshots: list[tuple[JournalFile, SnapshotRecord]]
+    pending: dict[JournalFile, list[bytes]],
+    snapshots: list[tuple[JournalFile, SnapshotRecord]],
+    marks: EventMark,
+    mark: int | None,
 ) -> None:
+    if mark is not None:  # before the records: no id of this batch may go out unreserved
+        marks.write(mark)
     for journal, chunks in pending.items():
         journal.append(chunks)
     for journal, snapshot in snapshots:

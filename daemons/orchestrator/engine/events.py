@@ -1,7 +1,10 @@
 """State-change events, published once durable, kept in a ring for late subscribers.
 
 The engine publishes compact tuples (cheap on the hot path); subscribers get `Event`
-models with a sequence number, so an SSE client can resume with `Last-Event-ID`.
+models with a sequence number, so an SSE client can resume with `Last-Event-ID`. The
+numbers come from the journal's high-water mark (`durability.watermark`), so they keep
+increasing across restarts; the ring itself is memory: after a restart it holds only
+what happened since.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ class EventBus:
         """The sequence number of the newest event (0 before the first)."""
         return self._next - 1
 
-    def publish(self, events: list[RawEvent]) -> None:
+    def publish(self, events: list[RawEvent], first: int) -> None:
+        """Events numbered from `first` on (the ids the committer handed out)."""
         ring = self._ring
-        seq = self._next
+        seq = first
         for event in events:
             ring.append((seq, event))
             seq += 1

@@ -32,6 +32,7 @@ from daemons.orchestrator.actions.base import Action, ActionContext
 from daemons.orchestrator.durability import recovery, snapshot
 from daemons.orchestrator.durability.commit import GroupCommitter
 from daemons.orchestrator.durability.journal import JournalFile
+from daemons.orchestrator.durability.watermark import EventMark
 from daemons.orchestrator.engine.attempt import Outcome, backoff_delay, execute
 from daemons.orchestrator.engine.events import EventBus, RawEvent
 from daemons.orchestrator.engine.graph import check_actions, compile_graph
@@ -109,7 +110,8 @@ class Engine:
         self.checkpoint_every = checkpoint_every
         self.events = events or EventBus()
         self.workflows: dict[str, WorkflowRun] = {}
-        self.committer = GroupCommitter(self._on_commit)
+        self._journal_dir = private_dir(settings.journal_dir)
+        self.committer = GroupCommitter(self._on_commit, EventMark(self._journal_dir))
         self.running = 0
         self._heap: list[tuple[int, int, int, int, WorkflowRun, int]] = []
         self._order = itertools.count()
@@ -117,7 +119,6 @@ class Engine:
         self._attempts: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._rng = random.Random()
-        self._journal_dir = private_dir(settings.journal_dir)
         self._work_dir = settings.home / "work"
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -491,7 +492,7 @@ class Engine:
                     self._push(wf, t, _COMP)
         self._advance(wf)
 
-    def _on_commit(self, events: list[RawEvent]) -> None:
+    def _on_commit(self, events: list[RawEvent], first: int) -> None:
         """After a batch is durable: let workflows' durable state catch up, then publish."""
         workflows = self.workflows
         for event in events:
@@ -499,7 +500,7 @@ class Engine:
                 wf = workflows.get(event[1])
                 if wf is not None:
                     wf.durable_state = WorkflowState(event[3])
-        self.events.publish(events)
+        self.events.publish(events, first)
 
 
 def _add_log(record: SucceededRecord | FailedRecord, sink: AttemptLog) -> None:

@@ -7,7 +7,9 @@ caller never sees a change that a crash could take back.
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
+import math
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -130,34 +132,35 @@ class Orchestrator:
     async def list(
         self,
         state: WorkflowState | None = None,
-        label: str | None = None,
+        labels: Mapping[str, str] | None = None,
         name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> WorkflowPage:
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
-        key, has_value, value = (label or "").partition("=")
-        if label is not None and not key:
-            raise InvalidInput(f"label filter {label!r} must be `key=value` or `key`")
+        wanted = list((labels or {}).items())
+        after = None if cursor is None else _decode_cursor(cursor)
         await self.engine.committer.durable()
         page: list[WorkflowView] = []
         more = False
-        for wf in sorted(self.engine.workflows.values(), key=lambda w: w.id, reverse=True):
-            if cursor is not None and wf.id >= cursor:
+        newest_first = sorted(self.engine.workflows.values(), key=_position, reverse=True)
+        for wf in newest_first:
+            if after is not None and _position(wf) >= after:
                 continue
             if state is not None and wf.state is not state:
                 continue
             if name is not None and wf.spec.name != name:
                 continue
-            labels = wf.spec.labels
-            if label is not None and (key not in labels or (has_value and labels[key] != value)):
+            carried = wf.spec.labels
+            if wanted and any(carried.get(key) != value for key, value in wanted):
                 continue
             if len(page) == limit:
                 more = True
                 break
             page.append(workflow_view(wf))
-        return WorkflowPage(workflows=page, next_cursor=page[-1].id if more else None)
+        last = self.engine.workflows[page[-1].id] if more else None
+        return WorkflowPage(workflows=page, next_cursor=None if last is None else _cursor(last))
 
     async def cancel(self, workflow_id: str) -> WorkflowView:
         wf = self._workflow(workflow_id)
@@ -272,3 +275,31 @@ class Orchestrator:
                 details={"workflow_id": workflow_id, "task_id": task_id},
             )
         return wf, t
+
+
+def _position(wf: WorkflowRun) -> tuple[float, str]:
+    """Where a workflow sits in a listing: by creation time, then id (ids may be chosen)."""
+    return (wf.created_at, wf.id)
+
+
+def _cursor(wf: WorkflowRun) -> str:
+    """An opaque cursor naming the position after which the next page starts: it stays
+    valid while newer workflows arrive (they sort before it)."""
+    raw = f"{wf.created_at!r}/{wf.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, wf_id = raw.partition("/")
+        position = (float(created), wf_id)
+    except ValueError:
+        position = None
+    if position is None or not position[1] or not math.isfinite(position[0]):
+        raise InvalidInput(
+            f"cursor {cursor[:80]!r} is not one a listing handed out; pass the previous "
+            "page's `next_cursor` as it is, or leave it out for the first page",
+            details={"cursor": cursor[:80]},
+        )
+    return position

@@ -1,4 +1,5 @@
-"""`server.create` / `server.delete`: ask a provider to make a server exist, or go away.
+"""`server.create` / `server.delete`: ask a provider to make a server exist, or go away
+(and `server.probe`, from `server_probe`: look at what really runs there).
 
 Both converge when run again (the engine re-runs after a crash); the provider is chosen by
 name (`local` by default, others through entry points, see docs/providers.md).
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from daemons.common.inventory import Inventory
 from daemons.orchestrator.actions.base import ActionContext, action_error
 from daemons.orchestrator.provisioning.providers import SERVER_NAME_PATTERN, get_provider
+from daemons.orchestrator.provisioning.server_probe import ServerProbe
 from registry.errors import NotFound, PlatformError
 
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-/]{0,62}$")]
@@ -81,4 +83,4 @@ async def _provider_of(params: ServerDeleteParams, ctx: ActionContext) -> str:
         return "local"
 
 
-ACTIONS = (ServerCreate, ServerDelete)
+ACTIONS = (ServerCreate, ServerDelete, ServerProbe)

@@ -81,7 +81,7 @@ async def _record(ctx: ActionContext, server: str, query: str, **variables: Any)
         raise _not_retryable(f"server {server!r} left the inventory during the task")
 
 
-def _script_env(
+def script_env(
     ts: Taskserv, sandbox: Path, server: dict[str, Any], ctx: ActionContext
 ) -> dict[str, str]:
     extra = {
@@ -108,7 +108,9 @@ async def _run_script(script: Path, sandbox: Path, env: dict[str, str], ctx: Act
         raise failure(f"{script.parent.name}/{script.name}", result)
 
 
-async def _probe(ts: Taskserv, sandbox: Path, env: dict[str, str], remaining: float) -> str | None:
+async def probe_health(
+    ts: Taskserv, sandbox: Path, env: dict[str, str], remaining: float
+) -> str | None:
     """One health probe: None when healthy, else why not."""
     health = ts.health
     if isinstance(health, CommandHealth):
@@ -144,7 +146,7 @@ async def check_health(
     delay, attempts = 0.02, 0
     while True:
         attempts += 1
-        why = await _probe(ts, sandbox, env, max(deadline - loop.time(), 0.1))
+        why = await probe_health(ts, sandbox, env, max(deadline - loop.time(), 0.1))
         if why is None:
             ctx.log("info", f"{ts.name} healthy after {attempts} probe(s)\n")
             return
@@ -184,7 +186,7 @@ class TaskservInstall:
         record, sandbox = found
         entry = {"name": ts.name, "settings": ts.settings, "status": "installing"}
         await _record(ctx, params.server, _SET_ENTRY, entry=entry)
-        env = _script_env(ts, sandbox, record, ctx)
+        env = script_env(ts, sandbox, record, ctx)
         try:
             await _run_script(ts.install_script, sandbox, env, ctx)
         except ActionError:
@@ -230,7 +232,7 @@ class TaskservRemove:
         ts = await asyncio.to_thread(
             load_taskserv, ctx.settings.config_dir, params.taskserv, settings
         )
-        await _run_script(ts.remove_script, sandbox, _script_env(ts, sandbox, record, ctx), ctx)
+        await _run_script(ts.remove_script, sandbox, script_env(ts, sandbox, record, ctx), ctx)
         await _record(ctx, params.server, _DROP_ENTRY, name=ts.name)
         return {**result, "removed": True, "was_installed": ts.name in installed}
 

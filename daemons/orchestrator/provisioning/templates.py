@@ -1,4 +1,5 @@
-"""Workflow templates: the specs behind `server.create`, `taskserv.create` and their deletes.
+"""Workflow templates: the specs behind `server.create`, `taskserv.create`, their deletes,
+and `server.refresh` (one `server.probe` task per server).
 
 *servers create* turns the workspace config (`config/workspace.ncl`, evaluated) into one
 `server.create` task per server and a `taskserv.install` task per taskserv that depends on
@@ -224,5 +225,29 @@ def server_delete_workflow(
         name=f"server-delete-{unique[0]}" + (f"-and-{len(unique) - 1}-more" if unique[1:] else ""),
         priority=priority,
         labels={"template": "server-delete"},
+        tasks=tasks,
+    )
+
+
+PROBE_TIMEOUT_S = 120.0
+
+
+def server_refresh_workflow(names: list[str]) -> WorkflowSpec:
+    """Probe servers in parallel: what runs there, against what the inventory says."""
+    unique = list(dict.fromkeys(names))
+    if not unique:
+        raise InvalidInput("name at least one server to refresh")
+    tasks = [
+        TaskSpec(
+            id=f"probe.{name}",
+            action="server.probe",
+            params={"name": _check("server", name, SERVER_NAME_PATTERN)},
+            timeout_s=PROBE_TIMEOUT_S,
+        )
+        for name in unique
+    ]
+    return WorkflowSpec(
+        name=f"server-refresh-{unique[0]}" + (f"-and-{len(unique) - 1}-more" if unique[1:] else ""),
+        labels={"template": "server-refresh"},
         tasks=tasks,
     )

@@ -3,7 +3,7 @@
 and statuses. Every route but `/health` needs `Authorization: Bearer <token>`.
 
     POST /v1/workflows                          submit (body: a WorkflowSpec)
-    GET  /v1/workflows?state&label&name&limit&cursor
+    GET  /v1/workflows?state&label=k=v...&name&limit&cursor
     GET  /v1/workflows/{id}
     POST /v1/workflows/{id}/cancel|rollback|retry
     GET  /v1/workflows/{id}/wait?timeout_s=     long poll until finished
@@ -136,7 +136,7 @@ class _Api:
         q = request.query_params
         return await self.orch.list(
             state=_enum(WorkflowState, q.get("state"), "state"),
-            label=q.get("label"),
+            labels=_labels(q.getlist("label")),
             name=q.get("name"),
             limit=_int(q.get("limit"), "limit", 50),
             cursor=q.get("cursor"),
@@ -255,6 +255,17 @@ def _int(raw: str | None, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise InvalidInput(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _labels(raw: list[str]) -> dict[str, str]:
+    """Repeated `label=key=value` query parameters: all must match."""
+    labels = {}
+    for item in raw:
+        key, has_value, value = item.partition("=")
+        if not key or not has_value:
+            raise InvalidInput(f"label filter {item!r} must be `key=value`")
+        labels[key] = value
+    return labels
 
 
 def _enum(enum: type[E], raw: str | None, name: str) -> E | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -85,15 +85,16 @@ class OrchestratorClient:
     async def list(
         self,
         state: WorkflowState | None = None,
-        label: str | None = None,
+        labels: Mapping[str, str] | None = None,
         name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> WorkflowPage:
         params: dict[str, Any] = {"limit": limit}
-        for key, value in (("state", state), ("label", label), ("name", name), ("cursor", cursor)):
+        for key, value in (("state", state), ("name", name), ("cursor", cursor)):
             if value is not None:
                 params[key] = str(value)
+        params["label"] = [f"{key}={value}" for key, value in (labels or {}).items()]  # all
         data = await self._call("GET", "/v1/workflows", params=params)
         return WorkflowPage.model_validate(data)
 
