@@ -136,6 +136,7 @@ def build_mcp(registry: Registry, *, principal: Principal | None = None) -> Fast
     (HTTP) each call authenticates with the bearer credential of its HTTP request.
     """
     server: FastMCP = FastMCP(SERVER_NAME, instructions=INSTRUCTIONS, version=platform_version())
-    for spec in registry.list():
+    # With a fixed principal, `tools/list` shows only what it may call.
+    for spec in registry.list() if principal is None else registry.visible(principal):
         server.add_tool(RegistryTool.from_spec(spec, registry, principal))
     return server
