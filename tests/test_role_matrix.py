@@ -1,4 +1,4 @@
-"""The role-matrix contract: every tool's cases × each built-in role × tiers A-E give the
+"""The role-matrix contract: every tool's cases x each built-in role x tiers A-E give the
 same decision and the same error code (admin is the ordinary contract run)."""
 
 from __future__ import annotations
