@@ -7,6 +7,7 @@ resource = each target the tool's `targets` finder names (`Server`, `Workflow`,
 allowed (default deny). Policies are validated against the schema when loaded, so a
 broken policy stops the start with its error instead of denying everything quietly.
 Decisions are cached by (principal, action, target): policies are fixed for a run.
+A config without a `policies/` folder uses the platform's defaults (`config/policies`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any
 
 import cedarpy
 
+from daemons.common.settings import PROJECT_ROOT
 from registry.errors import Forbidden, InvalidInput
 from registry.model import Target, ToolSpec
 from registry.principal import Principal
 from registry.resources import Resources
 
 SCHEMA_FILE = "schema.cedarschema"
+DEFAULT_POLICY_DIR = PROJECT_ROOT / "config" / "policies"
 _KINDS = {"server": "Server", "workflow": "Workflow", "taskserv": "Taskserv", "user": "User"}
 _MAX_CACHE = 16384
 
@@ -102,11 +105,12 @@ class CedarAuthorizer:
     """`Authorizer` deciding every call with the loaded Cedar policies."""
 
     def __init__(self, policy_dir: Path, specs: Iterable[ToolSpec]) -> None:
+        if not policy_dir.is_dir():
+            policy_dir = DEFAULT_POLICY_DIR
         self.policy_dir = policy_dir
         self.actions = _actions_schema(specs)
         policies, schema = load_policies(policy_dir, self.actions)
         self.policies = cedarpy.PolicySet.from_str(policies)
-        self.schema = cedarpy.Schema.from_str(schema)
         self.schema_text = schema
         self._cache: dict[tuple[Principal, str, Target], bool] = {}
 
@@ -119,40 +123,42 @@ class CedarAuthorizer:
             return [PolicyProblem(p["file"], p["message"]) for p in found]
         return []
 
-    def allows(self, principal: Principal, tool: str, target: Target) -> bool:
-        key = (principal, tool, target)
+    def allows(self, principal: Principal, spec: ToolSpec, target: Target) -> bool:
+        key = (principal, spec.name, target)
         allowed = self._cache.get(key)
         if allowed is None:
-            allowed = principal.in_scope(tool) and self._decide(principal, tool, target)
+            allowed = principal.in_scope(spec.name) and self._decide(principal, spec, target)
             if len(self._cache) >= _MAX_CACHE:
                 self._cache.clear()
             self._cache[key] = allowed
         return allowed
 
-    def _decide(self, principal: Principal, tool: str, target: Target) -> bool:
+    def _decide(self, principal: Principal, spec: ToolSpec, target: Target) -> bool:
         user = {"type": "User", "id": principal.id}
         roles = [{"type": "Role", "id": role} for role in sorted(principal.roles)]
         resource_uid, resource = _resource(target)
         blank = {"labels": [], "owner": "", "environment": "", "actions": []}
+        domain, level = spec.permission.split(":")
+        # The action's groups come with the request, so a tool added after start-up
+        # (not in the schema) is still decided by its permission's groups.
+        action = {"type": "Action", "id": spec.name}
+        groups = [{"type": "Action", "id": level}, {"type": "Action", "id": f"domain:{domain}"}]
         entities = [
             *({"uid": role, "attrs": {}, "parents": []} for role in roles),
+            *({"uid": group, "attrs": {}, "parents": []} for group in groups),
+            {"uid": action, "attrs": {}, "parents": groups},
             resource,
         ]
         if resource_uid != user:
             entities.append({"uid": user, "attrs": blank, "parents": roles})
         else:
             resource["parents"] = roles
-        request = {
-            "principal": user,
-            "action": {"type": "Action", "id": tool},
-            "resource": resource_uid,
-            "context": {},
-        }
-        result = cedarpy.is_authorized(request, self.policies, json.dumps(entities), self.schema)
+        request = {"principal": user, "action": action, "resource": resource_uid, "context": {}}
+        result = cedarpy.is_authorized(request, self.policies, json.dumps(entities))
         return result.decision == cedarpy.Decision.Allow
 
     def may_call(self, principal: Principal, spec: ToolSpec) -> bool:
-        return self.allows(principal, spec.name, Target("tool", spec.name))
+        return self.allows(principal, spec, Target("tool", spec.name))
 
     async def authorize(
         self, principal: Principal, spec: ToolSpec, args: Any, resources: Resources
@@ -161,7 +167,7 @@ class CedarAuthorizer:
         if spec.targets is not None:
             targets = await spec.targets(args, resources) or targets
         for target in targets:
-            if not self.allows(principal, spec.name, target):
+            if not self.allows(principal, spec, target):
                 what = "" if target.kind == "tool" else f" on {target.kind} {target.id!r}"
                 raise Forbidden(
                     f"{principal.id} may not call {spec.name}{what}: no policy allows it "
