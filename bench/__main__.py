@@ -5,7 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.tiers", "bench.orchestrator", "bench.contract_suite", "bench.startup")
+BENCHMARKS = (
+    "bench.tiers",
+    "bench.authz",
+    "bench.orchestrator",
+    "bench.contract_suite",
+    "bench.startup",
+)
 
 
 def main() -> int:

@@ -110,7 +110,9 @@ def _plan(specs: list[ToolSpec]) -> tuple[list[Step], list[Result]]:
     return steps, results
 
 
-def _judge(plan: list[Step], runs: list[TierRun], specs: list[ToolSpec]) -> list[Result]:
+def _judge(
+    plan: list[Step], runs: list[TierRun], specs: list[ToolSpec], expectations: bool = True
+) -> list[Result]:
     reference = next(run for run in runs if run.tier == REFERENCE)
     results = []
     for run in runs:
@@ -127,7 +129,9 @@ def _judge(plan: list[Step], runs: list[TierRun], specs: list[ToolSpec]) -> list
                 continue
             outcome = run.outcomes[i]
             ref = reference.outcomes[i] if i < len(reference.outcomes) else None
-            problems = case_problems(step.spec, step.case, run.tier, outcome, ref)
+            problems = case_problems(
+                step.spec, step.case, run.tier, outcome, ref, expectations=expectations
+            )
             if problems:
                 problems += run.setup_notes[i]
             results.append(_verdict(name, case, run.tier, problems, outcome.summary()))
@@ -170,6 +174,7 @@ async def run_contracts(
     workdir: Path | None = None,
     config_dir: Path | None = None,
     call_timeout: float = 30.0,
+    role: str | None = None,
 ) -> Report:
     """Run the contract suite and return its report (tier A always runs: it is the reference).
 
@@ -180,6 +185,9 @@ async def run_contracts(
         tools: only these tools' cases (and the listing checks only with `tools.list`).
         workdir: where the tiers' homes go (default: a temporary directory, removed after).
         config_dir: the workspace config the cases read (default: the project's `config/`).
+        role: call as a principal holding only this role (the role matrix): every tier
+            must answer each case alike (allowed or the same error); case expectations,
+            written for an admin, and the listings (filtered per caller) are not judged.
     """
     started = time.perf_counter()
     factory = registry_factory or build_registry
@@ -194,6 +202,7 @@ async def run_contracts(
                 cache_root=root / "cache",
                 registry_factory=factory,
                 call_timeout=call_timeout,
+                role=role,
             )
 
         catalog = factory(env("catalog").settings)
@@ -202,11 +211,11 @@ async def run_contracts(
         finally:
             await catalog.aclose()
         plan, results = _plan(_select(every_spec, tools))
-        with_listing = tools is None or "tools.list" in tools
+        with_listing = role is None and (tools is None or "tools.list" in tools)
         runs = await asyncio.gather(
             *(_run_tier(TIERS[key](env(f"tier-{key}")), plan, with_listing) for key in keys)
         )
-        results += _judge(plan, list(runs), every_spec)
+        results += _judge(plan, list(runs), every_spec, expectations=role is None)
     return Report(
         tiers=keys,
         results=results,

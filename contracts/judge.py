@@ -69,13 +69,22 @@ def comparison_problems(
 
 
 def case_problems(
-    spec: ToolSpec, case: ContractCase, tier: str, outcome: Outcome, reference: Outcome | None
+    spec: ToolSpec,
+    case: ContractCase,
+    tier: str,
+    outcome: Outcome,
+    reference: Outcome | None,
+    *,
+    expectations: bool = True,
 ) -> list[str]:
-    """Everything wrong with one tier's answer to one contract case (empty: it passed)."""
+    """Everything wrong with one tier's answer to one contract case (empty: it passed).
+
+    Without `expectations` (the role matrix) only agreement with the reference counts."""
     problems = list(outcome.problems)
     if not outcome.answered:
         return problems
-    problems += expectation_problems(case, outcome)
+    if expectations:
+        problems += expectation_problems(case, outcome)
     if outcome.ok:
         problems += schema_problems(_validator(spec.output_model), outcome.data, "output")
     if tier != REFERENCE:

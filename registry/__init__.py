@@ -23,7 +23,7 @@ from registry.errors import (
     Unavailable,
 )
 from registry.listing import ToolInfo, ToolListing, listing_output_schema
-from registry.model import Call, ContractCase, RestAlias, Risk, StrictModel, ToolSpec
+from registry.model import Call, ContractCase, RestAlias, Risk, StrictModel, Target, ToolSpec
 from registry.principal import Principal, RoleAuthorizer
 from registry.registry import Registry
 from registry.resources import Resources
@@ -52,6 +52,7 @@ __all__ = [
     "Risk",
     "RoleAuthorizer",
     "StrictModel",
+    "Target",
     "Timeout",
     "ToolContext",
     "ToolInfo",

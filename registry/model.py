@@ -18,6 +18,7 @@ from registry.errors import ErrorCode
 
 if TYPE_CHECKING:
     from registry.context import ToolContext
+    from registry.resources import Resources
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 PERMISSION = re.compile(r"^[a-z][a-z0-9_]*:(read|write|admin)$")
@@ -120,6 +121,24 @@ class Follow:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """One thing a call acts on, as the authorizer sees it (a server, workflow, user...).
+
+    `attrs` carries kind-specific facts a policy may test (a workflow's action kinds)."""
+
+    kind: str
+    id: str
+    labels: tuple[tuple[str, str], ...] = ()
+    owner: str | None = None
+    environment: str | None = None
+    attrs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+TargetFinder = Callable[[Any, "Resources"], Awaitable[list[Target]]]
+"""What a call targets, from its validated input (and, if needed, the stores)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ToolSpec:
     """One operation, defined once for every tier."""
 
@@ -141,6 +160,8 @@ class ToolSpec:
     volatile_paths: tuple[str, ...] = ()
     stream: Stream | None = None
     follow: Follow | None = None
+    targets: TargetFinder | None = None
+    """Per-resource authorization: without it, the call's target is the tool itself."""
 
     def __post_init__(self) -> None:
         if not TOOL_NAME.match(self.name):

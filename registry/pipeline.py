@@ -102,19 +102,20 @@ class IdentifyPrincipal:
                     "no credentials: send 'Authorization: Bearer <api key>' "
                     "(the bootstrap key is in PRVNG_HOME/credentials/admin-api-key)"
                 )
-            call.principal = self._authenticator.authenticate(call.credential)
+            call.principal = await self._authenticator.authenticate(call.credential)
             if call.principal is None:
                 raise Unauthenticated("the API key or session token is not valid")
         return await call_next(call)
 
 
 class Authorize:
-    def __init__(self, authorizer: Authorizer) -> None:
+    def __init__(self, authorizer: Authorizer, resources: Resources) -> None:
         self._authorizer = authorizer
+        self._resources = resources
 
     async def __call__(self, call: Invocation, call_next: Next) -> Any:
         assert call.principal is not None
-        self._authorizer.authorize(call.principal, call.spec.permission, call.spec.name)
+        await self._authorizer.authorize(call.principal, call.spec, call.input, self._resources)
         return await call_next(call)
 
 
@@ -230,13 +231,18 @@ async def _checked_items(
             await aclose()
 
 
-def handler_terminal(resources: Resources, listing: Callable[[], ToolListing]) -> Next:
+def handler_terminal(
+    resources: Resources, listing: Callable[[Principal | None], ToolListing]
+) -> Next:
     """The innermost step: run the handler (or open the stream) and check what it returns."""
 
     async def run(call: Invocation) -> Any:
         spec = call.spec
         assert call.principal is not None
-        ctx = ToolContext(call.principal, call.trace_id, resources, listing, call.progress_sink)
+        principal = call.principal
+        ctx = ToolContext(
+            principal, call.trace_id, resources, lambda: listing(principal), call.progress_sink
+        )
         if call.streaming:
             if spec.stream is None:
                 raise InvalidInput(f"{spec.name} is not a stream; call it instead")

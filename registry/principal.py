@@ -1,17 +1,22 @@
-"""Who is calling, and the simple role model that decides what they may do.
+"""Who is calling, and the seams that decide who they are and what they may do.
 
-A principal has roles; a tool names the permission it needs (`domain:read|write|admin`).
-`RoleAuthorizer` grants a permission when any role's patterns match it. The Cedar-based
-RBAC replaces the authorizer, never the pipeline step.
+A principal has roles (and, for a scoped key, the tools it is limited to). The running
+system authorizes with Cedar policies per target (`daemons.common.authorization`);
+`RoleAuthorizer` is the small glob-table default of a bare `Registry`. Either replaces
+the authorizer, never the pipeline step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from registry.errors import Forbidden
+
+if TYPE_CHECKING:
+    from registry.model import ToolSpec
+    from registry.resources import Resources
 
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "admin": ("*",),
@@ -27,21 +32,35 @@ class Principal:
     id: str
     roles: frozenset[str] = field(default_factory=frozenset)
     kind: str = "api_key"
+    """`api_key`, `session` (a signed session token) or `owner` (the home's owner)."""
+    credential_id: str | None = None
+    """The key id or session id (jti) the call came with, so it can be revoked."""
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    """Tool-name globs a scoped key is limited to (empty: whatever the roles allow)."""
 
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, "roles": sorted(self.roles), "kind": self.kind}
+
+    def in_scope(self, tool: str) -> bool:
+        return not self.scopes or any(fnmatchcase(tool, pattern) for pattern in self.scopes)
 
 
 class Authenticator(Protocol):
     """Turns a bearer credential into a principal, or None when it is not valid."""
 
-    def authenticate(self, credential: str) -> Principal | None: ...
+    async def authenticate(self, credential: str) -> Principal | None: ...
 
 
 class Authorizer(Protocol):
-    """Raises `Forbidden` unless `principal` may use `permission` on `tool`."""
+    """Decides whether `principal` may call `spec` on what its input targets."""
 
-    def authorize(self, principal: Principal, permission: str, tool: str) -> None: ...
+    async def authorize(
+        self, principal: Principal, spec: ToolSpec, args: Any, resources: Resources
+    ) -> None:
+        """Raises `Forbidden` unless the call is allowed on every target it names."""
+
+    def may_call(self, principal: Principal, spec: ToolSpec) -> bool:
+        """Whether the tool is callable at all (on some target): what a listing shows."""
 
 
 class RoleAuthorizer:
@@ -63,8 +82,14 @@ class RoleAuthorizer:
             self._cache[key] = allowed
         return allowed
 
-    def authorize(self, principal: Principal, permission: str, tool: str) -> None:
-        if not self.allows(principal, permission):
+    def may_call(self, principal: Principal, spec: ToolSpec) -> bool:
+        return principal.in_scope(spec.name) and self.allows(principal, spec.permission)
+
+    async def authorize(
+        self, principal: Principal, spec: ToolSpec, args: Any, resources: Resources
+    ) -> None:
+        permission, tool = spec.permission, spec.name
+        if not self.may_call(principal, spec):
             raise Forbidden(
                 f"{principal.id} may not call {tool}: it needs permission {permission!r}, "
                 f"which roles {sorted(principal.roles) or '[]'} do not grant",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -50,6 +51,7 @@ class Registry:
     ) -> None:
         self._tools: dict[str, ToolSpec] = {}
         self._listing: ToolListing | None = None
+        self._listings: dict[Principal, ToolListing] = {}
         self.authenticator = authenticator
         self.authorizer = authorizer or RoleAuthorizer()
         self.audit_sink = audit_sink
@@ -60,7 +62,7 @@ class Registry:
             Audit(audit_sink),
             ValidateInput(),
             IdentifyPrincipal(authenticator),
-            Authorize(self.authorizer),
+            Authorize(self.authorizer, self.resources),
             RateLimit(rate_limiter or Unlimited()),
             Approval(approval_gate or NoApprovals()),
         ]
@@ -73,6 +75,7 @@ class Registry:
             raise ValueError(f"tool {spec.name!r} is already registered")
         self._tools[spec.name] = spec
         self._listing = None
+        self._listings.clear()
 
     def extend(self, specs: Iterable[ToolSpec]) -> None:
         for spec in specs:
@@ -96,19 +99,32 @@ class Registry:
     def __len__(self) -> int:
         return len(self._tools)
 
-    def listing(self) -> ToolListing:
-        """The listing every tier serves (computed once per set of tools)."""
+    def listing(self, principal: Principal | None = None) -> ToolListing:
+        """Every operation, or only those `principal` may call (computed once per caller)."""
         if self._listing is None:
             self._listing = ToolListing(tools=[tool_info(spec) for spec in self.list()])
-        return self._listing
+        if principal is None:
+            return self._listing
+        mine = self._listings.get(principal)
+        if mine is None:
+            allowed = {s.name for s in self.list() if self.authorizer.may_call(principal, s)}
+            mine = ToolListing(tools=[t for t in self._listing.tools if t.name in allowed])
+            if len(self._listings) > 1024:
+                self._listings.clear()
+            self._listings[principal] = mine
+        return mine
+
+    def visible(self, principal: Principal) -> builtins.list[ToolSpec]:
+        """The specs `principal` may call (MCP `tools/list`)."""
+        return [spec for spec in self.list() if self.authorizer.may_call(principal, spec)]
 
     # -- calling ---------------------------------------------------------------------
 
-    def authenticate(self, credential: str | None) -> Principal:
+    async def authenticate(self, credential: str | None) -> Principal:
         """The principal behind a bearer credential, or `Unauthenticated`."""
         if not credential:
             raise Unauthenticated("no credentials: send 'Authorization: Bearer <api key>'")
-        principal = self.authenticator.authenticate(credential)
+        principal = await self.authenticator.authenticate(credential)
         if principal is None:
             raise Unauthenticated("the API key or session token is not valid")
         return principal

@@ -5,7 +5,9 @@ contract harness, the benchmarks) builds its registry here, so a new daemon is w
 exactly once. Tools get what is built here through their context's resources; they never
 construct a store or a daemon themselves.
 
-    Settings ─┬─ KeyStore (authenticator)      JsonlAuditSink     RateLimiter
+    Settings ─┬─ PlatformAuthenticator (bootstrap KeyStore, IdentityStore, SessionSigner)
+              ├─ CedarAuthorizer    (PRVNG_CONFIG/policies, validated now)
+              ├─ JsonlAuditSink     RateLimiter
               ├─ StateStore         (lazy: opened on first use)
               ├─ OrchestratorHandle (lazy: the engine in process, or the daemon's client)
               └─ HealthBoard        (registry, state, orchestrator probes)
@@ -16,13 +18,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from daemons.common.authentication import PlatformAuthenticator
+from daemons.common.authorization import CedarAuthorizer
 from daemons.common.health import ComponentStatus, HealthBoard
+from daemons.common.identity import IdentityStore
 from daemons.common.keystore import KeyStore
+from daemons.common.sessions import SessionSigner
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.model import WorkflowState
 from daemons.orchestrator.protocol import OrchestratorHandle
-from registry import JsonlAuditSink, Registry, Resources
+from registry import JsonlAuditSink, Principal, Registry, Resources
 from registry.ratelimit import RateLimiter, TokenBucketLimiter
 from tools import all_specs
 
@@ -80,8 +86,15 @@ def _health_board(registry: Registry) -> HealthBoard:
 def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> Registry:
     """A registry with every operation and the resources they use, on `settings`."""
     keystore = keystore or KeyStore(settings)
+    specs = all_specs()
+    resources = Resources()
+    identities = IdentityStore(lambda: resources.get(StateStore))
+    signer = SessionSigner(settings)
+    authorizer = CedarAuthorizer(settings.config_dir / "policies", specs)
     registry = Registry(
-        authenticator=keystore,
+        authenticator=PlatformAuthenticator(keystore, identities, signer),
+        authorizer=authorizer,
+        resources=resources,
         audit_sink=JsonlAuditSink(
             settings.logs_dir / "audit.jsonl",
             max_bytes=settings.audit_max_bytes,
@@ -90,13 +103,23 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
         ),
         rate_limiter=_rate_limiter(settings.rate_limit),
     )
-    resources = registry.resources
     resources.put(Settings, settings)
+    resources.put(IdentityStore, identities)
+    resources.put(SessionSigner, signer)
+    resources.put(CedarAuthorizer, authorizer)
     resources.provide(StateStore, lambda: StateStore.open(settings.state_url))
     resources.provide(OrchestratorHandle, lambda: open_orchestrator(settings, resources))
     resources.put(HealthBoard, _health_board(registry))
-    registry.extend(all_specs())
+    registry.extend(specs)
     return registry
+
+
+async def local_principal(settings: Settings, registry: Registry, keystore: KeyStore) -> Principal:
+    """Who a process on this home runs as: the principal of `PRVNG_API_KEY` when one is
+    set (`Unauthenticated` if it is not valid), else the home's owner (the admin key)."""
+    if settings.api_key:
+        return await registry.authenticate(settings.api_key)
+    return keystore.owner()
 
 
 async def finish_started_work(registry: Registry, tell: Callable[[str], None]) -> None:
@@ -116,4 +139,4 @@ async def finish_started_work(registry: Registry, tell: Callable[[str], None]) -
             await handle.api.wait(wf.id, None)
 
 
-__all__ = ["build_registry", "finish_started_work", "open_orchestrator"]
+__all__ = ["build_registry", "finish_started_work", "local_principal", "open_orchestrator"]

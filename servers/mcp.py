@@ -8,16 +8,19 @@ as every other tier.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import mcp_types
 from fastmcp import FastMCP
 from fastmcp.server.dependencies import get_context, get_http_request
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
 
 from daemons.common.version import platform_version
-from registry import Envelope, Principal, Registry, Risk, ToolSpec
+from registry import Envelope, PlatformError, Principal, Registry, Risk, ToolSpec
 from registry.context import ProgressSink
 from registry.schema import input_schema, output_schema
 from registry.trace import trace_id_from_headers
@@ -138,4 +141,30 @@ def build_mcp(registry: Registry, *, principal: Principal | None = None) -> Fast
     server: FastMCP = FastMCP(SERVER_NAME, instructions=INSTRUCTIONS, version=platform_version())
     for spec in registry.list():
         server.add_tool(RegistryTool.from_spec(spec, registry, principal))
+    server.add_middleware(_VisibleTools(registry, principal))
     return server
+
+
+class _VisibleTools(Middleware):
+    """`tools/list` shows a caller only the tools it may call; calling another still
+    reaches the pipeline, so the refusal is the same `forbidden` as on every tier."""
+
+    def __init__(self, registry: Registry, principal: Principal | None) -> None:
+        self._registry = registry
+        self._principal = principal
+
+    async def on_list_tools(
+        self,
+        context: MiddlewareContext[mcp_types.ListToolsRequest],
+        call_next: CallNext[mcp_types.ListToolsRequest, Sequence[Tool]],
+    ) -> Sequence[Tool]:
+        tools = await call_next(context)
+        principal = self._principal
+        if principal is None:
+            credential, _ = _caller()
+            try:
+                principal = await self._registry.authenticate(credential)
+            except PlatformError:
+                return []
+        allowed = {spec.name for spec in self._registry.visible(principal)}
+        return [tool for tool in tools if tool.name in allowed]

@@ -18,7 +18,7 @@ def test_bootstrap_key_is_private_and_stored_only_as_hash(
     table = (settings.credentials_dir / "api-keys.json").read_text()
     assert key not in table and key.split("_", 2)[2] not in table
     assert json.loads(table)[key.split("_")[1]]["roles"] == ["admin"]
-    principal = keystore.authenticate(key)
+    principal = keystore.check(key)
     assert principal is not None and principal.roles == frozenset({"admin"})
 
 
@@ -31,11 +31,11 @@ def test_bootstrap_key_is_created_once(keystore: KeyStore, settings: Settings) -
 def test_malformed_and_unknown_keys_fail(keystore: KeyStore) -> None:
     keystore.ensure_admin_key()
     for bad in ["", "Bearer x", "prvng_", "prvng_abc_def", "other_0123456789ab_secret"]:
-        assert keystore.authenticate(bad) is None
+        assert keystore.check(bad) is None
 
 
 def test_new_keys_carry_their_roles(keystore: KeyStore) -> None:
     key = keystore.create("ci-bot", ["operator"])
-    principal = keystore.authenticate(key)
+    principal = keystore.check(key)
     assert principal is not None
     assert principal.id == "ci-bot" and principal.roles == frozenset({"operator"})

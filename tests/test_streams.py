@@ -82,7 +82,7 @@ async def test_every_http_stream_path_runs_the_pipeline(
         assert not_a_stream.json()["error"]["code"] == "invalid_input"
     opened = [r for r in _audited(settings, "workflow.events") if r["outcome"] == "ok"]
     assert len(opened) == 3  # every stream opened is audited; the JSON page (a read) is not
-    assert {r["principal"] for r in opened} == {registry.authenticate(admin_key).id}
+    assert {r["principal"] for r in opened} == {(await registry.authenticate(admin_key)).id}
 
 
 async def test_opening_streams_is_rate_limited(

@@ -23,6 +23,10 @@ TOOL_MODULES = (
     "tools.workflow.workflows",
     "tools.workflow.events",
     "tools.workflow.tasks",
+    "tools.access.accounts",
+    "tools.access.keys",
+    "tools.access.logins",
+    "tools.access.policies",
 )
 
 

@@ -80,6 +80,8 @@ class TierEnv:
     cache_root: Path
     registry_factory: RegistryFactory
     call_timeout: float
+    role: str | None = None
+    """Call as a principal with only this built-in role (the role matrix), not as admin."""
 
     @classmethod
     def create(
@@ -89,6 +91,7 @@ class TierEnv:
         cache_root: Path,
         registry_factory: RegistryFactory,
         call_timeout: float,
+        role: str | None = None,
     ) -> TierEnv:
         settings = Settings(
             home=home,
@@ -96,7 +99,7 @@ class TierEnv:
             cache_dir=cache_root / "provisioning",
             surreal_url="mem://",
         )
-        return cls(settings, cache_root, registry_factory, call_timeout)
+        return cls(settings, cache_root, registry_factory, call_timeout, role)
 
     def owner(self) -> Principal:
         """The admin principal (creates the bootstrap key in this home on first use)."""
@@ -105,6 +108,23 @@ class TierEnv:
     def admin_key(self) -> str:
         self.owner()
         return self.settings.admin_key_file.read_text().strip()
+
+    def caller_key(self) -> str:
+        """The key this tier calls with: the admin key, or (with `role`) a key of a
+        principal holding only that role, in this home's key file so every process
+        of the tier knows it."""
+        if self.role is None:
+            return self.admin_key()
+        path = self.settings.credentials_dir / f"matrix-{self.role}-key"
+        if not path.exists():
+            self.owner()
+            path.write_text(KeyStore(self.settings).create(f"matrix-{self.role}", [self.role]))
+        return path.read_text()
+
+    def caller(self) -> Principal:
+        principal = KeyStore(self.settings).check(self.caller_key())
+        assert principal is not None
+        return principal
 
     def subprocess_env(self) -> dict[str, str]:
         """The environment of a tier's subprocess: this home only, no caller's PRVNG_*."""
@@ -115,6 +135,8 @@ class TierEnv:
             PRVNG_SURREAL_URL="mem://",
             XDG_CACHE_HOME=str(self.cache_root),
         )
+        if self.role is not None:
+            env["PRVNG_API_KEY"] = self.caller_key()
         return env
 
     async def open_registry(self, stack: AsyncExitStack) -> Registry:

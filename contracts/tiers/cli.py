@@ -32,7 +32,7 @@ class CliTier(Tier):
         from servers.supervisor import serve
 
         self._prvng = prvng_executable()
-        self._owner: Principal = self.env.owner()
+        self._owner: Principal = self.env.caller()
         self._registry: Registry = await self.env.open_registry(stack)
         settings = self.env.settings
         await stack.enter_async_context(serve(self._registry, settings, write_run_file=True))

@@ -15,7 +15,7 @@ class DirectTier(Tier):
     name = "direct"
 
     async def _start(self, stack: AsyncExitStack) -> None:
-        self._owner: Principal = self.env.owner()
+        self._owner: Principal = self.env.caller()
         self._registry: Registry = await self.env.open_registry(stack)
 
     async def call(self, tool: str, args: dict[str, Any]) -> Outcome:

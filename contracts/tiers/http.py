@@ -26,7 +26,7 @@ class HttpTier(Tier):
         self._client = await stack.enter_async_context(
             httpx.AsyncClient(
                 base_url=base_url,
-                headers={"Authorization": f"Bearer {self.env.admin_key()}"},
+                headers={"Authorization": f"Bearer {self.env.caller_key()}"},
                 timeout=self.env.call_timeout,
             )
         )

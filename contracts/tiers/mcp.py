@@ -64,7 +64,7 @@ class InProcessMcpTier(_McpTier):
     async def _start(self, stack: AsyncExitStack) -> None:
         from servers.mcp import build_mcp
 
-        owner = self.env.owner()
+        owner = self.env.caller()
         registry = await self.env.open_registry(stack)
         client: Client[Any] = Client(build_mcp(registry, principal=owner))
         self._client = await stack.enter_async_context(client)

@@ -72,7 +72,12 @@ class KeyStore:
             self._records = None
         return key
 
-    def authenticate(self, credential: str) -> Principal | None:
+    async def authenticate(self, credential: str) -> Principal | None:
+        """`Authenticator` over this file alone (a registry that needs no store)."""
+        return self.check(credential)
+
+    def check(self, credential: str) -> Principal | None:
+        """The principal of a key in this file, else None."""
         key_id = _parse(credential)
         if key_id is None:
             return None
@@ -85,7 +90,7 @@ class KeyStore:
         """Create the bootstrap admin key on first start; its file is the owner's credential."""
         path = self._settings.admin_key_file
         with file_lock(self._settings.credentials_dir / ".lock"):
-            if path.exists() and self.authenticate(path.read_text()) is not None:
+            if path.exists() and self.check(path.read_text()) is not None:
                 return path
             key = self.create("admin", ["admin"])
             path.unlink(missing_ok=True)  # a stale key whose record is gone
@@ -95,7 +100,7 @@ class KeyStore:
     def owner(self) -> Principal:
         """The principal of whoever can read the admin key file (in-process CLI, stdio MCP)."""
         path = self.ensure_admin_key()
-        principal = self.authenticate(path.read_text())
+        principal = self.check(path.read_text())
         if principal is None:
             raise Unauthenticated(f"the key in {path} is not valid; delete it and restart")
         return principal

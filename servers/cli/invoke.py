@@ -2,7 +2,8 @@
 
 Remote when `--url`/`PRVNG_URL` is given or a platform runs on the same PRVNG_HOME (its
 run file): two processes must never open one embedded database. Otherwise the registry
-is built here and the call runs as the home's owner.
+is built here and the call runs as the home's owner, or as the principal of
+`PRVNG_API_KEY`/`--api-key` when one is given (never as more than that key).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def resolve_target(settings: Settings, url: str | None, api_key: str | None) -> 
     if url is None and local is not None:
         url = local.url
     if url is None:
-        return Target(None)
+        return Target(None, api_key)  # in process, the call runs as this key (if any)
     url = url.rstrip("/")
     if api_key is None and local is not None and local.url.rstrip("/") == url:
         api_key = _admin_key(settings)
@@ -70,7 +71,7 @@ async def _progress(progress: float, total: float | None, message: str | None) -
 
 
 async def _invoke_here(
-    settings: Settings, name: str, args: dict[str, Any], trace_id: str | None
+    settings: Settings, api_key: str | None, name: str, args: dict[str, Any], trace_id: str | None
 ) -> dict[str, Any]:
     from daemons.common.keystore import KeyStore
     from registry.envelope import Envelope
@@ -80,15 +81,17 @@ async def _invoke_here(
 
     keystore = KeyStore(settings)
     try:
-        principal = keystore.owner()
+        # A given key is checked by the pipeline (so a bad one is refused and audited).
+        principal = None if api_key else keystore.owner()
+        registry = build_registry(settings, keystore=keystore)
     except PlatformError as exc:
         return Envelope.failure(exc, trace_id or new_trace_id()).to_dict()
-    registry = build_registry(settings, keystore=keystore)
     try:
         envelope = await registry.invoke(
             name,
             args,
             principal=principal,
+            credential=api_key,
             trace_id=trace_id,
             progress=_progress if sys.stderr.isatty() else None,
         )
@@ -138,7 +141,7 @@ def invoke(
             return post_tool(target.url, name, args, api_key=target.api_key, trace_id=trace_id)
     import asyncio  # in-process only: a remote call need not pay for it
 
-    return asyncio.run(_invoke_here(settings, name, args, trace_id))
+    return asyncio.run(_invoke_here(settings, target.api_key, name, args, trace_id))
 
 
 async def _stream_here(
@@ -148,15 +151,14 @@ async def _stream_here(
     from registry.envelope import Envelope
     from registry.errors import PlatformError
     from registry.trace import new_trace_id
-    from servers.assembly import build_registry
+    from servers.assembly import build_registry, local_principal
 
     keystore = KeyStore(settings)
     trace_id = new_trace_id()
     try:
         async with build_registry(settings, keystore=keystore) as registry:
-            items = await registry.open_stream(
-                name, args, principal=keystore.owner(), trace_id=trace_id
-            )
+            principal = await local_principal(settings, registry, keystore)
+            items = await registry.open_stream(name, args, principal=principal, trace_id=trace_id)
             async for item in items:
                 show(item)
     except PlatformError as exc:

@@ -25,7 +25,7 @@ from registry import PlatformError
 from registry.errors import exit_code
 from registry.timestamps import utc_now_iso
 from servers import runfile
-from servers.assembly import build_registry
+from servers.assembly import build_registry, local_principal
 from servers.mcp import SERVER_NAME, build_mcp
 from servers.supervisor import HttpComponent, Platform, build_platform
 
@@ -147,7 +147,8 @@ def _log_to_stderr() -> None:
 async def _serve_stdio(settings: Settings) -> None:
     keystore = KeyStore(settings)
     async with build_registry(settings, keystore=keystore) as registry:
-        server = build_mcp(registry, principal=keystore.owner())
+        principal = await local_principal(settings, registry, keystore)
+        server = build_mcp(registry, principal=principal)
         await server.run_stdio_async(show_banner=False)
 
 

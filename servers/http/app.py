@@ -83,7 +83,7 @@ class BearerAuth:
             headers = Headers(scope=scope)
             try:
                 credential = bearer_token(headers.get("authorization"))
-                scope[_PRINCIPAL] = self.registry.authenticate(credential)
+                scope[_PRINCIPAL] = await self.registry.authenticate(credential)
             except Unauthenticated as exc:
                 trace_id = trace_id_from_headers(headers)
                 source = (scope.get("client") or ("unknown",))[0]
@@ -177,19 +177,19 @@ class _Tier:
         states = await self.health_board.check()
         ready = all(state.ready for state in states.values())
         body: dict[str, Any] = {"status": "ok" if ready else "degraded"}
-        if self._authenticated(request):
+        if await self._authenticated(request):
             body["components"] = {
                 name: {"ready": state.ready, "detail": state.detail}
                 for name, state in states.items()
             }
         return Response(json_bytes(body), 200 if ready else 503, media_type=_JSON)
 
-    def _authenticated(self, request: Request) -> bool:
+    async def _authenticated(self, request: Request) -> bool:
         credential = bearer_token(request.headers.get("authorization"))
         if not credential:
             return False
         try:
-            self.registry.authenticate(credential)
+            await self.registry.authenticate(credential)
         except Unauthenticated:
             return False
         return True

@@ -8,16 +8,21 @@ taskservs; a failure rolls every step back.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from pydantic import Field
 
+from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.provisioning.templates import (
     server_delete_workflow,
     servers_create_workflow,
 )
 from daemons.orchestrator.views import WorkflowView
-from registry import Call, ContractCase, RestAlias, Risk, ToolContext, ToolSpec
+from registry import Call, ContractCase, RestAlias, Risk, Target, ToolContext, ToolSpec
+from registry.errors import PlatformError
+from registry.resources import Resources
 from tools.config.nickel import evaluate
 from tools.server.registration import ServerName
 from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
@@ -37,6 +42,42 @@ class CreateInput(SubmitOptions):
 
 class DeleteInput(SubmitOptions):
     names: list[ServerName] = Field(min_length=1, max_length=100)
+
+
+def _server(name: str, labels: dict[str, Any]) -> Target:
+    pairs = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+    return Target("server", name, pairs, environment=str(labels.get("env", "")) or None)
+
+
+async def _create_targets(args: CreateInput, resources: Resources) -> list[Target]:
+    """The servers this call would create, with their labels from the workspace config.
+
+    A config that cannot be read names no target; the handler then reports why."""
+    settings = await resources.get(Settings)
+    try:
+        workspace = await evaluate(settings.config_dir, args.config)
+    except PlatformError:
+        return []
+    servers = workspace.get("servers", []) if isinstance(workspace, dict) else []
+    wanted = set(args.names) if args.names is not None else None
+    return [
+        _server(str(s.get("name")), dict(s.get("labels") or {}))
+        for s in servers
+        if isinstance(s, dict) and (wanted is None or s.get("name") in wanted)
+    ]
+
+
+async def _delete_targets(args: DeleteInput, resources: Resources) -> list[Target]:
+    """The servers to delete, with their labels from the inventory (none when unknown)."""
+    inventory = Inventory(await resources.get(StateStore))
+    targets = []
+    for name in args.names:
+        try:
+            labels = (await inventory.get(name)).get("labels") or {}
+        except PlatformError:
+            labels = {}
+        targets.append(_server(name, dict(labels)))
+    return targets
 
 
 async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
@@ -69,6 +110,7 @@ TOOLS = [
         follow=FOLLOW_WORKFLOW,
         permission="server:write",
         risk=Risk.WRITE,
+        targets=_create_targets,
         rest=RestAlias("POST", "/v1/servers/create"),
         compat=(RestAlias("POST", "/workflows/servers/create"),),
         tags=("server", "workflow"),
@@ -94,6 +136,7 @@ TOOLS = [
         follow=FOLLOW_WORKFLOW,
         permission="server:write",
         risk=Risk.DESTRUCTIVE,
+        targets=_delete_targets,
         rest=RestAlias("POST", "/v1/servers/delete"),
         compat=(RestAlias("POST", "/workflows/servers/delete"),),
         tags=("server", "workflow"),

@@ -10,7 +10,17 @@ from pydantic import Field
 from daemons.orchestrator.model import WorkflowSpec, WorkflowState
 from daemons.orchestrator.protocol import OrchestratorAPI
 from daemons.orchestrator.views import WorkflowPage, WorkflowView
-from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from registry import (
+    Call,
+    ContractCase,
+    RestAlias,
+    Risk,
+    StrictModel,
+    Target,
+    ToolContext,
+    ToolSpec,
+)
+from registry.resources import Resources
 from tools.workflow.submission import (
     FOLLOW_WAIT,
     FOLLOW_WORKFLOW,
@@ -30,6 +40,23 @@ WAIT_TIMEOUT = Field(default=WAIT_TIMEOUT_S, gt=0, le=86_400, description="Longe
 
 class SubmitInput(WorkflowSpec, SubmitOptions):
     """A workflow spec, plus how to submit it."""
+
+
+async def _submitted(args: SubmitInput, resources: Resources) -> list[Target]:
+    """The workflow as a policy sees it: its labels and every action kind it would run
+    (compensations included), so raw `shell`/`http` need their own permission."""
+    kinds = {task.action for task in args.tasks}
+    kinds |= {task.compensate.action for task in args.tasks if task.compensate is not None}
+    labels = tuple(sorted(args.labels.items()))
+    return [
+        Target(
+            "workflow",
+            args.id or args.name,
+            labels,
+            environment=args.labels.get("env"),
+            attrs=(("actions", tuple(sorted(kinds))),),
+        )
+    ]
 
 
 class IdInput(StrictModel):
@@ -119,6 +146,7 @@ TOOLS = [
         permission="workflow:write",
         risk=Risk.WRITE,
         idempotent=False,
+        targets=_submitted,
         rest=RestAlias("POST", "/v1/workflows"),
         tags=("workflow",),
         volatile_paths=WORKFLOW_VOLATILE,

@@ -1,0 +1,142 @@
+"""Privilege escalation from `operator`: each path the review found, over real HTTP.
+
+Every attempt must be refused with `forbidden` (403) and land in the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from daemons.common.keystore import KeyStore
+from daemons.common.settings import Settings
+from registry import Registry
+from servers.supervisor import serve
+from tests.conftest import environ_snapshot
+
+
+@pytest.fixture
+async def url(registry: Registry, settings: Settings, admin_key: str) -> AsyncIterator[str]:
+    async with serve(registry, settings) as base:
+        yield base
+
+
+@pytest.fixture
+def operator_key(keystore: KeyStore) -> str:
+    return keystore.create("olga", ["operator"])
+
+
+async def _call(url: str, key: str, tool: str, args: dict[str, object]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as client:
+        return await client.post(
+            f"/v1/tools/{tool}", json=args, headers={"Authorization": f"Bearer {key}"}
+        )
+
+
+def _refused(response: httpx.Response) -> None:
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+def _audited(settings: Settings, tool: str) -> list[dict[str, object]]:
+    path = settings.logs_dir / "audit.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in rows if r["tool"] == tool and r["outcome"] == "forbidden"]
+
+
+def _workflow(action: str, params: dict[str, object]) -> dict[str, object]:
+    return {"name": "x", "tasks": [{"id": "t", "action": action, "params": params}]}
+
+
+async def test_operator_cannot_run_a_shell_task(
+    url: str, operator_key: str, settings: Settings
+) -> None:
+    """The finding: a `shell` task runs as the platform's user and reads the admin key."""
+    wf = _workflow("shell", {"command": f"cat {settings.admin_key_file}"})
+    _refused(await _call(url, operator_key, "workflow.submit", wf))
+    assert _audited(settings, "workflow.submit")
+
+
+async def test_operator_cannot_hide_a_shell_task_in_a_compensation(
+    url: str, operator_key: str
+) -> None:
+    wf = _workflow("noop", {})
+    wf["tasks"][0]["compensate"] = {"action": "shell", "params": {"command": "id"}}  # type: ignore[index]
+    _refused(await _call(url, operator_key, "workflow.submit", wf))
+
+
+async def test_operator_cannot_reach_the_platform_through_an_http_task(
+    url: str, operator_key: str
+) -> None:
+    wf = _workflow("http", {"url": f"{url}/v1/tools/tools.list", "method": "GET"})
+    _refused(await _call(url, operator_key, "workflow.submit", wf))
+
+
+async def test_admin_still_runs_shell_tasks(url: str, admin_key: str) -> None:
+    response = await _call(
+        url, admin_key, "workflow.submit", _workflow("shell", {"command": "true"})
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_operator_runs_template_workflows(url: str, operator_key: str) -> None:
+    response = await _call(url, operator_key, "workflow.submit", _workflow("noop", {}))
+    assert response.status_code == 200, response.text
+
+
+async def test_operator_cannot_assign_roles(
+    url: str, admin_key: str, operator_key: str, settings: Settings
+) -> None:
+    created = await _call(url, admin_key, "user.create", {"name": "olga", "roles": ["operator"]})
+    assert created.status_code == 200, created.text
+    _refused(await _call(url, operator_key, "role.assign", {"user": "olga", "role": "admin"}))
+    _refused(await _call(url, operator_key, "user.create", {"name": "eve", "roles": ["admin"]}))
+    assert _audited(settings, "role.assign") and _audited(settings, "user.create")
+
+
+async def test_operator_cannot_mint_or_read_another_users_keys(
+    url: str, admin_key: str, operator_key: str
+) -> None:
+    await _call(url, admin_key, "user.create", {"name": "carl", "roles": ["viewer"]})
+    _refused(await _call(url, operator_key, "apikey.create", {"user": "admin"}))
+    _refused(await _call(url, operator_key, "apikey.create", {"user": "carl"}))
+    _refused(await _call(url, operator_key, "apikey.list", {"user": "carl"}))
+    key = (await _call(url, admin_key, "apikey.create", {"user": "carl"})).json()["data"]
+    _refused(await _call(url, operator_key, "apikey.revoke", {"key_id": key["key_id"]}))
+
+
+async def test_operator_servers_only_in_dev(
+    url: str, admin_key: str, operator_key: str, settings: Settings
+) -> None:
+    """Policy example: create/delete servers labelled env=dev, never env=prod (or others)."""
+    for name, env in (("d-1", "dev"), ("p-1", "prod")):
+        registered = await _call(
+            url, admin_key, "server.register", {"name": name, "labels": {"env": env}}
+        )
+        assert registered.status_code == 200, registered.text
+    allowed = await _call(url, operator_key, "server.delete", {"names": ["d-1"]})
+    assert allowed.status_code == 200, allowed.text
+    _refused(await _call(url, operator_key, "server.delete", {"names": ["p-1"]}))
+    _refused(await _call(url, operator_key, "server.delete", {"names": ["d-1", "p-1"]}))
+    lab = {"config": "examples/lab.ncl", "names": ["lab-1"]}  # labelled env=lab
+    _refused(await _call(url, operator_key, "server.create", lab))
+    assert _audited(settings, "server.delete") and _audited(settings, "server.create")
+
+
+def test_local_cli_acts_as_the_given_key_not_as_admin(
+    keystore: KeyStore, admin_key: str, tmp_path: Path
+) -> None:
+    """`PRVNG_API_KEY` with an in-process CLI call runs as that key's principal."""
+    viewer = keystore.create("vic", ["viewer"])
+    env = {**environ_snapshot(), "PRVNG_API_KEY": viewer}
+    argv = [sys.executable, "-m", "servers.cli", "call", "server.register", "name=v-1"]
+    argv += ["--output", "json"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 4, done.stderr
+    assert json.loads(done.stderr)["error"]["code"] == "forbidden"

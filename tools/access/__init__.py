@@ -1,0 +1,1 @@
+"""Identity and access: users, roles, API keys, sessions, policies, `whoami`."""
