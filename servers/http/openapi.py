@@ -40,6 +40,9 @@ _DESCRIPTIONS = {
     ErrorCode.RATE_LIMITED: "Too many calls; retry later",
     ErrorCode.UNAVAILABLE: "A backing service is not available",
     ErrorCode.INTERNAL: "Unexpected failure; the server log has the trace id",
+    ErrorCode.WORKFLOW_FAILED: "The call waited; the workflow ended without succeeding "
+    "(`details`: its view and failed tasks)",
+    ErrorCode.STILL_RUNNING: "The wait ran out; the workflow goes on (`details`: its view)",
 }
 
 _cache: weakref.WeakKeyDictionary[Registry, tuple[int, dict[str, Any]]] = (
@@ -130,6 +133,8 @@ def _error_codes(spec: ToolSpec, has_body: bool) -> list[ErrorCode]:
         codes.append(ErrorCode.CONFLICT)
     if spec.requires_approval:
         codes.append(ErrorCode.APPROVAL_REQUIRED)
+    if spec.follow is not None:  # it can wait for a workflow
+        codes += (ErrorCode.WORKFLOW_FAILED, ErrorCode.STILL_RUNNING)
     return codes
 
 

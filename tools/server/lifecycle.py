@@ -11,13 +11,15 @@ import asyncio
 
 from pydantic import Field
 
+from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
+from daemons.common.state import StateStore
 from daemons.orchestrator.provisioning.templates import (
     server_delete_workflow,
     servers_create_workflow,
 )
 from daemons.orchestrator.views import WorkflowView
-from registry import Call, ContractCase, RestAlias, Risk, ToolContext, ToolSpec
+from registry import Call, ContractCase, NotFound, RestAlias, Risk, ToolContext, ToolSpec
 from tools.config.nickel import evaluate
 from tools.server.registration import ServerName
 from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
@@ -49,6 +51,20 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
 
 
 async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
+    """Refuses names the inventory never had: deleting a typo must not look like success
+    (a server deleted before stays in the inventory as `deleted`, so a repeat is fine)."""
+    inventory = Inventory(await ctx.resource(StateStore))
+    missing = []
+    for name in dict.fromkeys(args.names):
+        try:
+            await inventory.get(name)
+        except NotFound:
+            missing.append(name)
+    if missing:
+        raise NotFound(
+            f"no server named {', '.join(missing)} in the inventory; `prvng server list` shows it",
+            details={"servers": missing},
+        )
     spec = server_delete_workflow(args.names)
     return await submit(ctx, spec, args)
 
@@ -108,6 +124,7 @@ TOOLS = [
                 ),
             ),
             ContractCase("no names", {"names": []}, expect="invalid_input"),
+            ContractCase("unknown server", {"names": ["ghost"]}, expect="not_found"),
         ),
     ),
 ]
