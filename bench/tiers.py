@@ -97,7 +97,7 @@ class _Workload:
 
         self.registry = registry
         self.owner = owner
-        self.ctx = ToolContext(owner, "bench", registry)
+        self.ctx = ToolContext(owner, "bench", registry.resources, registry.listing)
         self._names = itertools.count()
 
     def args(self, tool: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ value that cannot be coerced is passed through and reported there precisely.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -17,11 +16,11 @@ from typing import Any
 from starlette.requests import Request
 
 from registry.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from servers import jsontext
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
 _BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
-_JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
 def _is_json(content_type: str) -> bool:
@@ -77,25 +76,9 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
 
 def _parse_object(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno} (char {exc.pos})",
-            details={"line": exc.lineno, "column": exc.colno, "position": exc.pos},
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"the request body is not UTF-8 text: {exc.reason} at byte {exc.start}",
-            details={"position": exc.start},
-        ) from None
-    if not isinstance(value, dict):
-        kind = _JSON_KINDS.get(type(value), "a number")
-        raise InvalidInput(
-            f"the request body must be a JSON object holding the tool's input, not {kind}",
-            details={"got": kind.rpartition(" ")[2]},
-        )
-    return value
+        return jsontext.loads_object(body, "the request body")
+    except jsontext.JsonRejected as exc:
+        raise InvalidInput(exc.message, details=exc.details) from None
 
 
 # -- query and path parameters ---------------------------------------------------------
@@ -147,12 +130,11 @@ def coerce(value: str, schema: dict[str, Any]) -> Any:
 
 def _object_value(name: str, value: str) -> Any:
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
+        return jsontext.loads(value, f"query parameter {name!r}")
+    except jsontext.JsonRejected as exc:
         raise InvalidInput(
-            f"query parameter {name!r} is an object: send {name}.KEY=VALUE pairs or a JSON "
-            f"object ({exc.msg} at char {exc.pos})",
-            details={"parameter": name},
+            f"{exc.message}; it is an object: send {name}.KEY=VALUE pairs or a JSON object",
+            details={"parameter": name, **exc.details},
         ) from None
 
 

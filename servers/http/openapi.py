@@ -170,9 +170,14 @@ def _tool_operation(spec: ToolSpec) -> dict[str, Any]:
 def _parameter(name: str, location: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
     description = schema.get("description", "")
     types = {schema.get("type")} | {o.get("type") for o in schema.get("anyOf", ())}
+    param: dict[str, Any] = {"name": name, "in": location, "required": required}
     if "object" in types and location == "query":
-        description = f"{description} (send {name}.KEY=VALUE pairs or a JSON object)".strip()
-    param = {"name": name, "in": location, "required": required, "schema": schema}
+        # Documented as one JSON value: OpenAPI's default (form, exploded) would spread
+        # the keys over the query, where they read as unknown parameters.
+        description = f"{description} (a JSON object, or {name}.KEY=VALUE pairs)".strip()
+        param["content"] = {_JSON: {"schema": schema}}
+    else:
+        param["schema"] = schema
     if description:
         param["description"] = description
     return param

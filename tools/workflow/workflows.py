@@ -11,6 +11,7 @@ from daemons.orchestrator.model import WorkflowSpec, WorkflowState
 from daemons.orchestrator.protocol import OrchestratorAPI
 from daemons.orchestrator.views import WorkflowPage, WorkflowView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from registry.pipeline import MAX_INPUT_DEPTH
 from tools.workflow.submission import (
     FOLLOW_WAIT,
     FOLLOW_WORKFLOW,
@@ -106,6 +107,13 @@ def _noop(task_id: str, *deps: str, **extra: Any) -> dict[str, Any]:
     return {"id": task_id, "action": "noop", "depends_on": list(deps), **extra}
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 _NAP = {"id": "s", "action": "sleep", "params": {"seconds": 30}}
 _FLAKY_ONCE = {"command": "test -f once || { touch once; echo first try fails >&2; exit 1; }"}
 
@@ -137,6 +145,17 @@ TOOLS = [
             ContractCase(
                 "unknown action",
                 _wf("c-act", {"id": "a", "action": "teleport"}),
+                expect="invalid_input",
+            ),
+            ContractCase(
+                "wait as a number", _wf("c-w0", _noop("a"), wait=0), expect="invalid_input"
+            ),
+            ContractCase(
+                "nested too deep",
+                _wf(
+                    "c-deep",
+                    {"id": "a", "action": "noop", "params": {"x": _nested(MAX_INPUT_DEPTH)}},
+                ),
                 expect="invalid_input",
             ),
             ContractCase(
