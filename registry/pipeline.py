@@ -89,16 +89,16 @@ MAX_INPUT_DEPTH = 64
 the tiers' JSON parser (`servers.jsontext.MAX_DEPTH`) refuses the same."""
 
 
-def _too_deep(value: dict[str, Any], limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
-                if depth >= limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
+_CONTAINERS = (dict, list)
+
+
+def _within(node: dict[str, Any] | list[Any], levels: int) -> bool:
+    """Whether `node` holds at most `levels` levels of arrays/objects, itself included
+    (recursion bounded by `levels`; a flat input costs one loop)."""
+    for child in node.values() if type(node) is dict else node:
+        if isinstance(child, _CONTAINERS) and (levels <= 1 or not _within(child, levels - 1)):
+            return False
+    return True
 
 
 class ValidateInput:
@@ -107,7 +107,7 @@ class ValidateInput:
     while enums and dates still come as the strings JSON carries."""
 
     async def __call__(self, call: Invocation, call_next: Next) -> Any:
-        if _too_deep(call.args, MAX_INPUT_DEPTH):
+        if not _within(call.args, MAX_INPUT_DEPTH):
             raise InvalidInput(
                 f"the input of {call.spec.name} nests arrays and objects more than "
                 f"{MAX_INPUT_DEPTH} deep",

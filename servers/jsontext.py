@@ -48,22 +48,21 @@ def _constant(name: str) -> Any:
     raise JsonRejected(f"{name} is not a JSON number", details={"token": name})
 
 
+_CONTAINERS = (dict, list)
+
+
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether `value` nests arrays/objects more than `limit` deep (no recursion)."""
-    if not isinstance(value, dict | list):
+    """Whether `value` nests arrays/objects more than `limit` deep (the value is depth 1)."""
+    if not isinstance(value, _CONTAINERS):
         return False
-    if limit < 1:
-        return True
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
+    return limit < 1 or not _within(value, limit)
+
+
+def _within(node: dict[str, Any] | list[Any], levels: int) -> bool:
+    for child in node.values() if type(node) is dict else node:
+        if isinstance(child, _CONTAINERS) and (levels <= 1 or not _within(child, levels - 1)):
+            return False
+    return True
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -60,6 +60,15 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
             f"not {content_type or 'no Content-Type'!r}",
             details={"content_type": content_type},
         )
+    body = await read_body(request, limit)
+    if not body:
+        return {}
+    return _parse_object(body)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused (`PayloadTooLarge`) once it is declared or grows past `limit`."""
+    _declared_length(request, limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -69,9 +78,7 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
                 "(PRVNG_MAX_BODY_BYTES raises it)",
                 details={"limit": limit},
             )
-    if not body:
-        return {}
-    return _parse_object(bytes(body))
+    return bytes(body)
 
 
 def _parse_object(body: bytes) -> dict[str, Any]:

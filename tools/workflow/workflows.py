@@ -148,7 +148,7 @@ TOOLS = [
                 expect="invalid_input",
             ),
             ContractCase(
-                "wait as a number", _wf("c-w0", _noop("a"), wait=0), expect="invalid_input"
+                "wait as a number", {**_wf("c-w0", _noop("a")), "wait": 0}, expect="invalid_input"
             ),
             ContractCase(
                 "nested too deep",
