@@ -18,9 +18,11 @@ from registry.errors import (
     NotFound,
     PlatformError,
     RateLimited,
+    StillRunning,
     Timeout,
     Unauthenticated,
     Unavailable,
+    WorkflowFailed,
 )
 from registry.listing import ToolInfo, ToolListing, listing_output_schema
 from registry.model import Call, ContractCase, RestAlias, Risk, StrictModel, Target, ToolSpec
@@ -51,6 +53,7 @@ __all__ = [
     "RestAlias",
     "Risk",
     "RoleAuthorizer",
+    "StillRunning",
     "StrictModel",
     "Target",
     "Timeout",
@@ -60,5 +63,6 @@ __all__ = [
     "ToolSpec",
     "Unauthenticated",
     "Unavailable",
+    "WorkflowFailed",
     "listing_output_schema",
 ]

@@ -16,7 +16,12 @@ says which HTTP status, CLI exit code and MCP shape a code becomes.
      ├── RateLimited             rate_limited           429  exit 7
      ├── Unavailable (ConnectionError) unavailable      503  exit 8
      │    └── Timeout (TimeoutError)                    503  exit 8
-     └── Internal                internal               500  exit 1
+     ├── Internal                internal               500  exit 1
+     ├── WorkflowFailed          workflow_failed        409  exit 9
+     └── StillRunning            still_running          202  exit 10
+
+The last two answer a call that waited for a workflow: it ended without succeeding, or
+the wait ran out while it goes on; `details` is the workflow's view either way.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    WORKFLOW_FAILED = "workflow_failed"
+    STILL_RUNNING = "still_running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,8 @@ ERROR_TABLE: dict[ErrorCode, WireMapping] = {
     ErrorCode.RATE_LIMITED: WireMapping(429, 7),
     ErrorCode.UNAVAILABLE: WireMapping(503, 8),
     ErrorCode.INTERNAL: WireMapping(500, 1),
+    ErrorCode.WORKFLOW_FAILED: WireMapping(409, 9),
+    ErrorCode.STILL_RUNNING: WireMapping(202, 10),
 }
 
 
@@ -157,6 +166,18 @@ class Internal(PlatformError):
     code = ErrorCode.INTERNAL
 
 
+class WorkflowFailed(PlatformError):
+    """The call waited for its workflow, which ended failed, cancelled or rolled back."""
+
+    code = ErrorCode.WORKFLOW_FAILED
+
+
+class StillRunning(PlatformError):
+    """The call's wait ran out; the workflow goes on (wait for it again, or cancel it)."""
+
+    code = ErrorCode.STILL_RUNNING
+
+
 _BY_CODE: dict[str, type[PlatformError]] = {
     cls.code.value: cls
     for cls in (
@@ -172,5 +193,7 @@ _BY_CODE: dict[str, type[PlatformError]] = {
         RateLimited,
         Unavailable,
         Internal,
+        WorkflowFailed,
+        StillRunning,
     )
 }

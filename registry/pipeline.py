@@ -11,11 +11,13 @@ item is checked against the stream's item model as it goes out.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from registry.approval import ApprovalGate
@@ -82,13 +84,70 @@ def _format_validation_error(tool: str, exc: ValidationError) -> InvalidInput:
     return InvalidInput(f"invalid input for {tool}: {summary}", details={"errors": errors})
 
 
+MAX_INPUT_DEPTH = 64
+"""Deepest nesting of arrays and objects in a tool's input (the input object is depth 1);
+the tiers' JSON parser (`servers.jsontext.MAX_DEPTH`) refuses the same."""
+
+
+_CONTAINERS = (dict, list)
+
+
+def _within(node: dict[str, Any] | list[Any], levels: int) -> bool:
+    """Whether `node` holds at most `levels` levels of arrays/objects, itself included
+    (recursion bounded by `levels`; a flat input costs one loop)."""
+    for child in node.values() if type(node) is dict else node:
+        if isinstance(child, _CONTAINERS) and (levels <= 1 or not _within(child, levels - 1)):
+            return False
+    return True
+
+
 class ValidateInput:
+    """The input checked against the tool's model with JSON's types, as its published
+    schema says: strict JSON-mode validation, so `0` is no boolean and `false` no integer,
+    while enums and dates still come as the strings JSON carries."""
+
     async def __call__(self, call: Invocation, call_next: Next) -> Any:
+        if not _within(call.args, MAX_INPUT_DEPTH):
+            raise InvalidInput(
+                f"the input of {call.spec.name} nests arrays and objects more than "
+                f"{MAX_INPUT_DEPTH} deep",
+                details={"max_depth": MAX_INPUT_DEPTH},
+            )
+        model = call.spec.input_model
         try:
-            call.input = call.spec.input_model.model_validate(call.args)
+            text = pydantic_core.to_json(call.args)
+            try:
+                call.input = model.model_validate_json(text, strict=True)
+            except ValidationError as exc:
+                fixed = copy.deepcopy(call.args)  # the caller's dict stays as it was
+                if not _integral_floats_to_ints(fixed, exc):
+                    raise
+                call.input = model.model_validate_json(pydantic_core.to_json(fixed), strict=True)
         except ValidationError as exc:
             raise _format_validation_error(call.spec.name, exc) from None
+        except pydantic_core.PydanticSerializationError as exc:
+            raise InvalidInput(f"the input of {call.spec.name} is not JSON: {exc}") from None
         return await call_next(call)
+
+
+def _integral_floats_to_ints(args: dict[str, Any], exc: ValidationError) -> bool:
+    """Turn `5.0` where an integer was refused into `5`: JSON Schema's `integer` is any
+    number with no fraction, so a schema-valid `5.0` must pass. True when one changed."""
+    changed = False
+    for error in exc.errors(include_url=False, include_context=False):
+        if error["type"] != "int_type" or not error["loc"]:
+            continue
+        parent: Any = None
+        node: Any = args
+        try:
+            for part in error["loc"]:
+                parent, node = node, node[part]
+        except (KeyError, IndexError, TypeError):
+            continue  # a loc through a union member names no place in the input
+        if isinstance(node, float) and node.is_integer():
+            parent[error["loc"][-1]] = int(node)
+            changed = True
+    return changed
 
 
 class IdentifyPrincipal:

@@ -36,6 +36,13 @@ from registry.trace import new_trace_id
 log = logging.getLogger("prvng.registry")
 
 
+def unknown_tool(name: str) -> NotFound:
+    """The error for a tool name no registry holds (a tier that finds none says the same)."""
+    return NotFound(
+        f"unknown tool {name!r}; `prvng tools list` shows every tool", details={"tool": name}
+    )
+
+
 class Registry:
     """Holds the tool specs and runs every call through the pipeline."""
 
@@ -85,10 +92,7 @@ class Registry:
         try:
             return self._tools[name]
         except KeyError:
-            raise NotFound(
-                f"unknown tool {name!r}; `prvng tools list` shows every tool",
-                details={"tool": name},
-            ) from None
+            raise unknown_tool(name) from None
 
     def list(self) -> list[ToolSpec]:
         return sorted(self._tools.values(), key=lambda spec: spec.name)

@@ -1,7 +1,7 @@
 """JSON Schemas for tool inputs and outputs, self-contained (no `$ref`s).
 
 Inlined schemas can be embedded anywhere (an MCP tool, an OpenAPI operation, a CLI
-parser) without a shared `$defs` section.
+parser) without a shared `$defs` section. They say exactly what validation accepts.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ def _inline(node: Any, defs: dict[str, Any], seen: tuple[str, ...]) -> Any:
         target = _inline(defs[name], defs, (*seen, name))
         siblings = {k: _inline(v, defs, seen) for k, v in node.items() if k != "$ref"}
         return {**target, **siblings}
-    return {k: _inline(v, defs, seen) for k, v in node.items() if k != "$defs"}
+    inlined = {k: _inline(v, defs, seen) for k, v in node.items() if k != "$defs"}
+    if "patternProperties" in inlined and "additionalProperties" not in inlined:
+        # A map with constrained keys (`dict[LabelKey, str]`): pydantic refuses any other
+        # key, so the schema says so (JSON Schema would let other keys hold anything).
+        inlined["additionalProperties"] = False
+    return inlined
 
 
 def _schema(model: type[BaseModel], mode: Literal["validation", "serialization"]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import mcp_types
 from fastmcp import FastMCP
+from fastmcp.exceptions import NotFoundError
 from fastmcp.server.dependencies import get_context, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool, ToolResult
@@ -22,8 +23,9 @@ from pydantic import PrivateAttr
 from daemons.common.version import platform_version
 from registry import Envelope, PlatformError, Principal, Registry, Risk, ToolSpec
 from registry.context import ProgressSink
+from registry.registry import unknown_tool
 from registry.schema import input_schema, output_schema
-from registry.trace import trace_id_from_headers
+from registry.trace import new_trace_id, trace_id_from_headers
 from servers.wire import bearer_token, json_bytes
 
 SERVER_NAME = "provisioning-platform"
@@ -132,13 +134,35 @@ class RegistryTool(Tool):
         return tool_result(env)
 
 
+class UnknownTools(Middleware):
+    """A call of a tool this server does not have is a structured `not_found` result, as
+    on every tier (FastMCP would answer an unstructured protocol error)."""
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        try:
+            return await call_next(context)
+        except NotFoundError:
+            name = context.message.name
+            _, trace_id = _caller()
+            return tool_result(Envelope.failure(unknown_tool(name), trace_id or new_trace_id()))
+
+
 def build_mcp(registry: Registry, *, principal: Principal | None = None) -> FastMCP:
     """An MCP server over `registry`.
 
     With `principal` (stdio, in-process) every call runs as that principal; without one
     (HTTP) each call authenticates with the bearer credential of its HTTP request.
     """
-    server: FastMCP = FastMCP(SERVER_NAME, instructions=INSTRUCTIONS, version=platform_version())
+    server: FastMCP = FastMCP(
+        SERVER_NAME,
+        instructions=INSTRUCTIONS,
+        version=platform_version(),
+        middleware=[UnknownTools()],
+    )
     for spec in registry.list():
         server.add_tool(RegistryTool.from_spec(spec, registry, principal))
     server.add_middleware(_VisibleTools(registry, principal))

@@ -9,7 +9,6 @@ the call runs on a platform over HTTP or in this process (`servers.cli.invoke`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from servers.cli.parser import Command, build_parser, parse, version_line
 from servers.cli.session import Session
 from servers.cli.values import parse_assignments
 from servers.coercion import UsageError
+from servers.jsontext import JsonRejected, loads_object
 
 DESCRIPTION = """\
 The Provisioning Platform's command line. Every operation is a command:
@@ -34,23 +34,19 @@ PRVNG_HOME, else they run in this process."""
 
 
 def _json_arguments(text: str) -> dict[str, Any]:
-    """`--json` as given: inline JSON, `-` for stdin, `@path` for a file."""
+    """`--json` as given: inline JSON, `-` for stdin, `@path` for a file (read as bytes, so
+    text that is not UTF-8 is refused like on every tier). `JsonRejected` for bad JSON."""
+    source: str | bytes
     if text == "-":
-        source = sys.stdin.read()
+        source, what = sys.stdin.buffer.read(), "--json - (stdin)"
     elif text.startswith("@"):
         try:
-            source = Path(text[1:]).read_text()
+            source, what = Path(text[1:]).read_bytes(), f"--json {text}"
         except OSError as exc:
             raise UsageError(f"--json: cannot read {text[1:]}: {exc.strerror}") from None
     else:
-        source = text
-    try:
-        value = json.loads(source)
-    except ValueError as exc:
-        raise UsageError(f"--json: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"--json: expected a JSON object, got {type(value).__name__}")
-    return value
+        source, what = text, "--json"
+    return loads_object(source, what)
 
 
 def _configure_call(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +76,8 @@ def _call(session: Session, ns: argparse.Namespace) -> int:
             args = parse_assignments(ns.assignments, tool["input_schema"] if tool else {})
     except UsageError as exc:
         return session.usage_error(str(exc))
+    except JsonRejected as exc:
+        return session.refuse(exc.message, exc.details, tool=ns.tool)
     return session.call(ns.tool, args)
 
 
@@ -139,6 +137,8 @@ def _tool_command(tool: dict[str, Any]) -> Command:
             args = _json_arguments(ns.input_json) if ns.input_json is not None else {}
         except UsageError as exc:
             return session.usage_error(str(exc))
+        except JsonRejected as exc:
+            return session.refuse(exc.message, exc.details, tool=name)
         if getattr(ns, "follow", False):
             return session.follow(name, {**args, **tool_args(ns)})
         return session.call(name, {**args, **tool_args(ns)})

@@ -21,12 +21,14 @@ from daemons.common.files import pid_alive
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from daemons.common.signals import ServerStopped, serve_until, stop_requested
+from daemons.common.version import platform_version
 from registry import PlatformError
 from registry.errors import exit_code
 from registry.timestamps import utc_now_iso
 from servers import runfile
 from servers.assembly import build_registry, local_principal
-from servers.mcp import SERVER_NAME, build_mcp
+from servers.mcp import INSTRUCTIONS, SERVER_NAME, UnknownTools, build_mcp
+from servers.stdio import serve_stdio
 from servers.supervisor import HttpComponent, Platform, build_platform
 
 log = logging.getLogger("prvng.platform")
@@ -148,8 +150,7 @@ async def _serve_stdio(settings: Settings) -> None:
     keystore = KeyStore(settings)
     async with build_registry(settings, keystore=keystore) as registry:
         principal = await local_principal(settings, registry, keystore)
-        server = build_mcp(registry, principal=principal)
-        await server.run_stdio_async(show_banner=False)
+        await serve_stdio(build_mcp(registry, principal=principal))
 
 
 async def _proxy_stdio(settings: Settings, url: str) -> None:
@@ -159,7 +160,14 @@ async def _proxy_stdio(settings: Settings, url: str) -> None:
 
     key = settings.api_key or KeyStore(settings).ensure_admin_key().read_text().strip()
     transport = StreamableHttpTransport(f"{url}/mcp", auth=key)
-    await create_proxy(transport, name=SERVER_NAME).run_stdio_async(show_banner=False)
+    proxy = create_proxy(
+        transport,
+        name=SERVER_NAME,
+        version=platform_version(),
+        instructions=INSTRUCTIONS,
+        middleware=[UnknownTools()],
+    )
+    await serve_stdio(proxy)
 
 
 def run_stdio(settings: Settings) -> None:

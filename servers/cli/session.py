@@ -65,6 +65,13 @@ class Session:
         error = envelope.get("error") or {}
         return self.catalog.exit_code(str(error.get("code", "internal")))
 
+    def refuse(self, message: str, details: dict[str, Any], *, tool: str) -> int:
+        """Report input refused before any call (bad `--json`) as `invalid_input`."""
+        from servers.cli.remote import failure_envelope
+
+        envelope = failure_envelope("invalid_input", message, self.option("trace_id"), details)
+        return self.report_failure(envelope, tool=tool)
+
     def call(self, name: str, args: dict[str, Any]) -> int:
         """Call a tool, print its data (JSON unless `--output table`); the exit code."""
         envelope = self.invoke(name, args)

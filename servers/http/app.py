@@ -38,11 +38,13 @@ from registry.errors import (
 from registry.refusals import EdgeRefusals
 from registry.schema import input_schema
 from registry.trace import trace_id_from_headers
-from servers.http.input import path_args, query_args, read_json_object
+from servers import jsontext
+from servers.http.input import path_args, query_args, read_body, read_json_object
 from servers.http.metrics import Metrics
 from servers.http.openapi import openapi_document
 from servers.http.sse import EVENTS_TOOL, resume_from, stream_response, wants_stream
 from servers.runfile import MAX_CHALLENGE, challenge_proof
+from servers.stdio import MESSAGE_DEPTH, parse_error
 from servers.wire import bearer_token, json_bytes
 
 log = logging.getLogger("prvng.http")
@@ -263,13 +265,50 @@ def _static_first(path: str) -> list[int]:
 
 
 class _McpEndpoint:
-    """Serves `/mcp` and `/mcp/` with the MCP app (whose route is `/mcp`)."""
+    """Serves `/mcp` and `/mcp/` with the MCP app (whose route is `/mcp`).
 
-    def __init__(self, app: ASGIApp) -> None:
+    A message body is read here first, as REST reads one: past PRVNG_MAX_BODY_BYTES it is
+    the platform's 413 envelope; text that is not strict JSON is a JSON-RPC parse error
+    (400). The SDK then gets the body as it came."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app({**scope, "path": "/mcp"}, receive, send)
+        scope = {**scope, "path": "/mcp"}
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            body = await read_body(request, self.max_body)
+            if body:
+                jsontext.loads(body, "the message", max_depth=MESSAGE_DEPTH)
+        except PlatformError as exc:
+            await error_response(exc, trace_id_from_headers(request.headers))(scope, receive, send)
+            return
+        except jsontext.JsonRejected as exc:
+            await Response(json_bytes(parse_error(exc)), 400, media_type=_JSON)(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then the client's own events
+    (its disconnect)."""
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -326,7 +365,8 @@ def create_app(
         from servers.mcp import build_mcp
 
         mcp_app = build_mcp(registry).http_app(path="/mcp")
-        routes += [Route("/mcp", _McpEndpoint(mcp_app)), Route("/mcp/", _McpEndpoint(mcp_app))]
+        endpoint = _McpEndpoint(mcp_app, tier.max_body)
+        routes += [Route("/mcp", endpoint), Route("/mcp/", endpoint)]
 
     refusals = EdgeRefusals(registry.audit_sink)
 

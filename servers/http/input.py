@@ -9,16 +9,14 @@ there precisely.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
 
 from registry.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from servers import jsontext
 from servers.coercion import UsageError, coerce, item_schema, schema_types, value_schema
-
-_JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
 def _is_json(content_type: str) -> bool:
@@ -58,6 +56,15 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
             f"not {content_type or 'no Content-Type'!r}",
             details={"content_type": content_type},
         )
+    body = await read_body(request, limit)
+    if not body:
+        return {}
+    return _parse_object(body)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused (`PayloadTooLarge`) once it is declared or grows past `limit`."""
+    _declared_length(request, limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -67,32 +74,14 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
                 "(PRVNG_MAX_BODY_BYTES raises it)",
                 details={"limit": limit},
             )
-    if not body:
-        return {}
-    return _parse_object(bytes(body))
+    return bytes(body)
 
 
 def _parse_object(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno} (char {exc.pos})",
-            details={"line": exc.lineno, "column": exc.colno, "position": exc.pos},
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"the request body is not UTF-8 text: {exc.reason} at byte {exc.start}",
-            details={"position": exc.start},
-        ) from None
-    if not isinstance(value, dict):
-        kind = _JSON_KINDS.get(type(value), "a number")
-        raise InvalidInput(
-            f"the request body must be a JSON object holding the tool's input, not {kind}",
-            details={"got": kind.rpartition(" ")[2]},
-        )
-    return value
+        return jsontext.loads_object(body, "the request body")
+    except jsontext.JsonRejected as exc:
+        raise InvalidInput(exc.message, details=exc.details) from None
 
 
 # -- query and path parameters ---------------------------------------------------------
@@ -109,12 +98,11 @@ def _typed(value: str, schema: dict[str, Any]) -> Any:
 
 def _object_value(name: str, value: str) -> Any:
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
+        return jsontext.loads(value, f"query parameter {name!r}")
+    except jsontext.JsonRejected as exc:
         raise InvalidInput(
-            f"query parameter {name!r} is an object: send {name}.KEY=VALUE pairs or a JSON "
-            f"object ({exc.msg} at char {exc.pos})",
-            details={"parameter": name},
+            f"{exc.message}; it is an object: send {name}.KEY=VALUE pairs or a JSON object",
+            details={"parameter": name, **exc.details},
         ) from None
 
 

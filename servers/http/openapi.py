@@ -49,6 +49,9 @@ _DESCRIPTIONS = {
     ErrorCode.RATE_LIMITED: "Too many calls; retry later",
     ErrorCode.UNAVAILABLE: "A backing service is not available",
     ErrorCode.INTERNAL: "Unexpected failure; the server log has the trace id",
+    ErrorCode.WORKFLOW_FAILED: "The call waited; the workflow ended without succeeding "
+    "(`details`: its view and failed tasks)",
+    ErrorCode.STILL_RUNNING: "The wait ran out; the workflow goes on (`details`: its view)",
 }
 
 _cache: weakref.WeakKeyDictionary[Registry, tuple[int, dict[str, Any]]] = (
@@ -139,6 +142,8 @@ def _error_codes(spec: ToolSpec, has_body: bool) -> list[ErrorCode]:
         codes.append(ErrorCode.CONFLICT)
     if spec.requires_approval:
         codes.append(ErrorCode.APPROVAL_REQUIRED)
+    if spec.follow is not None:  # it can wait for a workflow
+        codes += (ErrorCode.WORKFLOW_FAILED, ErrorCode.STILL_RUNNING)
     return codes
 
 
@@ -174,9 +179,14 @@ def _tool_operation(spec: ToolSpec) -> dict[str, Any]:
 def _parameter(name: str, location: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
     description = schema.get("description", "")
     types = {schema.get("type")} | {o.get("type") for o in schema.get("anyOf", ())}
+    param: dict[str, Any] = {"name": name, "in": location, "required": required}
     if "object" in types and location == "query":
-        description = f"{description} (send {name}.KEY=VALUE pairs or a JSON object)".strip()
-    param = {"name": name, "in": location, "required": required, "schema": schema}
+        # Documented as one JSON value: OpenAPI's default (form, exploded) would spread
+        # the keys over the query, where they read as unknown parameters.
+        description = f"{description} (a JSON object, or {name}.KEY=VALUE pairs)".strip()
+        param["content"] = {_JSON: {"schema": schema}}
+    else:
+        param["schema"] = schema
     if description:
         param["description"] = description
     return param

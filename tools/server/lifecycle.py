@@ -20,7 +20,7 @@ from daemons.orchestrator.provisioning.templates import (
     servers_create_workflow,
 )
 from daemons.orchestrator.views import WorkflowView
-from registry import Call, ContractCase, RestAlias, Risk, Target, ToolContext, ToolSpec
+from registry import Call, ContractCase, NotFound, RestAlias, Risk, Target, ToolContext, ToolSpec
 from registry.errors import PlatformError
 from registry.resources import Resources
 from tools.config.nickel import evaluate
@@ -90,6 +90,20 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
 
 
 async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
+    """Refuses names the inventory never had: deleting a typo must not look like success
+    (a server deleted before stays in the inventory as `deleted`, so a repeat is fine)."""
+    inventory = Inventory(await ctx.resource(StateStore))
+    missing = []
+    for name in dict.fromkeys(args.names):
+        try:
+            await inventory.get(name)
+        except NotFound:
+            missing.append(name)
+    if missing:
+        raise NotFound(
+            f"no server named {', '.join(missing)} in the inventory; `prvng server list` shows it",
+            details={"servers": missing},
+        )
     spec = server_delete_workflow(args.names)
     return await submit(ctx, spec, args)
 
@@ -153,6 +167,7 @@ TOOLS = [
                 ),
             ),
             ContractCase("no names", {"names": []}, expect="invalid_input"),
+            ContractCase("unknown server", {"names": ["ghost"]}, expect="not_found"),
         ),
     ),
 ]

@@ -142,6 +142,8 @@ TOOLS = [
                 setup=(_reg("lst-1", team="lst"), _reg("lst-2", team="lst"), _reg("lst-3")),
             ),
             ContractCase("bad limit", {"limit": 0}, expect="invalid_input"),
+            ContractCase("offset as a boolean", {"offset": False}, expect="invalid_input"),
+            ContractCase("limit 5.0 (a JSON Schema integer)", {"limit": 5.0, "provider": "none"}),
         ),
     ),
     ToolSpec(

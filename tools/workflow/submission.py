@@ -5,16 +5,21 @@ an engine in this process or the daemon's client, the tools cannot tell which.""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 from pydantic import Field
 
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     WORKFLOW_ID_PATTERN,
+    TaskState,
     WorkflowSpec,
+    WorkflowState,
 )
 from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
-from daemons.orchestrator.views import Event, WorkflowView
-from registry import StrictModel, ToolContext
+from daemons.orchestrator.views import Event, TaskView, WorkflowView
+from registry import StillRunning, StrictModel, ToolContext, WorkflowFailed
 from registry.model import Follow
 
 WAIT_TIMEOUT_S = 300.0
@@ -46,12 +51,66 @@ async def orchestrator(ctx: ToolContext) -> OrchestratorAPI:
     return (await ctx.resource(OrchestratorHandle)).api
 
 
-async def finish(
-    api: OrchestratorAPI, view: WorkflowView, ctx: ToolContext, wait: bool, timeout_s: float
+SUCCEEDED = frozenset({WorkflowState.SUCCEEDED})
+"""What a call that runs a workflow (submit, create, wait, retry) waits for."""
+
+
+def _failed_task(task: TaskView) -> dict[str, Any]:
+    comp = task.compensation
+    comp_failed = comp is not None and comp.state is TaskState.FAILED
+    return {
+        "id": task.id,
+        "action": task.action,
+        "state": task.state.value,
+        "attempts": task.attempts,
+        "error": task.error,
+        "compensation_error": comp.error if comp is not None and comp_failed else None,
+    }
+
+
+async def _outcome(
+    api: OrchestratorAPI, view: WorkflowView, goal: Collection[WorkflowState]
 ) -> WorkflowView:
-    """The view as submitted, or (with `wait`) once finished, reporting progress meanwhile."""
-    if not wait or view.state in TERMINAL_WORKFLOW_STATES:
+    """The view when the workflow reached `goal`, else the error that says where it is."""
+    if view.state in goal:
         return view
+    details: dict[str, Any] = view.model_dump(mode="json")
+    if view.state not in TERMINAL_WORKFLOW_STATES:
+        raise StillRunning(
+            f"workflow {view.id} is still {view.state} (the wait ran out); "
+            f"`prvng workflow wait --id {view.id}` waits again",
+            details=details,
+        )
+    failed = [
+        _failed_task(t)
+        for t in await api.tasks(view.id)
+        if t.state is TaskState.FAILED
+        or (t.compensation is not None and t.compensation.state is TaskState.FAILED)
+    ]
+    details["failed_tasks"] = failed
+    names = ", ".join(t["id"] for t in failed) or "none"
+    raise WorkflowFailed(
+        f"workflow {view.id} ended {view.state}: {view.reason or 'no reason recorded'} "
+        f"(failed tasks: {names}); `prvng task list --workflow-id {view.id}` shows every task",
+        details=details,
+    )
+
+
+async def finish(
+    api: OrchestratorAPI,
+    view: WorkflowView,
+    ctx: ToolContext,
+    wait: bool,
+    timeout_s: float,
+    goal: Collection[WorkflowState] = SUCCEEDED,
+) -> WorkflowView:
+    """The view as submitted, or (with `wait`) once it reached `goal`, reporting progress
+    meanwhile; `WorkflowFailed` when it settled elsewhere, `StillRunning` when the wait
+    ran out. A call that did not wait answers the view whatever its state."""
+    if not wait:
+        return view
+    if view.state in TERMINAL_WORKFLOW_STATES:
+        return await _outcome(api, view, goal)
     done: set[str] = set()
 
     async def on_progress(event: Event) -> None:
@@ -60,7 +119,7 @@ async def finish(
         message = f"{event.task_id or 'workflow'}: {event.state}"
         await ctx.progress(len(done), view.tasks_total, message)
 
-    return await api.wait(view.id, timeout_s, on_progress)
+    return await _outcome(api, await api.wait(view.id, timeout_s, on_progress), goal)
 
 
 async def submit(ctx: ToolContext, spec: WorkflowSpec, options: SubmitOptions) -> WorkflowView:

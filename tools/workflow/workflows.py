@@ -20,10 +20,12 @@ from registry import (
     ToolContext,
     ToolSpec,
 )
+from registry.pipeline import MAX_INPUT_DEPTH
 from registry.resources import Resources
 from tools.workflow.submission import (
     FOLLOW_WAIT,
     FOLLOW_WORKFLOW,
+    SUCCEEDED,
     WAIT_TIMEOUT_S,
     WORKFLOW_VOLATILE,
     SubmitOptions,
@@ -107,16 +109,23 @@ async def list_workflows(args: ListInput, ctx: ToolContext) -> WorkflowPage:
 Command = Callable[[OrchestratorAPI, str], Awaitable[WorkflowView]]
 
 
-def _control(command: Command) -> Callable[[ControlInput, ToolContext], Awaitable[WorkflowView]]:
+def _control(
+    command: Command, goal: frozenset[WorkflowState] = SUCCEEDED
+) -> Callable[[ControlInput, ToolContext], Awaitable[WorkflowView]]:
     """The handler of a command on one workflow (cancel, rollback, retry): send it, then
-    wait for the workflow to settle if asked."""
+    wait for the workflow to settle if asked; the command succeeded when it reached `goal`."""
 
     async def handler(args: ControlInput, ctx: ToolContext) -> WorkflowView:
         api = await orchestrator(ctx)
         view = await command(api, args.id)
-        return await finish(api, view, ctx, args.wait, args.wait_timeout_s)
+        return await finish(api, view, ctx, args.wait, args.wait_timeout_s, goal)
 
     return handler
+
+
+_CANCELLED = frozenset({WorkflowState.CANCELLED})
+_UNDONE = frozenset({WorkflowState.ROLLED_BACK, WorkflowState.CANCELLED})
+"""A rollback of a workflow once cancelled ends `cancelled`: undone all the same."""
 
 
 def _wf(wf_id: str, *tasks: dict[str, Any], wait: bool = True, **fields: Any) -> dict[str, Any]:
@@ -127,6 +136,14 @@ def _noop(task_id: str, *deps: str, **extra: Any) -> dict[str, Any]:
     return {"id": task_id, "action": "noop", "depends_on": list(deps), **extra}
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+_NAP = {"id": "s", "action": "sleep", "params": {"seconds": 30}}
 _FLAKY_ONCE = {"command": "test -f once || { touch once; echo first try fails >&2; exit 1; }"}
 
 TOOLS = [
@@ -159,6 +176,22 @@ TOOLS = [
                 "unknown action",
                 _wf("c-act", {"id": "a", "action": "teleport"}),
                 expect="invalid_input",
+            ),
+            ContractCase(
+                "wait as a number", {**_wf("c-w0", _noop("a")), "wait": 0}, expect="invalid_input"
+            ),
+            ContractCase(
+                "nested too deep",
+                _wf(
+                    "c-deep",
+                    {"id": "a", "action": "noop", "params": {"x": _nested(MAX_INPUT_DEPTH)}},
+                ),
+                expect="invalid_input",
+            ),
+            ContractCase(
+                "a task fails",
+                _wf("c-fail", {"id": "a", "action": "shell", "params": {"command": "exit 3"}}),
+                expect="workflow_failed",
             ),
         ),
     ),
@@ -207,6 +240,12 @@ TOOLS = [
                 setup=(Call("workflow.submit", _wf("c-wait", _noop("a"), wait=False)),),
             ),
             ContractCase("zero timeout", {"id": "c-wait", "timeout_s": 0}, expect="invalid_input"),
+            ContractCase(
+                "runs out",
+                {"id": "c-wst", "timeout_s": 0.05},
+                expect="still_running",
+                setup=(Call("workflow.submit", _wf("c-wst", _NAP, wait=False)),),
+            ),
         ),
     ),
     ToolSpec(
@@ -234,7 +273,7 @@ TOOLS = [
         summary="Cancel a workflow: stop its running tasks and run compensations",
         input_model=ControlInput,
         output_model=WorkflowView,
-        handler=_control(lambda api, wf: api.cancel(wf)),
+        handler=_control(lambda api, wf: api.cancel(wf), _CANCELLED),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         risk=Risk.DESTRUCTIVE,
@@ -248,11 +287,7 @@ TOOLS = [
                 setup=(
                     Call(
                         "workflow.submit",
-                        _wf(
-                            "c-can",
-                            {"id": "s", "action": "sleep", "params": {"seconds": 30}},
-                            wait=False,
-                        ),
+                        _wf("c-can", _NAP, wait=False),
                     ),
                 ),
             ),
@@ -269,7 +304,7 @@ TOOLS = [
         summary="Undo a finished workflow by running its compensations",
         input_model=ControlInput,
         output_model=WorkflowView,
-        handler=_control(lambda api, wf: api.rollback(wf)),
+        handler=_control(lambda api, wf: api.rollback(wf), _UNDONE),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         risk=Risk.DESTRUCTIVE,
