@@ -59,7 +59,9 @@ def _task_row(t: TaskRun) -> list[Any]:
         t.result,
         t.retry_at,
         None if comp is None else [comp.state.value, comp.attempt, comp.error, comp.retry_at],
-        None if log is None else [log.dropped_bytes, [[s, line] for s, line in log.entries]],
+        None
+        if log is None
+        else [log.dropped_bytes, [[s, line] for s, line in log.entries], log.dropped_lines],
     ]
 
 
@@ -70,8 +72,9 @@ def _restore_task(t: TaskRun, row: list[Any]) -> None:
         t.comp = Compensation(TaskState(comp[0]), comp[1])
         t.comp.error, t.comp.retry_at = comp[2], comp[3]
     if log:
-        dropped, entries = log
+        dropped, entries, *dropped_lines = log  # snapshots before the line count had two
         task_log = t.logger()
         for stream, line in entries:
             task_log.add(stream, line)
         task_log.dropped_bytes = dropped
+        task_log.dropped_lines = dropped_lines[0] if dropped_lines else 0

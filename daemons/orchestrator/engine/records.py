@@ -59,6 +59,7 @@ class SucceededRecord(_Stamped):
     n: int
     log: NotRequired[list[list[str]]]
     dropped: NotRequired[int]
+    dropped_lines: NotRequired[int]
     result: NotRequired[dict[str, Any]]
 
 
@@ -72,6 +73,7 @@ class FailedRecord(_Stamped):
     retry_at: NotRequired[float]
     log: NotRequired[list[list[str]]]
     dropped: NotRequired[int]
+    dropped_lines: NotRequired[int]
 
 
 class CancelledRecord(_Stamped):

@@ -403,6 +403,7 @@ def _add_log(t: TaskRun, r: SucceededRecord | FailedRecord) -> None:
     if entries:
         log = t.logger()
         log.dropped_bytes += r.get("dropped", 0)
+        log.dropped_lines += r.get("dropped_lines", 0)
         for stream, line in entries:
             log.add(stream, line)
 

@@ -508,3 +508,5 @@ def _add_log(record: SucceededRecord | FailedRecord, sink: AttemptLog) -> None:
         record["log"] = sink.entries()
         if sink.new.dropped_bytes:
             record["dropped"] = sink.new.dropped_bytes
+        if sink.new.dropped_lines:
+            record["dropped_lines"] = sink.new.dropped_lines

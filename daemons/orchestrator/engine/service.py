@@ -26,11 +26,13 @@ from daemons.orchestrator.model import (
 )
 from daemons.orchestrator.protocol import ProgressCallback
 from daemons.orchestrator.views import (
+    LOG_PAGE_DEFAULT,
     Event,
     TaskLogs,
     TaskView,
     WorkflowPage,
     WorkflowView,
+    check_log_page,
     task_logs,
     task_view,
     workflow_view,
@@ -213,12 +215,18 @@ class Orchestrator:
         await self.engine.committer.durable()
         return task_view(wf, t)
 
-    async def logs(self, workflow_id: str, task_id: str, tail: int | None = None) -> TaskLogs:
-        if tail is not None and tail < 0:
-            raise InvalidInput(f"tail must be 0 or more lines, got {tail}")
+    async def logs(
+        self,
+        workflow_id: str,
+        task_id: str,
+        tail: int | None = None,
+        offset: int | None = None,
+        limit: int = LOG_PAGE_DEFAULT,
+    ) -> TaskLogs:
+        check_log_page(tail, offset, limit)
         wf, t = self._task(workflow_id, task_id)
         await self.engine.committer.durable()
-        return task_logs(wf, t, tail)
+        return task_logs(wf, t, offset, limit, tail)
 
     async def wait(
         self,

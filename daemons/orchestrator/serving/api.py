@@ -9,7 +9,7 @@ and statuses. Every route but `/health` needs `Authorization: Bearer <token>`.
     GET  /v1/workflows/{id}/wait?timeout_s=     long poll until finished
     GET  /v1/workflows/{id}/tasks?state=
     GET  /v1/workflows/{id}/tasks/{task_id}
-    GET  /v1/workflows/{id}/tasks/{task_id}/logs?tail=
+    GET  /v1/workflows/{id}/tasks/{task_id}/logs?offset&limit|tail   one bounded page
     GET  /v1/events?since&workflow_id           server-sent events (Last-Event-ID resumes)
     GET  /health
 """
@@ -33,7 +33,7 @@ from starlette.routing import Route
 from daemons.common.sse import SseMessage, sse_frames
 from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
-from daemons.orchestrator.views import Event
+from daemons.orchestrator.views import LOG_PAGE_DEFAULT, Event
 from registry.envelope import Envelope
 from registry.errors import (
     Internal,
@@ -172,10 +172,12 @@ class _Api:
         return await self.orch.task(request.path_params["id"], request.path_params["task_id"])
 
     async def logs(self, request: Request) -> Any:
-        raw = request.query_params.get("tail")
-        tail = None if raw is None else _int(raw, "tail", 0)
+        q = request.query_params
+        tail = None if q.get("tail") is None else _int(q.get("tail"), "tail", 0)
+        offset = None if q.get("offset") is None else _int(q.get("offset"), "offset", 0)
+        limit = _int(q.get("limit"), "limit", LOG_PAGE_DEFAULT)
         p = request.path_params
-        return await self.orch.logs(p["id"], p["task_id"], tail)
+        return await self.orch.logs(p["id"], p["task_id"], tail, offset, limit)
 
     async def events(self, request: Request) -> Response:
         trace_id = trace_id_from_headers(request.headers)
