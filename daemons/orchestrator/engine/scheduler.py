@@ -34,7 +34,7 @@ from daemons.orchestrator.durability.commit import GroupCommitter
 from daemons.orchestrator.durability.journal import JournalFile
 from daemons.orchestrator.engine.attempt import Outcome, backoff_delay, execute
 from daemons.orchestrator.engine.events import EventBus, RawEvent
-from daemons.orchestrator.engine.graph import check_actions, compile_graph
+from daemons.orchestrator.engine.graph import Prepared
 from daemons.orchestrator.engine.logs import AttemptLog
 from daemons.orchestrator.engine.records import (
     Change,
@@ -151,8 +151,11 @@ class Engine:
 
     # ---- commands ------------------------------------------------------------------------
 
-    def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowRun:
-        """Check, journal and schedule a workflow (the caller awaits `durable()`).
+    def submit(
+        self, spec: WorkflowSpec, workflow_id: str | None, prepared: Prepared
+    ) -> WorkflowRun:
+        """Journal and schedule a workflow `prepare`d from `spec` (the caller awaits
+        `durable()`).
 
         A caller-chosen `workflow_id` makes submission idempotent: the same id with the
         same spec answers the existing workflow; with another spec it is a `Conflict`.
@@ -160,20 +163,18 @@ class Engine:
         if self._stopping:
             raise Unavailable("the orchestrator is stopping; submit again once it is back")
         if workflow_id is not None:
-            existing = self._existing(workflow_id, spec)
+            existing = self.existing(workflow_id, spec)
             if existing is not None:
                 return existing
-        graph = compile_graph(spec)
-        check_actions(spec, self.actions)
         wf_id = workflow_id or new_workflow_id()
         now = time.time()
-        wf = WorkflowRun(wf_id, spec, graph, now, JournalFile(self._journal_dir, wf_id))
+        wf = WorkflowRun(wf_id, spec, prepared.graph, now, JournalFile(self._journal_dir, wf_id))
         record: SubmitRecord = {
             "s": 1,
             "k": RecordKind.SUBMIT,
             "at": now,
             "wf": wf_id,
-            "spec": spec.model_dump(mode="json", exclude_defaults=True),
+            "spec": prepared.spec_json,
         }
         self.committer.append(
             wf.journal, record, ("workflow", wf_id, None, "pending", None, now, None)
@@ -186,7 +187,8 @@ class Engine:
         self._pump()
         return wf
 
-    def _existing(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowRun | None:
+    def existing(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowRun | None:
+        """The workflow already submitted as `workflow_id` with `spec`, if any."""
         if not WORKFLOW_ID.fullmatch(workflow_id):
             raise InvalidInput(
                 f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "

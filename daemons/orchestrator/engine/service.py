@@ -16,6 +16,7 @@ from daemons.common.locks import OwnerLock
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import Action, load_actions
+from daemons.orchestrator.engine.graph import prepare
 from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
 from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
 from daemons.orchestrator.model import (
@@ -120,8 +121,12 @@ class Orchestrator:
     # ---- the API -------------------------------------------------------------------------
 
     async def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowView:
-        wf = self.engine.submit(spec, workflow_id)
-        await self.engine.committer.durable()
+        engine = self.engine
+        wf = None if workflow_id is None else engine.existing(workflow_id, spec)
+        if wf is None:  # checking a big spec takes a while: not on the event loop
+            prepared = await asyncio.to_thread(prepare, spec, engine.actions)
+            wf = engine.submit(spec, workflow_id, prepared)
+        await engine.committer.durable()
         return workflow_view(wf)
 
     async def get(self, workflow_id: str) -> WorkflowView:

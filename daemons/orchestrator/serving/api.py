@@ -16,6 +16,7 @@ and statuses. Every route but `/health` needs `Authorization: Bearer <token>`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -125,11 +126,8 @@ class _Api:
         return JSONResponse(envelope.to_dict(), status_code=200 if health["ready"] else 503)
 
     async def submit(self, request: Request) -> Any:
-        body = await _json_body(request)
-        try:
-            spec = WorkflowSpec.model_validate(body)
-        except ValidationError as exc:
-            raise _invalid(exc) from None
+        body = await _body(request)
+        spec = await asyncio.to_thread(_parse_spec, body)  # megabytes take a while to parse
         return await self.orch.submit(spec, request.query_params.get("id"))
 
     async def list(self, request: Request) -> Any:
@@ -224,7 +222,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return _envelope_response(Envelope.failure(err, trace_id))
 
 
-async def _json_body(request: Request) -> Any:
+async def _body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
@@ -235,10 +233,18 @@ async def _json_body(request: Request) -> Any:
         if size > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_spec(body: bytes) -> WorkflowSpec:
     try:
-        return json.loads(b"".join(chunks))
+        data = json.loads(body)
     except ValueError as exc:
         raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    try:
+        return WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
 
 
 def _invalid(exc: ValidationError) -> InvalidInput:
