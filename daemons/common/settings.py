@@ -85,6 +85,10 @@ class Settings:
     """... or once its first record is older than this."""
     audit_retention: int = 10
     """How many rotated audit logs are kept (the oldest is deleted)."""
+    workflow_retention_s: int = 30 * 86400
+    """A finished workflow is deleted (journal, snapshot, work dir) once this old ..."""
+    workflow_retention_count: int = 10_000
+    """... or once this many newer workflows have finished."""
     http: HttpLimits = field(default_factory=HttpLimits)
     """Per-client limits of every HTTP listener (platform daemon, orchestrator API)."""
     extra: dict[str, str] = field(default_factory=dict)
@@ -107,6 +111,8 @@ class Settings:
             audit_max_bytes=_int_env("PRVNG_AUDIT_MAX_BYTES", 10 << 20),
             audit_max_age_s=_int_env("PRVNG_AUDIT_MAX_AGE_S", 7 * 86400),
             audit_retention=_int_env("PRVNG_AUDIT_RETENTION", 10),
+            workflow_retention_s=_int_env("PRVNG_WORKFLOW_RETENTION_S", 30 * 86400),
+            workflow_retention_count=_int_env("PRVNG_WORKFLOW_RETENTION_COUNT", 10_000),
             http=HttpLimits.from_env(),
         )
 

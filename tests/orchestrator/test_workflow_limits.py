@@ -84,3 +84,16 @@ async def test_a_workflow_at_the_limits_runs(client: OrchestratorClient) -> None
     chain = [_noop(0)] + [_noop(i, i - 1) for i in range(1, MAX_DEPTH)]
     submitted = await client.submit(_spec(chain))
     assert (await client.wait(submitted.id, 60)).state == "succeeded"
+
+
+async def test_a_big_invalid_spec_gets_a_bounded_error_with_true_locations(
+    client: OrchestratorClient,
+) -> None:
+    tasks = [_noop(i) for i in range(1200)]
+    for task in tasks[700:]:
+        task["retry"] = {"max_attempts": 0}
+    body = {"name": "big", "tasks": tasks}
+    with pytest.raises(InvalidInput, match=r"tasks\.700\.retry\.max_attempts") as caught:
+        await client._call("POST", "/v1/workflows", json=body)
+    assert caught.value.details["error_count"] == 500
+    assert len(caught.value.details["errors"]) == 20

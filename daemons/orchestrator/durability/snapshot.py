@@ -7,9 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemons.orchestrator.engine.records import RecordKind, SnapshotRecord
+from daemons.orchestrator.engine.records import RecordKind, SnapshotRecord, SummaryRecord
 from daemons.orchestrator.engine.runtime import Compensation, TaskRun, WorkflowRun
-from daemons.orchestrator.model import TaskState, WorkflowState
+from daemons.orchestrator.model import TERMINAL_WORKFLOW_STATES, TaskState, WorkflowState
+from daemons.orchestrator.views import workflow_view
+
+
+def checkpoint(run: WorkflowRun) -> tuple[SnapshotRecord, SummaryRecord | None]:
+    """The snapshot, and for a finished workflow the summary a restart reads instead."""
+    if run.state not in TERMINAL_WORKFLOW_STATES or run.finished_at is None:
+        return take(run), None
+    summary: SummaryRecord = {
+        "s": run.seq,
+        "k": RecordKind.SUMMARY,
+        "wf": run.id,
+        "finished_at": run.finished_at,
+        "view": workflow_view(run).model_dump(mode="json"),
+    }
+    return take(run), summary
 
 
 def take(run: WorkflowRun) -> SnapshotRecord:

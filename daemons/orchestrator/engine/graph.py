@@ -49,7 +49,10 @@ def prepare(spec: WorkflowSpec, actions: Mapping[str, Action]) -> Prepared:
     check_limits(spec)
     graph = compile_graph(spec)
     check_actions(spec, actions)
-    return Prepared(graph, spec.model_dump(mode="json", exclude_defaults=True))
+    # Task by task: one dump of the whole spec would hold the GIL, stalling the event loop.
+    spec_json = spec.model_dump(mode="json", exclude_defaults=True, exclude={"tasks"})
+    spec_json["tasks"] = [t.model_dump(mode="json", exclude_defaults=True) for t in spec.tasks]
+    return Prepared(graph, spec_json)
 
 
 def check_limits(spec: WorkflowSpec) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import operator
+import time
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -112,7 +114,7 @@ class Orchestrator:
         return {
             "ready": self._lock.held and error is None,
             "detail": error.message if error else "journal ok",
-            "workflows": len(engine.workflows),
+            "workflows": len(engine.workflows) + len(engine.archived),
             "active_workflows": active,
             "running_attempts": engine.running,
             "concurrency": engine.concurrency,
@@ -121,15 +123,27 @@ class Orchestrator:
     # ---- the API -------------------------------------------------------------------------
 
     async def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowView:
+        # Comparing and checking a big spec takes a while: in a worker thread, not the loop.
         engine = self.engine
-        wf = None if workflow_id is None else engine.existing(workflow_id, spec)
-        if wf is None:  # checking a big spec takes a while: not on the event loop
-            prepared = await asyncio.to_thread(prepare, spec, engine.actions)
-            wf = engine.submit(spec, workflow_id, prepared)
+        if workflow_id is not None:
+            if workflow_id in engine.archived:
+                await engine.load_archived(workflow_id)
+            known = engine.workflows.get(workflow_id)
+            if known is not None:
+                same = await asyncio.to_thread(operator.eq, known.spec, spec)
+                wf = engine.existing(workflow_id, spec, same)
+                if wf is not None:
+                    await engine.committer.durable()
+                    return workflow_view(wf)
+        prepared = await asyncio.to_thread(prepare, spec, engine.actions)
+        wf = engine.submit(spec, workflow_id, prepared)
         await engine.committer.durable()
         return workflow_view(wf)
 
     async def get(self, workflow_id: str) -> WorkflowView:
+        archived = self.engine.archived.get(workflow_id)
+        if archived is not None:
+            return archived.view
         wf = self._workflow(workflow_id)
         await self.engine.committer.durable()
         return workflow_view(wf)
@@ -150,24 +164,30 @@ class Orchestrator:
         await self.engine.committer.durable()
         page: list[WorkflowView] = []
         more = False
-        for wf in sorted(self.engine.workflows.values(), key=lambda w: w.id, reverse=True):
-            if cursor is not None and wf.id >= cursor:
+        engine = self.engine
+        for wf_id in sorted([*engine.workflows, *engine.archived], reverse=True):
+            if cursor is not None and wf_id >= cursor:
                 continue
-            if state is not None and wf.state is not state:
+            wf = engine.workflows.get(wf_id)
+            if wf is None:
+                view = engine.archived[wf_id].view
+                wf_state, wf_name, labels = view.state, view.name, view.labels
+            else:
+                wf_state, wf_name, labels = wf.state, wf.spec.name, wf.spec.labels
+            if state is not None and wf_state is not state:
                 continue
-            if name is not None and wf.spec.name != name:
+            if name is not None and wf_name != name:
                 continue
-            labels = wf.spec.labels
             if label is not None and (key not in labels or (has_value and labels[key] != value)):
                 continue
             if len(page) == limit:
                 more = True
                 break
-            page.append(workflow_view(wf))
+            page.append(engine.archived[wf_id].view if wf is None else workflow_view(wf))
         return WorkflowPage(workflows=page, next_cursor=page[-1].id if more else None)
 
     async def cancel(self, workflow_id: str) -> WorkflowView:
-        wf = self._workflow(workflow_id)
+        wf = await self._loaded(workflow_id)
         if wf.state in TERMINAL_WORKFLOW_STATES:
             raise Conflict(
                 f"workflow {workflow_id} already finished ({wf.state}); nothing to cancel",
@@ -182,7 +202,7 @@ class Orchestrator:
         return await self.get(workflow_id)
 
     async def rollback(self, workflow_id: str) -> WorkflowView:
-        wf = self._workflow(workflow_id)
+        wf = await self._loaded(workflow_id)
         if wf.state not in _CAN_ROLL_BACK:
             hint = (
                 "cancel it instead (cancelling runs the compensations)"
@@ -198,7 +218,7 @@ class Orchestrator:
         return await self.get(workflow_id)
 
     async def retry(self, workflow_id: str) -> WorkflowView:
-        wf = self._workflow(workflow_id)
+        wf = await self._loaded(workflow_id)
         if wf.state not in _CAN_RETRY:
             raise Conflict(
                 f"workflow {workflow_id} is {wf.state}; only failed, cancelled or rolled back "
@@ -211,12 +231,12 @@ class Orchestrator:
     async def tasks(
         self, workflow_id: str, state: TaskState | None = None
     ) -> builtins.list[TaskView]:
-        wf = self._workflow(workflow_id)
+        wf = await self._loaded(workflow_id)
         await self.engine.committer.durable()
         return [task_view(wf, t) for t in wf.tasks if state is None or t.state is state]
 
     async def task(self, workflow_id: str, task_id: str) -> TaskView:
-        wf, t = self._task(workflow_id, task_id)
+        wf, t = await self._task(workflow_id, task_id)
         await self.engine.committer.durable()
         return task_view(wf, t)
 
@@ -229,7 +249,7 @@ class Orchestrator:
         limit: int = LOG_PAGE_DEFAULT,
     ) -> TaskLogs:
         check_log_page(tail, offset, limit)
-        wf, t = self._task(workflow_id, task_id)
+        wf, t = await self._task(workflow_id, task_id)
         await self.engine.committer.durable()
         return task_logs(wf, t, offset, limit, tail)
 
@@ -239,6 +259,9 @@ class Orchestrator:
         timeout_s: float | None,
         on_progress: ProgressCallback | None = None,
     ) -> WorkflowView:
+        archived = self.engine.archived.get(workflow_id)
+        if archived is not None:
+            return archived.view  # finished long ago
         wf = self._workflow(workflow_id)
         await self.engine.committer.durable()
         bus = self.engine.events
@@ -265,7 +288,19 @@ class Orchestrator:
     ) -> AsyncIterator[Event]:
         return self.engine.events.subscribe(since, workflow_id)
 
+    async def prune(self, now: float | None = None) -> builtins.list[str]:
+        """Apply retention now (as of `now`); the ids of the workflows deleted, durably."""
+        removed = self.engine.prune(time.time() if now is None else now)
+        await self.engine.committer.durable()
+        return removed
+
     # ---- helpers -------------------------------------------------------------------------
+
+    async def _loaded(self, workflow_id: str) -> WorkflowRun:
+        """The workflow in full, loading a finished one known by its summary."""
+        if workflow_id in self.engine.archived:
+            await self.engine.load_archived(workflow_id)
+        return self._workflow(workflow_id)
 
     def _workflow(self, workflow_id: str) -> WorkflowRun:
         wf = self.engine.workflows.get(workflow_id)
@@ -276,8 +311,8 @@ class Orchestrator:
             )
         return wf
 
-    def _task(self, workflow_id: str, task_id: str) -> tuple[WorkflowRun, TaskRun]:
-        wf = self._workflow(workflow_id)
+    async def _task(self, workflow_id: str, task_id: str) -> tuple[WorkflowRun, TaskRun]:
+        wf = await self._loaded(workflow_id)
         t = wf.task(task_id)
         if t is None:
             raise NotFound(

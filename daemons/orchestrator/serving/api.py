@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from daemons.common.sse import SseMessage, sse_frames
 from daemons.orchestrator.engine.service import Orchestrator
-from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
+from daemons.orchestrator.model import TaskSpec, TaskState, WorkflowSpec, WorkflowState
 from daemons.orchestrator.views import LOG_PAGE_DEFAULT, Event
 from registry.envelope import Envelope
 from registry.errors import (
@@ -52,6 +52,9 @@ log = logging.getLogger("prvng.orchestrator.api")
 MAX_BODY_BYTES = 64 << 20
 """A spec of 100,000 tasks fits; anything bigger is a mistake."""
 MAX_WAIT_S = 300.0
+_CHUNK = 500
+_TASKS = TypeAdapter(list[TaskSpec])
+_MAX_ERRORS = 20
 
 Handler = Callable[[Request], Awaitable[Any]]
 E = TypeVar("E", bound=StrEnum)
@@ -237,22 +240,51 @@ async def _body(request: Request) -> bytes:
 
 
 def _parse_spec(body: bytes) -> WorkflowSpec:
+    """The spec in `body`, validated `_CHUNK` tasks per call: pydantic holds the GIL for a
+    whole call, so one call on a big spec would stall the event loop however threaded."""
     try:
         data = json.loads(body)
     except ValueError as exc:
         raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    tasks = data.get("tasks") if isinstance(data, dict) else None
     try:
+        if isinstance(tasks, list) and len(tasks) > _CHUNK:
+            checked: list[TaskSpec] = []
+            errors: list[dict[str, str]] = []
+            count = 0
+            for start in range(0, len(tasks), _CHUNK):
+                try:
+                    checked += _TASKS.validate_python(tasks[start : start + _CHUNK])
+                except ValidationError as exc:
+                    count += exc.error_count()
+                    errors += _errors(exc, ("tasks",), start)[: _MAX_ERRORS - len(errors)]
+            if errors:
+                raise _invalid(errors, count)
+            data = {**data, "tasks": checked}
         return WorkflowSpec.model_validate(data)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise _invalid(_errors(exc)[:_MAX_ERRORS], exc.error_count()) from None
 
 
-def _invalid(exc: ValidationError) -> InvalidInput:
-    errors = [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+def _errors(
+    exc: ValidationError, prefix: tuple[str, ...] = (), offset: int = 0
+) -> list[dict[str, str]]:
+    """Each error with its location in the spec (`offset`: the first task of a chunk)."""
+    errors = []
+    for e in exc.errors():
+        loc = list(e["loc"])
+        if prefix and loc and isinstance(loc[0], int):
+            loc[0] += offset
+        errors.append({"loc": ".".join(str(p) for p in (*prefix, *loc)), "msg": e["msg"]})
+    return errors
+
+
+def _invalid(errors: list[dict[str, str]], count: int) -> InvalidInput:
+    """The first `_MAX_ERRORS` errors, and how many there were."""
     first = errors[0]
     return InvalidInput(
         f"invalid workflow spec: {first['loc'] or 'body'}: {first['msg']}",
-        details={"errors": errors},
+        details={"errors": errors, "error_count": count},
     )
 
 
