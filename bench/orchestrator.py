@@ -2,9 +2,12 @@
 
 Rows: a chain of 1,000, a fan-out of 1,000 and layered diamonds, every task fsynced into
 the journal (group commit) before it is acted on; recovery of a 10,000-task journal (and of
-its snapshot); resident memory for 10,000 tasks, in a fresh subprocess. Baselines in the
-same run: a bare fsync'd append loop (the disk's limit for one record at a time) and a bare
-`asyncio.gather` of the same no-op action (the CPU's limit).
+its snapshot); a restart with 1,000 finished workflows against one with 1,000 unfinished
+ones; the longest event-loop stall while the API takes a 1 MiB workflow or pages a flooded
+task log; resident memory for 10,000 tasks, in a fresh subprocess. Baselines in the same
+run: a bare fsync'd append loop (the disk's limit for one record at a time), a bare
+`asyncio.gather` of the same no-op action (the CPU's limit), a start on an empty journal
+directory and the loop's stall while idle.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.common import print_table, verdict
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.actions import ActionContext, load_actions
@@ -27,9 +32,13 @@ from daemons.orchestrator.durability.journal import encode
 from daemons.orchestrator.engine.records import RecordKind, SucceededRecord
 from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import WorkflowSpec
+from daemons.orchestrator.serving.api import create_app
 
 N = 1000
 N_RECOVERY = 10_000
+N_HISTORY = 1000
+"""Workflows (of 10 tasks) behind each restart row."""
+EMPTY_LINES = 300_000
 ROUNDS = 3
 BAR_FANOUT_PER_S = 1000.0
 BAR_RECOVERY_S = 2.0
@@ -117,7 +126,8 @@ async def tasks_per_second(orch: Orchestrator, spec: WorkflowSpec) -> tuple[floa
 
 
 async def recovery(settings: Settings) -> tuple[float, float, int]:
-    """Seconds to start on a 10,000-task journal (replay) and on its snapshot, and records."""
+    """Seconds to start on a 10,000-task journal (replay) and, once it finished, on its
+    summary line, and the records replayed."""
     tasks = [_noop(f"t{i}") for i in range(N_RECOVERY - 1)]
     tasks.append({"id": "last", "action": "sleep", "params": {"seconds": 3600}})
     spec = WorkflowSpec.model_validate({"name": "recovery", "tasks": tasks})
@@ -146,6 +156,100 @@ async def recovery(settings: Settings) -> tuple[float, float, int]:
     snapshot_s = time.perf_counter() - start
     await loaded.stop()
     return replay_s, snapshot_s, records
+
+
+async def _start_s(settings: Settings) -> tuple[float, int]:
+    """Seconds to start an engine on `settings`' journal, and the workflows it replayed."""
+    orch = Orchestrator(settings, actions=load_actions(["noop", "sleep"]))
+    start = time.perf_counter()
+    await orch.start()
+    elapsed = time.perf_counter() - start
+    replayed = len(orch.engine.workflows)
+    await orch.stop(grace_s=0)
+    return elapsed, replayed
+
+
+def _ten(name: str, last: dict[str, Any]) -> WorkflowSpec:
+    tasks = [_noop(f"t{i}") for i in range(9)] + [last]
+    return WorkflowSpec.model_validate({"name": name, "tasks": tasks})
+
+
+async def restarts(root: Path) -> dict[str, float]:
+    """Start-up on an empty directory, on N_HISTORY finished and on N_HISTORY unfinished."""
+    actions = load_actions(["noop", "sleep"])
+    out: dict[str, float] = {}
+    out["start empty"], _ = await _start_s(_settings(root / "empty"))
+    for kind, last in (
+        ("finished", _noop("last")),
+        ("unfinished", {"id": "last", "action": "sleep", "params": {"seconds": 3600}}),
+    ):
+        settings = _settings(root / kind)
+        orch = Orchestrator(settings, actions=actions, concurrency=N_HISTORY * 10)
+        await orch.start()
+        ids = [(await orch.submit(_ten(kind, last))).id for _ in range(N_HISTORY)]
+        if kind == "finished":
+            for wf_id in ids:
+                await orch.wait(wf_id, 60)
+        await orch.stop(grace_s=0)
+        out[f"start {kind}"], out[f"replayed {kind}"] = await _start_s(settings)
+    return out
+
+
+async def _max_stall(work: Any) -> float:
+    """The longest the event loop went unserved (seconds) while `work` ran."""
+    stall = 0.0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal stall
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            stall = max(stall, now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0.01)
+    try:
+        await work
+    finally:
+        done.set()
+        await tick
+    return stall
+
+
+async def loop_stalls(settings: Settings) -> dict[str, float]:
+    """Loop stalls: idle, while the API takes a 1 MiB workflow, while it pages a log."""
+    orch = Orchestrator(settings, actions=load_actions(["noop", "sleep", "shell"]))
+    await orch.start()
+    transport = httpx.ASGITransport(app=create_app(orch, "bench"))
+    headers = {"Authorization": "Bearer bench"}
+    out: dict[str, float] = {}
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://o") as client:
+            out["idle"] = await _max_stall(asyncio.sleep(0.5))
+            pad = "x" * 100
+            tasks = [{"id": "root", "action": "sleep", "params": {"seconds": 3600}}]
+            tasks += [_noop(f"t{i}-{pad}", "root") for i in range(7000)]
+            body = json.dumps({"name": "big", "tasks": tasks}).encode()
+            out["submit bytes"] = len(body)
+            post = client.post("/v1/workflows", content=body, headers=headers)
+            out["submit"] = await _max_stall(post)
+            command = f'yes "" | head -n {EMPTY_LINES}'
+            chatty = {
+                "name": "chatty",
+                "tasks": [{"id": "c", "action": "shell", "params": {"command": command}}],
+            }
+            submitted = await client.post("/v1/workflows", json=chatty, headers=headers)
+            wf_id = submitted.json()["data"]["id"]
+            await orch.wait(wf_id, 120)
+            logs_path = f"/v1/workflows/{wf_id}/tasks/c/logs"
+            out["logs"] = await _max_stall(client.get(logs_path, headers=headers))
+            out["logs bytes"] = len((await client.get(logs_path, headers=headers)).content)
+    finally:
+        await orch.stop(grace_s=0)
+    return out
 
 
 def _rss_bytes() -> int:
@@ -207,6 +311,10 @@ async def run(root: Path) -> dict[str, float]:
     results["replay"], results["snapshot"], results["records"] = await recovery(
         _settings(root / "recovery")
     )
+    results.update(await restarts(root / "restarts"))
+    results.update(
+        {f"stall {k}": v for k, v in (await loop_stalls(_settings(root / "loop"))).items()}
+    )
     return results
 
 
@@ -240,8 +348,48 @@ def report(r: dict[str, float]) -> bool:
             ["scheduling + journaling overhead per task (fan-out)", f"{overhead_us:,.0f} µs"],
             [f"recovery: replay a {N_RECOVERY:,}-task journal", f"{r['replay']:.3f} s"],
             ["  (journal records replayed)", f"{r['records']:,.0f}"],
-            [f"recovery: load a {N_RECOVERY:,}-task snapshot", f"{r['snapshot']:.3f} s"],
+            [
+                f"recovery: the {N_RECOVERY:,}-task workflow once finished (summary line)",
+                f"{r['snapshot']:.3f} s",
+            ],
             [f"extra resident memory for {N_RECOVERY:,} tasks", f"{r['memory']:.1f} MiB"],
+        ],
+    )
+    base = r["start empty"]
+    print_table(
+        f"Orchestrator: restart with {N_HISTORY:,} workflows of 10 tasks",
+        ["journal directory", "start-up", "workflows replayed", "vs empty"],
+        [
+            ["empty (baseline)", f"{base * 1000:,.1f} ms", "0", "1.0x"],
+            *(
+                [
+                    f"{N_HISTORY:,} {kind}",
+                    f"{r[f'start {kind}'] * 1000:,.1f} ms",
+                    f"{r[f'replayed {kind}']:,.0f}",
+                    f"{r[f'start {kind}'] / base:,.1f}x",
+                ]
+                for kind in ("finished", "unfinished")
+            ),
+        ],
+    )
+    idle = r["stall idle"]
+    print_table(
+        "Orchestrator API: longest event-loop stall per request",
+        ["request", "answer", "stall", "vs idle"],
+        [
+            ["none (idle loop, baseline)", "-", f"{idle * 1000:.1f} ms", "1.0x"],
+            [
+                f"POST a {r['stall submit bytes'] / (1 << 20):.1f} MiB workflow (7,001 tasks)",
+                "-",
+                f"{r['stall submit'] * 1000:.1f} ms",
+                f"{r['stall submit'] / idle:,.1f}x",
+            ],
+            [
+                f"GET logs of a task that printed {EMPTY_LINES:,} empty lines",
+                f"{r['stall logs bytes'] / 1024:,.0f} KiB",
+                f"{r['stall logs'] * 1000:.1f} ms",
+                f"{r['stall logs'] / idle:,.1f}x",
+            ],
         ],
     )
     bars = [

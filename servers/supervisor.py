@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 
 from daemons.common.asgi import AsgiServer
 from daemons.common.health import ComponentStatus, HealthBoard
-from daemons.common.settings import Settings
+from daemons.common.settings import HttpLimits, Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import Registry
@@ -81,9 +81,16 @@ class HttpComponent:
 
     name = "http"
 
-    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: Starlette,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        limits: HttpLimits | None = None,
+    ) -> None:
         self.app = app
-        self.server = AsgiServer(app, host, port)
+        self.server = AsgiServer(app, host, port, limits=limits)
         self.running = False
 
     @property
@@ -163,7 +170,7 @@ async def serve(
     """Serve the HTTP tier in this event loop for the block; yields its base URL."""
     secret = runfile.new_secret()
     app = create_app(registry, settings, health=health, run_secret=secret)
-    server = AsgiServer(app, host, port)
+    server = AsgiServer(app, host, port, limits=settings.http)
     await server.start()
     try:
         if write_run_file:
@@ -183,7 +190,7 @@ def build_platform(settings: Settings, registry: Registry, host: str, port: int)
     platform.add_component(StateComponent(registry))
     platform.add_component(OrchestratorComponent(registry))
     app = create_app(registry, settings, run_secret=platform.run_secret)
-    http = HttpComponent(app, host, port)
+    http = HttpComponent(app, host, port, limits=settings.http)
     platform.health.add(http.name, http.status)
     platform.add_component(http)
     return platform

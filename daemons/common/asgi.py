@@ -3,6 +3,7 @@
 Binding first makes port 0 work (the real port is known before serving) and turns
 "address in use" into a clear `Unavailable`. Readiness is an event, not a poll, and
 signals are left to the platform so one handler stops every component in order.
+Every connection is held to `HttpLimits` (`connections`: a cap, head and body deadlines).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from daemons.common.connections import GuardedConfig
+from daemons.common.settings import HttpLimits
 from registry.errors import Unavailable
 
 log = logging.getLogger("prvng.asgi")
@@ -83,8 +86,16 @@ class _Server(uvicorn.Server):
 class AsgiServer:
     """Serves one ASGI app until `stop()`; `start()` returns once it accepts connections."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        limits: HttpLimits | None = None,
+    ) -> None:
         self.app = app
+        self.limits = limits or HttpLimits()
         self.host = host
         self.port = port
         self.url = ""
@@ -98,8 +109,9 @@ class AsgiServer:
     async def start(self) -> None:
         sock = bind_socket(self.host, self.port)
         self.url = url_for(sock)
-        config = uvicorn.Config(
+        config = GuardedConfig(
             self.app,
+            self.limits,
             lifespan="on",
             log_config=None,
             access_log=False,

@@ -6,7 +6,7 @@ Every path users rely on is named here once (see INTERFACES.md).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +29,42 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def _float_env(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What every listener grants one client, so slow or greedy ones cannot hold it."""
+
+    max_connections: int = 1000
+    """Open connections at most; one more is answered 503 `unavailable` and closed."""
+    header_timeout_s: float = 10.0
+    """From a connection's first byte (or its previous response) to a complete request head."""
+    body_timeout_s: float = 60.0
+    """From a complete head to the last byte of its body."""
+    idle_timeout_s: int = 5
+    """How long a keep-alive connection may sit idle between requests."""
+    max_header_bytes: int = 64 * 1024
+    """A request head larger than this is refused (400)."""
+
+    @classmethod
+    def from_env(cls) -> HttpLimits:
+        return cls(
+            max_connections=_int_env("PRVNG_HTTP_MAX_CONNECTIONS", cls.max_connections),
+            header_timeout_s=_float_env("PRVNG_HTTP_HEADER_TIMEOUT_S", cls.header_timeout_s),
+            body_timeout_s=_float_env("PRVNG_HTTP_BODY_TIMEOUT_S", cls.body_timeout_s),
+            idle_timeout_s=_int_env("PRVNG_HTTP_IDLE_TIMEOUT_S", cls.idle_timeout_s),
+            max_header_bytes=_int_env("PRVNG_HTTP_MAX_HEADER_BYTES", cls.max_header_bytes),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved platform settings; build with `Settings.from_env()`."""
@@ -48,6 +84,12 @@ class Settings:
     """... or once its first record is older than this."""
     audit_retention: int = 10
     """How many rotated audit logs are kept (the oldest is deleted)."""
+    workflow_retention_s: int = 30 * 86400
+    """A finished workflow is deleted (journal, snapshot, work dir) once this old ..."""
+    workflow_retention_count: int = 10_000
+    """... or once this many newer workflows have finished."""
+    http: HttpLimits = field(default_factory=HttpLimits)
+    """Per-client limits of every HTTP listener (platform daemon, orchestrator API)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,6 +108,9 @@ class Settings:
             audit_max_bytes=_int_env("PRVNG_AUDIT_MAX_BYTES", 10 << 20),
             audit_max_age_s=_int_env("PRVNG_AUDIT_MAX_AGE_S", 7 * 86400),
             audit_retention=_int_env("PRVNG_AUDIT_RETENTION", 10),
+            workflow_retention_s=_int_env("PRVNG_WORKFLOW_RETENTION_S", 30 * 86400),
+            workflow_retention_count=_int_env("PRVNG_WORKFLOW_RETENTION_COUNT", 10_000),
+            http=HttpLimits.from_env(),
         )
 
     # Files and folders under PRVNG_HOME (INTERFACES.md).

@@ -15,6 +15,14 @@ WORKFLOW_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 SERVER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 """A server name: a DNS label (providers name machines, directories and hosts after it)."""
 
+MAX_TASKS = 10_000
+MAX_DEPTH = 1_000
+"""Tasks on the longest dependency path."""
+MAX_TASK_PARAMS_BYTES = 64 * 1024
+"""One task's params (and its compensation's), as compact JSON."""
+MAX_WORKFLOW_PARAMS_BYTES = 4 * 1024 * 1024
+"""Every task's params together: what is journaled, snapshotted and kept in memory."""
+
 TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
 
 

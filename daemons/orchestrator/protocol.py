@@ -11,7 +11,14 @@ from typing import Any, Protocol
 
 from daemons.common.health import ComponentStatus
 from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
-from daemons.orchestrator.views import Event, TaskLogs, TaskView, WorkflowPage, WorkflowView
+from daemons.orchestrator.views import (
+    LOG_PAGE_DEFAULT,
+    Event,
+    TaskLogs,
+    TaskView,
+    WorkflowPage,
+    WorkflowView,
+)
 
 ProgressCallback = Callable[[Event], Awaitable[None]]
 """Called with each event of the workflow being waited for (MCP progress, CLI output)."""
@@ -49,7 +56,17 @@ class OrchestratorAPI(Protocol):
 
     async def task(self, workflow_id: str, task_id: str) -> TaskView: ...
 
-    async def logs(self, workflow_id: str, task_id: str, tail: int | None = None) -> TaskLogs: ...
+    async def logs(
+        self,
+        workflow_id: str,
+        task_id: str,
+        tail: int | None = None,
+        offset: int | None = None,
+        limit: int = LOG_PAGE_DEFAULT,
+    ) -> TaskLogs:
+        """One page: `limit` lines from line `offset` (default: the oldest kept), or the
+        last `tail` lines; `next_offset` continues."""
+        ...
 
     async def wait(
         self,

@@ -6,11 +6,13 @@ models as their output models.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from daemons.orchestrator.model import FailurePolicy, TaskState, WorkflowState
+from registry.errors import InvalidInput
 from registry.model import StrictModel
 from registry.timestamps import iso_utc, iso_utc_or_none
 
@@ -73,12 +75,21 @@ class LogLine(StrictModel):
     text: str
 
 
+LOG_PAGE_DEFAULT = 1000
+LOG_PAGE_MAX = 5000
+
+
 class TaskLogs(StrictModel):
+    """One page of a task's log; lines are numbered from the task's first line."""
+
     workflow_id: str
     task_id: str
     lines: list[LogLine]
+    offset: int = Field(description="Number of the first line of this page")
+    next_offset: int | None = Field(description="Pass as `offset` for the next page")
     truncated: bool = Field(description="Older lines were dropped (the log keeps its tail)")
     dropped_bytes: int
+    dropped_lines: int
 
 
 class Event(StrictModel):
@@ -141,20 +152,51 @@ def task_view(wf: WorkflowRun, t: TaskRun) -> TaskView:
     )
 
 
-def task_logs(wf: WorkflowRun, t: TaskRun, tail: int | None) -> TaskLogs:
-    log, live = t.log, (None if t.live is None else t.live.new)
-    entries = [] if log is None else log.tail()
-    if live is not None:
-        entries += live.tail()
+def check_log_page(tail: int | None, offset: int | None, limit: int) -> None:
+    """Refuse a page request no log could answer (the same rule on every tier)."""
+    if tail is not None and tail < 0:
+        raise InvalidInput(f"tail must be 0 or more lines, got {tail}")
+    if offset is not None and offset < 0:
+        raise InvalidInput(f"offset must be 0 or more, got {offset}")
+    if tail is not None and offset is not None:
+        raise InvalidInput("give either tail or offset, not both")
+    if not 1 <= limit <= LOG_PAGE_MAX:
+        raise InvalidInput(f"limit must be between 1 and {LOG_PAGE_MAX} lines, got {limit}")
+
+
+def task_logs(
+    wf: WorkflowRun, t: TaskRun, offset: int | None, limit: int, tail: int | None
+) -> TaskLogs:
+    """A page of the task's kept lines (its log, then the attempt in flight), copying only
+    the page: the cap bounds the log, `limit` bounds the answer."""
+    parts = [p for p in (t.log, None if t.live is None else t.live.new) if p is not None]
+    kept = sum(len(p.entries) for p in parts)
+    first = sum(p.dropped_lines for p in parts)
     if tail is not None:
-        entries = entries[-tail:] if tail > 0 else []
-    dropped = (0 if log is None else log.dropped_bytes) + (
-        0 if live is None else live.dropped_bytes
-    )
+        start = max(0, kept - tail)
+    else:
+        start = 0 if offset is None else min(max(0, offset - first), kept)
+    stop = min(kept, start + limit)
+    lines: list[LogLine] = []
+    skip = start
+    for part in parts:
+        n = len(part.entries)
+        if skip >= n:
+            skip -= n
+            continue
+        for s, line in itertools.islice(part.entries, skip, skip + stop - start - len(lines)):
+            lines.append(LogLine(stream=s, text=line))
+        skip = 0
+        if len(lines) == stop - start:
+            break
+    dropped = sum(p.dropped_bytes for p in parts)
     return TaskLogs(
         workflow_id=wf.id,
         task_id=t.spec.id,
-        lines=[LogLine(stream=s, text=line) for s, line in entries],
-        truncated=dropped > 0,
+        lines=lines,
+        offset=first + start,
+        next_offset=first + stop if stop < kept else None,
+        truncated=dropped > 0 or first > 0,
         dropped_bytes=dropped,
+        dropped_lines=first,
     )

@@ -58,12 +58,13 @@ StartOrchestrator = Callable[..., Awaitable[Orchestrator]]
 async def start_orchestrator(
     settings: Settings, actions: dict[str, Action]
 ) -> AsyncIterator[StartOrchestrator]:
-    """Start engines on this test's PRVNG_HOME; each is stopped at teardown if still up."""
+    """Start engines on this test's PRVNG_HOME (or `settings=`); each is stopped at teardown
+    if still up."""
     started: list[Orchestrator] = []
 
     async def start(**kwargs: Any) -> Orchestrator:
         kwargs.setdefault("concurrency", 8)
-        orch = Orchestrator(settings, actions=actions, **kwargs)
+        orch = Orchestrator(kwargs.pop("settings", settings), actions=actions, **kwargs)
         await orch.start()
         started.append(orch)
         return orch

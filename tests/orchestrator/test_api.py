@@ -59,6 +59,10 @@ async def test_the_client_speaks_the_whole_api_with_the_facades_types_and_errors
     assert [t.id for t in await api.tasks(done.id, TaskState.SUCCEEDED)] == ["a", "b"]
     assert await api.task(done.id, "b") == await orch.task(done.id, "b")
     assert len((await api.logs(done.id, "a", tail=2)).lines) == 2
+    page = await api.logs(done.id, "a", offset=1, limit=1)
+    assert page == await orch.logs(done.id, "a", offset=1, limit=1) and len(page.lines) == 1
+    with pytest.raises(InvalidInput, match="limit must be between 1 and 5000"):
+        await api.logs(done.id, "a", limit=5001)
 
     with pytest.raises(NotFound, match="no workflow 'wf-nope'"):
         await api.get("wf-nope")

@@ -234,5 +234,6 @@ def test_record_kinds_keep_the_short_values_journals_on_disk_hold() -> None:
         "cok",
         "cfail",
         "snapshot",
+        "summary",
     }
     assert encode({"s": 1, "k": RecordKind.SUCCEEDED}) == encode({"s": 1, "k": "ok"})

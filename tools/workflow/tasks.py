@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from daemons.orchestrator.model import TaskState
-from daemons.orchestrator.views import TaskLogs, TaskView
+from daemons.orchestrator.views import LOG_PAGE_DEFAULT, LOG_PAGE_MAX, TaskLogs, TaskView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from tools.workflow.submission import orchestrator
 
@@ -32,6 +32,12 @@ class TaskInput(StrictModel):
 
 class LogsInput(TaskInput):
     tail: int | None = Field(default=None, ge=0, le=100_000, description="Only the last N lines")
+    offset: int | None = Field(
+        default=None, ge=0, description="First line of the page (`next_offset` of the last one)"
+    )
+    limit: int = Field(
+        default=LOG_PAGE_DEFAULT, ge=1, le=LOG_PAGE_MAX, description="Lines per page at most"
+    )
 
 
 async def list_tasks(args: ListInput, ctx: ToolContext) -> TaskList:
@@ -53,7 +59,8 @@ async def get_task(args: TaskInput, ctx: ToolContext) -> TaskView:
 
 
 async def task_logs(args: LogsInput, ctx: ToolContext) -> TaskLogs:
-    return await (await orchestrator(ctx)).logs(args.workflow_id, args.task_id, args.tail)
+    api = await orchestrator(ctx)
+    return await api.logs(args.workflow_id, args.task_id, args.tail, args.offset, args.limit)
 
 
 def _submit(wf_id: str, command: str = "echo hello from $PRVNG_TASK_ID") -> Call:
@@ -106,7 +113,8 @@ TOOLS = [
     ),
     ToolSpec(
         name="task.logs",
-        summary="Show what a task printed (stdout, stderr) and what the engine noted",
+        summary="Show what a task printed (stdout, stderr) and what the engine noted, a page "
+        "at a time",
         input_model=LogsInput,
         output_model=TaskLogs,
         handler=task_logs,

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daemons.orchestrator.durability.journal import JournalFile, encode
+from daemons.orchestrator.durability.journal import JournalFile, encode, fsync_dir
 from daemons.orchestrator.durability.watermark import EventMark
 from registry.errors import Unavailable
 
 if TYPE_CHECKING:
-    from daemons.orchestrator.engine.records import Record, SnapshotRecord
+    from daemons.orchestrator.engine.records import Record, SnapshotRecord, SummaryRecord
 
 log = logging.getLogger("prvng.orchestrator.commit")
 
-SnapshotMaker = Callable[[], "SnapshotRecord"]
+SnapshotMaker = Callable[[], "tuple[SnapshotRecord, SummaryRecord | None]"]
 OnCommit = Callable[[list[Any], int], None]
 """Called with a durable batch's events and the id of the first one."""
 
@@ -39,6 +41,7 @@ class GroupCommitter:
         self._pending: dict[JournalFile, list[bytes]] = {}
         self._events: list[Any] = []
         self._checkpoints: dict[JournalFile, SnapshotMaker] = {}
+        self._removals: list[tuple[JournalFile, Path]] = []
         self._batch: asyncio.Future[None] | None = None
         self._inflight: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
@@ -68,6 +71,13 @@ class GroupCommitter:
         if self.error is not None:
             raise self.error
         self._checkpoints[journal] = make_snapshot
+        self._signal()
+
+    def remove(self, journal: JournalFile, work_dir: Path) -> None:
+        """Delete a workflow's files after everything queued before (retention)."""
+        if self.error is not None:
+            raise self.error
+        self._removals.append((journal, work_dir))
         self._signal()
 
     async def durable(self) -> None:
@@ -105,12 +115,13 @@ class GroupCommitter:
         pending, self._pending = self._pending, {}
         events, self._events = self._events, []
         makers, self._checkpoints = self._checkpoints, {}
+        removals, self._removals = self._removals, []
         batch, self._batch = self._batch, None
         self._inflight = batch
         mark = self._marks.reserve(len(events))
         try:
             snapshots = [(journal, make()) for journal, make in makers.items()]
-            await asyncio.to_thread(_write_batch, pending, snapshots, self._marks, mark)
+            await asyncio.to_thread(_write_batch, pending, snapshots, removals, self._marks, mark)
         except Exception as exc:  # nothing is durable any more: fail loudly, never hang
             self._fail(batch, exc)
             return
@@ -142,7 +153,8 @@ class GroupCommitter:
 
 def _write_batch(
     pending: dict[JournalFile, list[bytes]],
-    snapshots: list[tuple[JournalFile, SnapshotRecord]],
+    snapshots: list[tuple[JournalFile, tuple[SnapshotRecord, SummaryRecord | None]]],
+    removals: list[tuple[JournalFile, Path]],
     marks: EventMark,
     mark: int | None,
 ) -> None:
@@ -150,5 +162,13 @@ def _write_batch(
         marks.write(mark)
     for journal, chunks in pending.items():
         journal.append(chunks)
-    for journal, snapshot in snapshots:
-        journal.checkpoint(snapshot)
+    for journal, (snapshot, summary) in snapshots:
+        journal.checkpoint(snapshot, summary)
+    if removals:
+        # The unlinks are the deletion (made durable by the directory sync); a crash before
+        # the work dirs go leaves orphans, which the next start removes.
+        for journal, _ in removals:
+            journal.remove()
+        fsync_dir(removals[0][0].path.parent)
+        for _, work_dir in removals:
+            shutil.rmtree(work_dir, ignore_errors=True)

@@ -8,7 +8,8 @@ acknowledgement waits for the fsync of the whole batch.
 A snapshot (`<id>.snapshot`, one record in the same format, replaced by atomic rename)
 holds the state up to journal sequence number `seq`; journal records at or below it are
 already in the snapshot and are skipped, so a crash between writing the snapshot and
-truncating the journal loses nothing.
+truncating the journal loses nothing. A finished workflow's snapshot file starts with a
+one-line summary (`read_summary`), which is all a restart reads of it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ JOURNAL_SUFFIX = ".journal"
 SNAPSHOT_SUFFIX = ".snapshot"
 
 if TYPE_CHECKING:  # the engine defines the records; the journal only stores them
-    from daemons.orchestrator.engine.records import Record, SnapshotRecord
+    from daemons.orchestrator.engine.records import Record, SnapshotRecord, SummaryRecord
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 
@@ -83,12 +84,13 @@ class JournalFile:
             fsync_dir(self.path.parent)
             self.exists = True
 
-    def checkpoint(self, snapshot: SnapshotRecord) -> None:
-        """Replace the snapshot atomically, then empty the journal it now covers."""
+    def checkpoint(self, snapshot: SnapshotRecord, summary: SummaryRecord | None = None) -> None:
+        """Replace the snapshot (after its summary, if any) atomically, then empty the
+        journal it now covers."""
         tmp = self.snapshot_path.with_name(f".{self.snapshot_path.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, encode(snapshot))
+            os.write(fd, (b"" if summary is None else encode(summary)) + encode(snapshot))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -107,10 +109,27 @@ class JournalFile:
             data = self.snapshot_path.read_bytes()
         except FileNotFoundError:
             return None
-        record = decode(data.rstrip(b"\n"))
+        record = decode(data.rstrip(b"\n").rpartition(b"\n")[2])  # after a summary line
         if record is None:
             log.error("snapshot %s is corrupt; ignoring it", self.snapshot_path)
         return cast("SnapshotRecord | None", record)  # a snapshot file holds nothing else
+
+    def read_summary(self) -> SummaryRecord | None:
+        """The summary line of a finished workflow whose journal holds nothing after its
+        snapshot; None for anything else (which must be loaded in full)."""
+        try:
+            if self.path.stat().st_size:
+                return None
+        except FileNotFoundError:
+            pass
+        try:
+            with self.snapshot_path.open("rb") as f:
+                record = decode(f.readline().rstrip(b"\n"))
+        except FileNotFoundError:
+            return None
+        if record is None or record.get("k") != "summary":
+            return None
+        return cast("SummaryRecord", record)
 
     def read_records(self) -> list[Record]:
         """Every intact record, in order; a torn or corrupt tail is cut off the file."""

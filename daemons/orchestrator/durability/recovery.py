@@ -1,4 +1,6 @@
-"""Rebuild every workflow from disk: its snapshot (if any), then its journal replayed.
+"""Rebuild every unfinished workflow from disk: its snapshot (if any), then its journal
+replayed. A finished one is only its snapshot's summary line (`Archived`), so start-up
+time follows the unfinished workflows, not the history.
 
 Nothing here is fatal to the engine: a torn journal tail is cut off (see `journal`), a
 journal whose "submit" record never became durable is removed (that submit was never
@@ -9,6 +11,7 @@ for inspection, without stopping the others.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -18,17 +21,31 @@ from daemons.orchestrator.durability import snapshot
 from daemons.orchestrator.durability.journal import JournalFile, workflow_ids
 from daemons.orchestrator.engine.graph import compile_graph
 from daemons.orchestrator.engine.records import Change, RecordKind, SnapshotRecord, SubmitRecord
-from daemons.orchestrator.engine.runtime import WorkflowRun
+from daemons.orchestrator.engine.runtime import Archived, WorkflowRun
 from daemons.orchestrator.model import WorkflowSpec
+from daemons.orchestrator.views import WorkflowView
 
 log = logging.getLogger("prvng.orchestrator.recovery")
 
 
-def load_workflows(directory: Path) -> list[WorkflowRun]:
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    runs: list[WorkflowRun]
+    """Replayed: every unfinished workflow (and any finished one without a summary)."""
+    archived: dict[str, Archived]
+    """Finished workflows, by id, oldest finish first."""
+
+
+def load_workflows(directory: Path) -> Recovered:
     """Every workflow journaled in `directory`, in its last durable state."""
     runs = []
+    archived: list[tuple[str, Archived]] = []
     for workflow_id in workflow_ids(directory):
         journal = JournalFile(directory, workflow_id)
+        summary = _summary(journal)
+        if summary is not None:
+            archived.append((workflow_id, summary))
+            continue
         try:
             run = load_workflow(journal, workflow_id)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -42,7 +59,18 @@ def load_workflows(directory: Path) -> list[WorkflowRun]:
             continue
         if run is not None:
             runs.append(run)
-    return runs
+    archived.sort(key=lambda item: item[1].finished_at)
+    return Recovered(runs, dict(archived))
+
+
+def _summary(journal: JournalFile) -> Archived | None:
+    record = journal.read_summary()
+    if record is None:
+        return None
+    try:
+        return Archived(WorkflowView.model_validate(record["view"]), record["finished_at"])
+    except (KeyError, ValidationError):
+        return None  # loaded in full instead
 
 
 def load_workflow(journal: JournalFile, workflow_id: str) -> WorkflowRun | None:

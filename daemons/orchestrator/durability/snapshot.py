@@ -7,9 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemons.orchestrator.engine.records import RecordKind, SnapshotRecord
+from daemons.orchestrator.engine.records import RecordKind, SnapshotRecord, SummaryRecord
 from daemons.orchestrator.engine.runtime import Compensation, TaskRun, WorkflowRun
-from daemons.orchestrator.model import TaskState, WorkflowState
+from daemons.orchestrator.model import TERMINAL_WORKFLOW_STATES, TaskState, WorkflowState
+from daemons.orchestrator.views import workflow_view
+
+
+def checkpoint(run: WorkflowRun) -> tuple[SnapshotRecord, SummaryRecord | None]:
+    """The snapshot, and for a finished workflow the summary a restart reads instead."""
+    if run.state not in TERMINAL_WORKFLOW_STATES or run.finished_at is None:
+        return take(run), None
+    summary: SummaryRecord = {
+        "s": run.seq,
+        "k": RecordKind.SUMMARY,
+        "wf": run.id,
+        "finished_at": run.finished_at,
+        "view": workflow_view(run).model_dump(mode="json"),
+    }
+    return take(run), summary
 
 
 def take(run: WorkflowRun) -> SnapshotRecord:
@@ -59,7 +74,9 @@ def _task_row(t: TaskRun) -> list[Any]:
         t.result,
         t.retry_at,
         None if comp is None else [comp.state.value, comp.attempt, comp.error, comp.retry_at],
-        None if log is None else [log.dropped_bytes, [[s, line] for s, line in log.entries]],
+        None
+        if log is None
+        else [log.dropped_bytes, [[s, line] for s, line in log.entries], log.dropped_lines],
     ]
 
 
@@ -70,8 +87,9 @@ def _restore_task(t: TaskRun, row: list[Any]) -> None:
         t.comp = Compensation(TaskState(comp[0]), comp[1])
         t.comp.error, t.comp.retry_at = comp[2], comp[3]
     if log:
-        dropped, entries = log
+        dropped, entries, *dropped_lines = log  # snapshots before the line count had two
         task_log = t.logger()
         for stream, line in entries:
             task_log.add(stream, line)
         task_log.dropped_bytes = dropped
+        task_log.dropped_lines = dropped_lines[0] if dropped_lines else 0

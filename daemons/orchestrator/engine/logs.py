@@ -1,41 +1,52 @@
 """Per-task logs: what actions and the engine said, capped so a chatty task cannot grow
-memory or the journal without bound. The newest lines are kept."""
+memory, the journal or a `/logs` answer without bound. The newest lines are kept.
+
+The cap counts every entry's overhead as well as its text, so a flood of empty lines is
+bounded too (`yes "" | head -n 3000000` once kept three million entries).
+"""
 
 from __future__ import annotations
 
 from collections import deque
 
 LOG_CAP_BYTES = 64 * 1024
+ENTRY_OVERHEAD_BYTES = 16
+"""What one entry costs beyond its text (its tuple in memory, `["stdout",""],` on disk)."""
+LOG_CAP_ENTRIES = LOG_CAP_BYTES // ENTRY_OVERHEAD_BYTES
 LogEntry = tuple[str, str]
 """`(stream, line)`; stream is "stdout", "stderr" or "info"."""
 
 
 class TaskLog:
-    """A bounded tail of log lines (counted in bytes of text)."""
+    """A bounded tail of log lines: at most `LOG_CAP_BYTES` counting each entry's overhead
+    (hence at most `LOG_CAP_ENTRIES` lines)."""
 
-    __slots__ = ("dropped_bytes", "entries", "size")
+    __slots__ = ("dropped_bytes", "dropped_lines", "entries", "size")
 
     def __init__(self) -> None:
         self.entries: deque[LogEntry] = deque()
         self.size = 0
         self.dropped_bytes = 0
+        self.dropped_lines = 0
+        """Lines dropped from the front: the absolute number of `entries[0]`."""
 
     def add(self, stream: str, text: str) -> None:
+        entries = self.entries
+        room = LOG_CAP_BYTES - ENTRY_OVERHEAD_BYTES
         for line in text.splitlines() or [""]:
-            if len(line) > LOG_CAP_BYTES:
-                self.dropped_bytes += len(line) - LOG_CAP_BYTES
-                line = line[-LOG_CAP_BYTES:]
-            self.entries.append((stream, line))
-            self.size += len(line)
-        while self.size > LOG_CAP_BYTES:
-            _, old = self.entries.popleft()
-            self.size -= len(old)
-            self.dropped_bytes += len(old)
-
-    def tail(self, lines: int | None = None) -> list[LogEntry]:
-        if lines is None:
-            return list(self.entries)
-        return list(self.entries)[-lines:] if lines > 0 else []
+            size = len(line.encode())
+            if size > room:
+                kept = line.encode()[-room:].decode(errors="ignore")
+                self.dropped_bytes += size - len(kept.encode())
+                line, size = kept, len(kept.encode())
+            entries.append((stream, line))
+            self.size += size + ENTRY_OVERHEAD_BYTES
+            while self.size > LOG_CAP_BYTES:
+                _, old = entries.popleft()
+                old_size = len(old.encode())
+                self.size -= old_size + ENTRY_OVERHEAD_BYTES
+                self.dropped_bytes += old_size
+                self.dropped_lines += 1
 
 
 class AttemptLog:

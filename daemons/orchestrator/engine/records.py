@@ -28,6 +28,7 @@ class RecordKind(StrEnum):
     COMP_SUCCEEDED = "cok"
     COMP_FAILED = "cfail"
     SNAPSHOT = "snapshot"
+    SUMMARY = "summary"
 
 
 class _Stamped(TypedDict, total=False):
@@ -59,6 +60,7 @@ class SucceededRecord(_Stamped):
     n: int
     log: NotRequired[list[list[str]]]
     dropped: NotRequired[int]
+    dropped_lines: NotRequired[int]
     result: NotRequired[dict[str, Any]]
 
 
@@ -72,6 +74,7 @@ class FailedRecord(_Stamped):
     retry_at: NotRequired[float]
     log: NotRequired[list[list[str]]]
     dropped: NotRequired[int]
+    dropped_lines: NotRequired[int]
 
 
 class CancelledRecord(_Stamped):
@@ -127,6 +130,18 @@ class SnapshotRecord(TypedDict):
     tasks: list[list[Any]]
 
 
+class SummaryRecord(TypedDict):
+    """What a finished workflow shows without loading it: the first line of its snapshot
+    file, so a restart reads one short line instead of replaying it."""
+
+    s: int
+    k: Literal[RecordKind.SUMMARY]
+    wf: str
+    finished_at: float
+    view: dict[str, Any]
+    """Its `WorkflowView`, as JSON."""
+
+
 Change = (
     StartRecord
     | SucceededRecord
@@ -138,5 +153,5 @@ Change = (
     | RetryRecord
 )
 """What `WorkflowRun.apply` takes: every record after the submit."""
-Record = SubmitRecord | Change | SnapshotRecord
+Record = SubmitRecord | Change | SnapshotRecord | SummaryRecord
 """Anything a journal or snapshot file holds."""

@@ -9,6 +9,7 @@ skipped, the undo plan of a rollback) need no records of their own. Per-task sta
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from daemons.orchestrator.engine.graph import Graph
@@ -26,11 +27,21 @@ from daemons.orchestrator.engine.records import (
     WorkflowStateRecord,
 )
 from daemons.orchestrator.model import TaskSpec, TaskState, WorkflowSpec, WorkflowState
+from daemons.orchestrator.views import WorkflowView
 
 if TYPE_CHECKING:  # durability builds on this module, not the other way round
     from daemons.orchestrator.durability.journal import JournalFile
 
 _WAITING = (TaskState.PENDING, TaskState.READY)
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """A finished workflow known by its summary only; loaded in full when a caller needs
+    more than its view (tasks, logs, retry, rollback)."""
+
+    view: WorkflowView
+    finished_at: float
 
 
 class Compensation:
@@ -403,6 +414,7 @@ def _add_log(t: TaskRun, r: SucceededRecord | FailedRecord) -> None:
     if entries:
         log = t.logger()
         log.dropped_bytes += r.get("dropped", 0)
+        log.dropped_lines += r.get("dropped_lines", 0)
         for stream, line in entries:
             log.add(stream, line)
 

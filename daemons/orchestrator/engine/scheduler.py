@@ -21,8 +21,10 @@ import logging
 import random
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
 from daemons.common.files import private_dir
@@ -31,11 +33,11 @@ from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import Action, ActionContext
 from daemons.orchestrator.durability import recovery, snapshot
 from daemons.orchestrator.durability.commit import GroupCommitter
-from daemons.orchestrator.durability.journal import JournalFile
+from daemons.orchestrator.durability.journal import JournalFile, workflow_ids
 from daemons.orchestrator.durability.watermark import EventMark
 from daemons.orchestrator.engine.attempt import Outcome, backoff_delay, execute
 from daemons.orchestrator.engine.events import EventBus, RawEvent
-from daemons.orchestrator.engine.graph import check_actions, compile_graph
+from daemons.orchestrator.engine.graph import Prepared
 from daemons.orchestrator.engine.logs import AttemptLog
 from daemons.orchestrator.engine.records import (
     Change,
@@ -45,7 +47,8 @@ from daemons.orchestrator.engine.records import (
     SucceededRecord,
     WorkflowStateRecord,
 )
-from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
+from daemons.orchestrator.engine.retention import SWEEP_S, History
+from daemons.orchestrator.engine.runtime import Archived, TaskRun, WorkflowRun
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     WORKFLOW_ID_PATTERN,
@@ -110,6 +113,12 @@ class Engine:
         self.checkpoint_every = checkpoint_every
         self.events = events or EventBus()
         self.workflows: dict[str, WorkflowRun] = {}
+        """Loaded workflows: every unfinished one, and finished ones loaded since start."""
+        self.archived: dict[str, Archived] = {}
+        """Finished workflows known by their summary only (see `recovery`)."""
+        self.history = History(settings.workflow_retention_s, settings.workflow_retention_count)
+        self._loading: dict[str, asyncio.Task[WorkflowRun | None]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
         self._journal_dir = private_dir(settings.journal_dir)
         self.committer = GroupCommitter(self._on_commit, EventMark(self._journal_dir))
         self.running = 0
@@ -126,13 +135,21 @@ class Engine:
     async def start(self) -> None:
         """Replay the journals, then resume every unfinished workflow."""
         self.committer.start()
-        loaded = await asyncio.to_thread(recovery.load_workflows, self._journal_dir)
-        for wf in loaded:
+        recovered = await asyncio.to_thread(recovery.load_workflows, self._journal_dir)
+        self.archived = recovered.archived
+        finished = [(a.finished_at, wf_id) for wf_id, a in recovered.archived.items()]
+        for wf in recovered.runs:
             self.workflows[wf.id] = wf
-        for wf in loaded:
+            if wf.state in TERMINAL_WORKFLOW_STATES:
+                finished.append((wf.finished_at or wf.updated_at, wf.id))
+        for at, wf_id in sorted(finished):
+            self.history.finished(wf_id, at)
+        await asyncio.to_thread(_remove_orphans, self._work_dir, self._journal_dir)
+        for wf in recovered.runs:
             if wf.state not in TERMINAL_WORKFLOW_STATES:
                 self._resume(wf)
         self._pump()
+        self._sweep()
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Start nothing new, give running attempts `grace_s` to finish, cancel the rest.
@@ -140,6 +157,8 @@ class Engine:
         A cancelled attempt is not journaled as finished: the next start runs it again.
         """
         self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -152,8 +171,11 @@ class Engine:
 
     # ---- commands ------------------------------------------------------------------------
 
-    def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowRun:
-        """Check, journal and schedule a workflow (the caller awaits `durable()`).
+    def submit(
+        self, spec: WorkflowSpec, workflow_id: str | None, prepared: Prepared
+    ) -> WorkflowRun:
+        """Journal and schedule a workflow `prepare`d from `spec` (the caller awaits
+        `durable()`).
 
         A caller-chosen `workflow_id` makes submission idempotent: the same id with the
         same spec answers the existing workflow; with another spec it is a `Conflict`.
@@ -161,20 +183,18 @@ class Engine:
         if self._stopping:
             raise Unavailable("the orchestrator is stopping; submit again once it is back")
         if workflow_id is not None:
-            existing = self._existing(workflow_id, spec)
+            existing = self.existing(workflow_id, spec)
             if existing is not None:
                 return existing
-        graph = compile_graph(spec)
-        check_actions(spec, self.actions)
         wf_id = workflow_id or new_workflow_id()
         now = time.time()
-        wf = WorkflowRun(wf_id, spec, graph, now, JournalFile(self._journal_dir, wf_id))
+        wf = WorkflowRun(wf_id, spec, prepared.graph, now, JournalFile(self._journal_dir, wf_id))
         record: SubmitRecord = {
             "s": 1,
             "k": RecordKind.SUBMIT,
             "at": now,
             "wf": wf_id,
-            "spec": spec.model_dump(mode="json", exclude_defaults=True),
+            "spec": prepared.spec_json,
         }
         self.committer.append(
             wf.journal, record, ("workflow", wf_id, None, "pending", None, now, None)
@@ -187,7 +207,11 @@ class Engine:
         self._pump()
         return wf
 
-    def _existing(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowRun | None:
+    def existing(
+        self, workflow_id: str, spec: WorkflowSpec, same: bool | None = None
+    ) -> WorkflowRun | None:
+        """The workflow already submitted as `workflow_id` with `spec`, if any (`Conflict`
+        if with another spec; `same` is the comparison when the caller made it already)."""
         if not WORKFLOW_ID.fullmatch(workflow_id):
             raise InvalidInput(
                 f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "
@@ -197,7 +221,7 @@ class Engine:
         wf = self.workflows.get(workflow_id)
         if wf is None:
             return None
-        if wf.spec != spec:
+        if not (wf.spec == spec if same is None else same):
             raise Conflict(
                 f"workflow {workflow_id} exists with a different spec; choose another id",
                 details={"id": workflow_id},
@@ -223,6 +247,58 @@ class Engine:
         self._advance(wf)
         self._pump()
 
+    async def load_archived(self, workflow_id: str) -> WorkflowRun | None:
+        """Load a finished workflow known by its summary (None if deleted meanwhile)."""
+        task = self._loading.get(workflow_id)
+        if task is None:
+            task = asyncio.create_task(self._load(workflow_id))
+            self._loading[workflow_id] = task
+        return await asyncio.shield(task)
+
+    async def _load(self, workflow_id: str) -> WorkflowRun | None:
+        journal = JournalFile(self._journal_dir, workflow_id)
+        try:
+            wf = await asyncio.to_thread(recovery.load_workflow, journal, workflow_id)
+        finally:
+            del self._loading[workflow_id]
+        if wf is None or self.archived.pop(workflow_id, None) is None:
+            return None
+        self.workflows[workflow_id] = wf
+        return wf
+
+    # ---- retention -----------------------------------------------------------------------
+
+    def prune(self, now: float) -> list[str]:
+        """Delete the finished workflows retention no longer keeps; their ids."""
+        removed = []
+        for workflow_id in self.history.due(now):
+            if workflow_id in self._loading:
+                continue  # being loaded: the next check deletes it
+            wf = self.workflows.get(workflow_id)
+            if wf is not None:
+                if wf.state not in TERMINAL_WORKFLOW_STATES or wf.durable_state != wf.state:
+                    self.history.forget(workflow_id)  # reopened: back when it finishes
+                    continue
+                del self.workflows[workflow_id]
+                journal = wf.journal
+            elif self.archived.pop(workflow_id, None) is not None:
+                journal = JournalFile(self._journal_dir, workflow_id)
+            else:
+                self.history.forget(workflow_id)
+                continue
+            self.history.forget(workflow_id)
+            self.committer.remove(journal, self._work_dir / workflow_id)
+            removed.append(workflow_id)
+        if removed:
+            log.info("retention deleted %d finished workflows", len(removed))
+        return removed
+
+    def _sweep(self) -> None:
+        if self._stopping:
+            return
+        self.prune(time.time())
+        self._sweeper = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep)
+
     # ---- scheduling ----------------------------------------------------------------------
 
     def _record(self, wf: WorkflowRun, record: Change, event: RawEvent | None) -> list[int]:
@@ -241,7 +317,7 @@ class Engine:
 
     def _checkpoint(self, wf: WorkflowRun) -> None:
         wf.since_checkpoint = 0
-        self.committer.checkpoint(wf.journal, functools.partial(snapshot.take, wf))
+        self.committer.checkpoint(wf.journal, functools.partial(snapshot.checkpoint, wf))
 
     def _push(self, wf: WorkflowRun, t: TaskRun, kind: int) -> None:
         entry = (-wf.spec.priority, -t.spec.priority, next(self._order), kind, wf, t.index)
@@ -495,11 +571,19 @@ class Engine:
     def _on_commit(self, events: list[RawEvent], first: int) -> None:
         """After a batch is durable: let workflows' durable state catch up, then publish."""
         workflows = self.workflows
+        finished = False
         for event in events:
             if event[0] == "workflow":
                 wf = workflows.get(event[1])
                 if wf is not None:
                     wf.durable_state = WorkflowState(event[3])
+                    if wf.durable_state in TERMINAL_WORKFLOW_STATES:
+                        self.history.finished(wf.id, event[5])
+                        finished = True
+                    else:
+                        self.history.forget(wf.id)
+        if finished and len(self.history) > self.history.max_count:
+            self.prune(time.time())
         self.events.publish(events, first)
 
 
@@ -509,3 +593,16 @@ def _add_log(record: SucceededRecord | FailedRecord, sink: AttemptLog) -> None:
         record["log"] = sink.entries()
         if sink.new.dropped_bytes:
             record["dropped"] = sink.new.dropped_bytes
+        if sink.new.dropped_lines:
+            record["dropped_lines"] = sink.new.dropped_lines
+
+
+def _remove_orphans(work_dir: Path, journal_dir: Path) -> None:
+    """Work dirs of workflows that have no files left (retention deleted them just before
+    a crash) go too."""
+    if not work_dir.is_dir():
+        return
+    known = set(workflow_ids(journal_dir))
+    for path in work_dir.iterdir():
+        if path.name not in known and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)

@@ -10,7 +10,10 @@ import asyncio
 import base64
 import builtins
 import math
+import operator
+import time
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +21,8 @@ from daemons.common.locks import OwnerLock
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import Action, load_actions
-from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
+from daemons.orchestrator.engine.graph import prepare
+from daemons.orchestrator.engine.runtime import Archived, TaskRun, WorkflowRun
 from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
@@ -28,11 +32,13 @@ from daemons.orchestrator.model import (
 )
 from daemons.orchestrator.protocol import ProgressCallback
 from daemons.orchestrator.views import (
+    LOG_PAGE_DEFAULT,
     Event,
     TaskLogs,
     TaskView,
     WorkflowPage,
     WorkflowView,
+    check_log_page,
     task_logs,
     task_view,
     workflow_view,
@@ -111,7 +117,7 @@ class Orchestrator:
         return {
             "ready": self._lock.held and error is None,
             "detail": error.message if error else "journal ok",
-            "workflows": len(engine.workflows),
+            "workflows": len(engine.workflows) + len(engine.archived),
             "active_workflows": active,
             "running_attempts": engine.running,
             "concurrency": engine.concurrency,
@@ -120,11 +126,27 @@ class Orchestrator:
     # ---- the API -------------------------------------------------------------------------
 
     async def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowView:
-        wf = self.engine.submit(spec, workflow_id)
-        await self.engine.committer.durable()
+        # Comparing and checking a big spec takes a while: in a worker thread, not the loop.
+        engine = self.engine
+        if workflow_id is not None:
+            if workflow_id in engine.archived:
+                await engine.load_archived(workflow_id)
+            known = engine.workflows.get(workflow_id)
+            if known is not None:
+                same = await asyncio.to_thread(operator.eq, known.spec, spec)
+                wf = engine.existing(workflow_id, spec, same)
+                if wf is not None:
+                    await engine.committer.durable()
+                    return workflow_view(wf)
+        prepared = await asyncio.to_thread(prepare, spec, engine.actions)
+        wf = engine.submit(spec, workflow_id, prepared)
+        await engine.committer.durable()
         return workflow_view(wf)
 
     async def get(self, workflow_id: str) -> WorkflowView:
+        archived = self.engine.archived.get(workflow_id)
+        if archived is not None:
+            return archived.view
         wf = self._workflow(workflow_id)
         await self.engine.committer.durable()
         return workflow_view(wf)
@@ -144,26 +166,34 @@ class Orchestrator:
         await self.engine.committer.durable()
         page: list[WorkflowView] = []
         more = False
-        newest_first = sorted(self.engine.workflows.values(), key=_position, reverse=True)
-        for wf in newest_first:
-            if after is not None and _position(wf) >= after:
+        last: tuple[int, str] | None = None
+        engine = self.engine
+        positions = [(_position(wf), wf_id) for wf_id, wf in engine.workflows.items()]
+        positions += [(_archived_position(a), wf_id) for wf_id, a in engine.archived.items()]
+        for position, wf_id in sorted(positions, reverse=True):
+            if after is not None and position >= after:
                 continue
-            if state is not None and wf.state is not state:
+            wf = engine.workflows.get(wf_id)
+            if wf is None:
+                view = engine.archived[wf_id].view
+                wf_state, wf_name, carried = view.state, view.name, view.labels
+            else:
+                wf_state, wf_name, carried = wf.state, wf.spec.name, wf.spec.labels
+            if state is not None and wf_state is not state:
                 continue
-            if name is not None and wf.spec.name != name:
+            if name is not None and wf_name != name:
                 continue
-            carried = wf.spec.labels
             if wanted and any(carried.get(key) != value for key, value in wanted):
                 continue
             if len(page) == limit:
                 more = True
                 break
-            page.append(workflow_view(wf))
-        last = self.engine.workflows[page[-1].id] if more else None
-        return WorkflowPage(workflows=page, next_cursor=None if last is None else _cursor(last))
+            page.append(engine.archived[wf_id].view if wf is None else workflow_view(wf))
+            last = position
+        return WorkflowPage(workflows=page, next_cursor=_cursor(last) if more and last else None)
 
     async def cancel(self, workflow_id: str) -> WorkflowView:
-        wf = self._workflow(workflow_id)
+        wf = await self._loaded(workflow_id)
         if wf.state in TERMINAL_WORKFLOW_STATES:
             raise Conflict(
                 f"workflow {workflow_id} already finished ({wf.state}); nothing to cancel",
@@ -178,7 +208,7 @@ class Orchestrator:
         return await self.get(workflow_id)
 
     async def rollback(self, workflow_id: str) -> WorkflowView:
-        wf = self._workflow(workflow_id)
+        wf = await self._loaded(workflow_id)
         if wf.state not in _CAN_ROLL_BACK:
             hint = (
                 "cancel it instead (cancelling runs the compensations)"
@@ -194,7 +224,7 @@ class Orchestrator:
         return await self.get(workflow_id)
 
     async def retry(self, workflow_id: str) -> WorkflowView:
-        wf = self._workflow(workflow_id)
+        wf = await self._loaded(workflow_id)
         if wf.state not in _CAN_RETRY:
             raise Conflict(
                 f"workflow {workflow_id} is {wf.state}; only failed, cancelled or rolled back "
@@ -207,21 +237,27 @@ class Orchestrator:
     async def tasks(
         self, workflow_id: str, state: TaskState | None = None
     ) -> builtins.list[TaskView]:
-        wf = self._workflow(workflow_id)
+        wf = await self._loaded(workflow_id)
         await self.engine.committer.durable()
         return [task_view(wf, t) for t in wf.tasks if state is None or t.state is state]
 
     async def task(self, workflow_id: str, task_id: str) -> TaskView:
-        wf, t = self._task(workflow_id, task_id)
+        wf, t = await self._task(workflow_id, task_id)
         await self.engine.committer.durable()
         return task_view(wf, t)
 
-    async def logs(self, workflow_id: str, task_id: str, tail: int | None = None) -> TaskLogs:
-        if tail is not None and tail < 0:
-            raise InvalidInput(f"tail must be 0 or more lines, got {tail}")
-        wf, t = self._task(workflow_id, task_id)
+    async def logs(
+        self,
+        workflow_id: str,
+        task_id: str,
+        tail: int | None = None,
+        offset: int | None = None,
+        limit: int = LOG_PAGE_DEFAULT,
+    ) -> TaskLogs:
+        check_log_page(tail, offset, limit)
+        wf, t = await self._task(workflow_id, task_id)
         await self.engine.committer.durable()
-        return task_logs(wf, t, tail)
+        return task_logs(wf, t, offset, limit, tail)
 
     async def wait(
         self,
@@ -229,6 +265,9 @@ class Orchestrator:
         timeout_s: float | None,
         on_progress: ProgressCallback | None = None,
     ) -> WorkflowView:
+        archived = self.engine.archived.get(workflow_id)
+        if archived is not None:
+            return archived.view  # finished long ago
         wf = self._workflow(workflow_id)
         await self.engine.committer.durable()
         bus = self.engine.events
@@ -255,7 +294,19 @@ class Orchestrator:
     ) -> AsyncIterator[Event]:
         return self.engine.events.subscribe(since, workflow_id)
 
+    async def prune(self, now: float | None = None) -> builtins.list[str]:
+        """Apply retention now (as of `now`); the ids of the workflows deleted, durably."""
+        removed = self.engine.prune(time.time() if now is None else now)
+        await self.engine.committer.durable()
+        return removed
+
     # ---- helpers -------------------------------------------------------------------------
+
+    async def _loaded(self, workflow_id: str) -> WorkflowRun:
+        """The workflow in full, loading a finished one known by its summary."""
+        if workflow_id in self.engine.archived:
+            await self.engine.load_archived(workflow_id)
+        return self._workflow(workflow_id)
 
     def _workflow(self, workflow_id: str) -> WorkflowRun:
         wf = self.engine.workflows.get(workflow_id)
@@ -266,8 +317,8 @@ class Orchestrator:
             )
         return wf
 
-    def _task(self, workflow_id: str, task_id: str) -> tuple[WorkflowRun, TaskRun]:
-        wf = self._workflow(workflow_id)
+    async def _task(self, workflow_id: str, task_id: str) -> tuple[WorkflowRun, TaskRun]:
+        wf = await self._loaded(workflow_id)
         t = wf.task(task_id)
         if t is None:
             raise NotFound(
@@ -277,26 +328,33 @@ class Orchestrator:
         return wf, t
 
 
-def _position(wf: WorkflowRun) -> tuple[float, str]:
-    """Where a workflow sits in a listing: by creation time, then id (ids may be chosen)."""
-    return (wf.created_at, wf.id)
+def _position(wf: WorkflowRun) -> tuple[int, str]:
+    """Where a workflow sits in a listing: by creation time (in the milliseconds its view
+    shows, so a loaded and a summarised workflow compare alike), then id."""
+    return (math.floor(wf.created_at * 1000), wf.id)
 
 
-def _cursor(wf: WorkflowRun) -> str:
+def _archived_position(archived: Archived) -> tuple[int, str]:
+    created = datetime.fromisoformat(archived.view.created_at.replace("Z", "+00:00"))
+    return (round(created.timestamp() * 1000), archived.view.id)
+
+
+def _cursor(position: tuple[int, str]) -> str:
     """An opaque cursor naming the position after which the next page starts: it stays
     valid while newer workflows arrive (they sort before it)."""
-    raw = f"{wf.created_at!r}/{wf.id}".encode()
+    raw = f"{position[0]}/{position[1]}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[float, str]:
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    position: tuple[int, str] | None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, _, wf_id = raw.partition("/")
-        position = (float(created), wf_id)
+        position = (int(created), wf_id)
     except ValueError:
         position = None
-    if position is None or not position[1] or not math.isfinite(position[0]):
+    if position is None or not position[1]:
         raise InvalidInput(
             f"cursor {cursor[:80]!r} is not one a listing handed out; pass the previous "
             "page's `next_cursor` as it is, or leave it out for the first page",

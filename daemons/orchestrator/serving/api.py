@@ -9,13 +9,14 @@ and statuses. Every route but `/health` needs `Authorization: Bearer <token>`.
     GET  /v1/workflows/{id}/wait?timeout_s=     long poll until finished
     GET  /v1/workflows/{id}/tasks?state=
     GET  /v1/workflows/{id}/tasks/{task_id}
-    GET  /v1/workflows/{id}/tasks/{task_id}/logs?tail=
+    GET  /v1/workflows/{id}/tasks/{task_id}/logs?offset&limit|tail   one bounded page
     GET  /v1/events?since&workflow_id           server-sent events (Last-Event-ID resumes)
     GET  /health
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -23,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,8 +33,8 @@ from starlette.routing import Route
 
 from daemons.common.sse import SseMessage, sse_frames
 from daemons.orchestrator.engine.service import Orchestrator
-from daemons.orchestrator.model import TaskState, WorkflowSpec, WorkflowState
-from daemons.orchestrator.views import Event
+from daemons.orchestrator.model import TaskSpec, TaskState, WorkflowSpec, WorkflowState
+from daemons.orchestrator.views import LOG_PAGE_DEFAULT, Event
 from registry.envelope import Envelope
 from registry.errors import (
     Internal,
@@ -51,6 +52,9 @@ log = logging.getLogger("prvng.orchestrator.api")
 MAX_BODY_BYTES = 64 << 20
 """A spec of 100,000 tasks fits; anything bigger is a mistake."""
 MAX_WAIT_S = 300.0
+_CHUNK = 500
+_TASKS = TypeAdapter(list[TaskSpec])
+_MAX_ERRORS = 20
 
 Handler = Callable[[Request], Awaitable[Any]]
 E = TypeVar("E", bound=StrEnum)
@@ -125,11 +129,8 @@ class _Api:
         return JSONResponse(envelope.to_dict(), status_code=200 if health["ready"] else 503)
 
     async def submit(self, request: Request) -> Any:
-        body = await _json_body(request)
-        try:
-            spec = WorkflowSpec.model_validate(body)
-        except ValidationError as exc:
-            raise _invalid(exc) from None
+        body = await _body(request)
+        spec = await asyncio.to_thread(_parse_spec, body)  # megabytes take a while to parse
         return await self.orch.submit(spec, request.query_params.get("id"))
 
     async def list(self, request: Request) -> Any:
@@ -172,10 +173,12 @@ class _Api:
         return await self.orch.task(request.path_params["id"], request.path_params["task_id"])
 
     async def logs(self, request: Request) -> Any:
-        raw = request.query_params.get("tail")
-        tail = None if raw is None else _int(raw, "tail", 0)
+        q = request.query_params
+        tail = None if q.get("tail") is None else _int(q.get("tail"), "tail", 0)
+        offset = None if q.get("offset") is None else _int(q.get("offset"), "offset", 0)
+        limit = _int(q.get("limit"), "limit", LOG_PAGE_DEFAULT)
         p = request.path_params
-        return await self.orch.logs(p["id"], p["task_id"], tail)
+        return await self.orch.logs(p["id"], p["task_id"], tail, offset, limit)
 
     async def events(self, request: Request) -> Response:
         trace_id = trace_id_from_headers(request.headers)
@@ -222,7 +225,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return _envelope_response(Envelope.failure(err, trace_id))
 
 
-async def _json_body(request: Request) -> Any:
+async def _body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
@@ -233,18 +236,55 @@ async def _json_body(request: Request) -> Any:
         if size > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_spec(body: bytes) -> WorkflowSpec:
+    """The spec in `body`, validated `_CHUNK` tasks per call: pydantic holds the GIL for a
+    whole call, so one call on a big spec would stall the event loop however threaded."""
     try:
-        return json.loads(b"".join(chunks))
+        data = json.loads(body)
     except ValueError as exc:
         raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    try:
+        if isinstance(tasks, list) and len(tasks) > _CHUNK:
+            checked: list[TaskSpec] = []
+            errors: list[dict[str, str]] = []
+            count = 0
+            for start in range(0, len(tasks), _CHUNK):
+                try:
+                    checked += _TASKS.validate_python(tasks[start : start + _CHUNK])
+                except ValidationError as exc:
+                    count += exc.error_count()
+                    errors += _errors(exc, ("tasks",), start)[: _MAX_ERRORS - len(errors)]
+            if errors:
+                raise _invalid(errors, count)
+            data = {**data, "tasks": checked}
+        return WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(_errors(exc)[:_MAX_ERRORS], exc.error_count()) from None
 
 
-def _invalid(exc: ValidationError) -> InvalidInput:
-    errors = [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+def _errors(
+    exc: ValidationError, prefix: tuple[str, ...] = (), offset: int = 0
+) -> list[dict[str, str]]:
+    """Each error with its location in the spec (`offset`: the first task of a chunk)."""
+    errors = []
+    for e in exc.errors():
+        loc = list(e["loc"])
+        if prefix and loc and isinstance(loc[0], int):
+            loc[0] += offset
+        errors.append({"loc": ".".join(str(p) for p in (*prefix, *loc)), "msg": e["msg"]})
+    return errors
+
+
+def _invalid(errors: list[dict[str, str]], count: int) -> InvalidInput:
+    """The first `_MAX_ERRORS` errors, and how many there were."""
     first = errors[0]
     return InvalidInput(
         f"invalid workflow spec: {first['loc'] or 'body'}: {first['msg']}",
-        details={"errors": errors},
+        details={"errors": errors, "error_count": count},
     )
 
 

@@ -26,7 +26,14 @@ from daemons.orchestrator.model import (
 )
 from daemons.orchestrator.protocol import ProgressCallback
 from daemons.orchestrator.serving.token import orchestrator_token
-from daemons.orchestrator.views import Event, TaskLogs, TaskView, WorkflowPage, WorkflowView
+from daemons.orchestrator.views import (
+    LOG_PAGE_DEFAULT,
+    Event,
+    TaskLogs,
+    TaskView,
+    WorkflowPage,
+    WorkflowView,
+)
 from registry.envelope import Envelope
 from registry.errors import Internal, Timeout, Unavailable
 
@@ -118,8 +125,19 @@ class OrchestratorClient:
         data = await self._call("GET", f"/v1/workflows/{workflow_id}/tasks/{task_id}")
         return TaskView.model_validate(data)
 
-    async def logs(self, workflow_id: str, task_id: str, tail: int | None = None) -> TaskLogs:
-        params = {} if tail is None else {"tail": tail}
+    async def logs(
+        self,
+        workflow_id: str,
+        task_id: str,
+        tail: int | None = None,
+        offset: int | None = None,
+        limit: int = LOG_PAGE_DEFAULT,
+    ) -> TaskLogs:
+        params: dict[str, int] = {"limit": limit}
+        if tail is not None:
+            params["tail"] = tail
+        if offset is not None:
+            params["offset"] = offset
         path = f"/v1/workflows/{workflow_id}/tasks/{task_id}/logs"
         return TaskLogs.model_validate(await self._call("GET", path, params=params))
 

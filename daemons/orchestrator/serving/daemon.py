@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from daemons.common.asgi import AsgiServer
-from daemons.common.settings import DEFAULT_HOST, Settings
+from daemons.common.settings import DEFAULT_HOST, HttpLimits, Settings
 from daemons.common.signals import ServerStopped, serve_until, stop_requested
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import DEFAULT_MODULES, Action, load_actions
@@ -79,13 +79,15 @@ async def serve(
         orchestrator = Orchestrator(settings, actions=actions, state=state, concurrency=concurrency)
         await orchestrator.start()
         try:
-            await _serve_api(orchestrator, token, host, port)
+            await _serve_api(orchestrator, token, host, port, settings.http)
         finally:
             await orchestrator.stop(grace_s)
 
 
-async def _serve_api(orchestrator: Orchestrator, token: str, host: str, port: int) -> None:
-    server = AsgiServer(create_app(orchestrator, token), host, port)
+async def _serve_api(
+    orchestrator: Orchestrator, token: str, host: str, port: int, limits: HttpLimits
+) -> None:
+    server = AsgiServer(create_app(orchestrator, token), host, port, limits=limits)
     await server.start()
     try:
         with stop_requested() as stop:
