@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from registry.context import ToolContext
     from registry.resources import Resources
 
-TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-PERMISSION = re.compile(r"^[a-z][a-z0-9_]*:(read|write|admin)$")
-REST_PATH = re.compile(r"^/[A-Za-z0-9_\-/{}.]*$")
+TOOL_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+PERMISSION = re.compile(r"[a-z][a-z0-9_]*:(read|write|admin)")
+REST_PATH = re.compile(r"/[A-Za-z0-9_\-/{}.]*")
 
 
 class StrictModel(BaseModel):
@@ -49,7 +49,7 @@ class RestAlias:
     def __post_init__(self) -> None:
         if self.method not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
             raise ValueError(f"unsupported REST method {self.method!r}")
-        if not REST_PATH.match(self.path):
+        if not REST_PATH.fullmatch(self.path):
             raise ValueError(f"invalid REST path {self.path!r}")
 
     @property
@@ -164,9 +164,9 @@ class ToolSpec:
     """Per-resource authorization: without it, the call's target is the tool itself."""
 
     def __post_init__(self) -> None:
-        if not TOOL_NAME.match(self.name):
+        if not TOOL_NAME.fullmatch(self.name):
             raise ValueError(f"tool name {self.name!r} must look like 'group.action'")
-        if not PERMISSION.match(self.permission):
+        if not PERMISSION.fullmatch(self.permission):
             raise ValueError(f"permission {self.permission!r} must look like 'domain:read|write'")
         if not self.summary or len(self.summary) > 120:
             raise ValueError(f"tool {self.name}: summary must be 1-120 characters")

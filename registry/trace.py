@@ -11,9 +11,10 @@ import os
 import re
 from collections.abc import Mapping
 
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-_TRACE_ID = re.compile(r"^[0-9A-Za-z_\-]{8,64}$")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_TRACE_ID = re.compile(r"[0-9A-Za-z_\-]{8,64}")
 _INVALID = "0" * 32
+_OWS = " \t"  # HTTP's optional white space; a newline is never part of a header value
 
 
 def new_trace_id() -> str:
@@ -24,12 +25,13 @@ def trace_id_from_headers(headers: Mapping[str, str]) -> str:
     """The caller's trace id when it sent a well-formed one, else a fresh id."""
     parent = headers.get("traceparent")
     if parent:
-        match = _TRACEPARENT.match(parent.strip().lower())
+        match = _TRACEPARENT.fullmatch(parent.strip(_OWS).lower())
         if match and match.group(1) != _INVALID:
             return match.group(1)
     given = headers.get("x-trace-id")
-    if given and _TRACE_ID.match(given.strip()):
-        return given.strip()
+    given = (given or "").strip(_OWS)
+    if _TRACE_ID.fullmatch(given):
+        return given
     return new_trace_id()
 
 

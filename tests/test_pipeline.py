@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from registry import (
     ToolSpec,
 )
 from registry.errors import ERROR_TABLE, ErrorCode, exit_code, http_status
+from registry.model import RestAlias
 from registry.ratelimit import TokenBucketLimiter
+from registry.trace import trace_id_from_headers
 
 
 class EchoIn(StrictModel):
@@ -199,3 +202,26 @@ def test_listing_is_sorted_and_self_contained(registry: Registry) -> None:
 def test_settings_paths(settings: Settings) -> None:
     assert settings.admin_key_file == settings.home / "credentials" / "admin-api-key"
     assert settings.state_url == "mem://"
+
+
+def test_metadata_patterns_match_the_whole_value() -> None:
+    """`$` also matches before a trailing newline: every check is a full match."""
+    with pytest.raises(ValueError, match=r"group\.action"):
+        _spec("demo.echo\n")
+    with pytest.raises(ValueError, match="permission"):
+        dataclasses.replace(_spec("demo.echo"), permission="demo:read\n")
+    with pytest.raises(ValueError, match="REST path"):
+        RestAlias("GET", "/demo\n")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n"},
+        {"x-trace-id": "req-12345678\n"},
+    ],
+)
+def test_a_trace_id_with_a_trailing_newline_is_not_taken(headers: dict[str, str]) -> None:
+    trace = trace_id_from_headers(headers)
+    assert trace not in {"4bf92f3577b34da6a3ce929d0e0e4736", "req-12345678"}
+    assert len(trace) == 32 and "\n" not in trace
