@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 
 from daemons.common.authentication import PlatformAuthenticator
 from daemons.common.authorization import CedarAuthorizer
+from daemons.common.files import private_dir
 from daemons.common.health import ComponentStatus, HealthBoard
 from daemons.common.identity import IdentityStore
 from daemons.common.keystore import KeyStore
@@ -91,6 +92,7 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     identities = IdentityStore(lambda: resources.get(StateStore))
     signer = SessionSigner(settings)
     authorizer = CedarAuthorizer(settings.config_dir / "policies", specs)
+    private_dir(settings.logs_dir, home=settings.home)  # the audit log's, 0700 whatever the umask
     registry = Registry(
         authenticator=PlatformAuthenticator(keystore, identities, signer),
         authorizer=authorizer,

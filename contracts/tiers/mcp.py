@@ -14,6 +14,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from contracts.tiers.base import Listing, Outcome, Tier, error_problems, prvng_executable
+from daemons.common.files import private_dir
 
 
 def outcome_from_result(result: mcp_types.CallToolResult) -> Outcome:
@@ -78,7 +79,7 @@ class StdioMcpTier(_McpTier):
 
     async def _start(self, stack: AsyncExitStack) -> None:
         log = self.env.settings.home / "mcp-stdio.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(log.parent)
         transport = StdioTransport(
             command=prvng_executable(),
             args=["mcp"],

@@ -1,22 +1,92 @@
 """Small, careful file helpers: private directories, atomic writes, secret files.
 
-Standard library only: the CLI's fast start-up path imports this module."""
+Standard library only: the CLI's fast start-up path imports this module.
+
+    UnsafePath (PermissionError)   a symlink (or a non-directory) where a private
+                                   directory must be: never followed
+"""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+_NO_FOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
-def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) readable by the owner only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+class UnsafePath(PermissionError):
+    """A symlink or a non-directory stands where a private directory must be."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path} is a symlink or not a directory; the platform never follows symlinks "
+            "inside its data directory: remove it (and check who planted it)"
+        )
+        self.path = path
+
+
+def private_dir(path: Path, *, home: Path | None = None) -> Path:
+    """Create `path` and every missing parent 0700 whatever the umask, and make `path` 0700.
+
+    A symlink at `path` is never followed (`UnsafePath`); with `home` (PRVNG_HOME), no
+    component below it either, and `home` and each of them are made 0700 when ours, so a
+    group-writable tree left by an old umask is closed again. Walks with `O_NOFOLLOW`
+    relative to the parent's descriptor, so a link swapped in meanwhile is not followed.
+    """
+    here = path.parent if home is None else home
+    parts = path.relative_to(here).parts  # ValueError: `path` must lie below `home`
+    _make_parents(here)
+    fd = os.open(here, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if home is not None:
+            _tighten(fd)
+        for part in parts:
+            child = _step(fd, part, here)
+            os.close(fd)
+            fd, here = child, here / part
+    finally:
+        os.close(fd)
     return path
+
+
+def _make_parents(path: Path) -> None:
+    """Create the missing directories of `path`, each 0700 (mkdir's mode obeys the umask)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(0o700)
+        except FileExistsError:  # created meanwhile: checked by the walk that follows
+            continue
+        directory.chmod(0o700)
+
+
+def _step(parent_fd: int, name: str, parent: Path) -> int:
+    """Open (creating it 0700) directory `name` in `parent_fd` without following a link."""
+    with suppress(FileExistsError):
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+    try:
+        fd = os.open(name, _NO_FOLLOW_DIR, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePath(parent / name) from None
+        raise
+    _tighten(fd)
+    return fd
+
+
+def _tighten(fd: int) -> None:
+    st = os.fstat(fd)
+    if st.st_uid == os.geteuid() and st.st_mode & 0o777 != 0o700:
+        os.fchmod(fd, 0o700)
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -68,7 +68,7 @@ def _start_background(session: Session, host: str, port: int) -> int:
         print(f"a platform already runs on this home (pid {running.pid})", file=sys.stderr)
         print(running.url)
         return 0
-    log_path = private_dir(settings.logs_dir) / "platform.log"
+    log_path = private_dir(settings.logs_dir, home=settings.home) / "platform.log"
     command = [sys.executable, "-m", "servers.cli", "platform", "start"]
     with log_path.open("ab") as log:
         offset = log.tell()

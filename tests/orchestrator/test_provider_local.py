@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import ActionContext, ActionError
+from daemons.orchestrator.actions.shell import run_process
+from daemons.orchestrator.provisioning.launches import LAUNCH_VAR, new_token, record_launch
 from daemons.orchestrator.provisioning.providers import get_provider, provider_names
 from daemons.orchestrator.provisioning.providers.local import LocalProvider
 from daemons.orchestrator.provisioning.server_actions import (
@@ -117,7 +122,7 @@ async def test_create_after_a_crash_between_steps_converges(
     assert (settings.servers_dir / "web-1" / "server.json").is_file()
 
 
-async def test_delete_stops_every_process_of_the_sandbox_and_removes_it(
+async def test_delete_stops_every_process_launched_for_the_sandbox_and_removes_it(
     ctx: ActionContext,
     settings: Settings,
     store: StateStore,
@@ -126,17 +131,26 @@ async def test_delete_stops_every_process_of_the_sandbox_and_removes_it(
 ) -> None:
     await create(ctx, name="web-1")
     sandbox = settings.servers_dir / "web-1"
-    # One process working in the sandbox, one elsewhere but launched for it.
-    inside = spawn(["sleep", "60"], cwd=sandbox, start_new_session=True)
-    marked = spawn(
-        ["sleep", "60"], cwd=tmp_path, env={"PRVNG_SANDBOX": str(sandbox), "PATH": "/bin"}
+    # A script launched for the sandbox leaves a detached daemon working elsewhere ...
+    token, pidfile = new_token(), sandbox / "run" / "daemon.pid"
+    script = f"cd {tmp_path} && setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $! >{pidfile}"
+    await run_process(
+        ["/bin/sh", "-c", script],
+        cwd=sandbox,
+        env={"PATH": os.defpath, LAUNCH_VAR: token},
+        log=lambda _stream, _text: None,
+        on_start=lambda pid: record_launch(sandbox, token, pid),
     )
-    bystander = spawn(["sleep", "60"], cwd=tmp_path)
-
-    result = await delete(ctx, name="web-1")
-    assert result["stopped_pids"] == sorted([inside.pid, marked.pid])
-    assert not pid_alive(inside.pid) and not pid_alive(marked.pid)
-    assert pid_alive(bystander.pid)
+    daemon = int(pidfile.read_text())
+    # ... while a process that merely works in the sandbox was not started by us.
+    bystander = spawn(["sleep", "60"], cwd=sandbox)
+    try:
+        result = await delete(ctx, name="web-1")
+        assert result["stopped_pids"] == [daemon]
+        assert not pid_alive(daemon) and pid_alive(bystander.pid)
+    finally:
+        with suppress(ProcessLookupError):
+            os.kill(daemon, signal.SIGKILL)
     assert not sandbox.exists()
     record = await Inventory(store).get("web-1")
     assert record["status"] == "deleted" and record["taskservs"] == []

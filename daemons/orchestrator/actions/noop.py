@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, field_validator
 
+from daemons.common.files import private_dir
 from daemons.orchestrator.actions.base import ActionContext
 from registry.model import StrictModel
 
@@ -41,7 +42,7 @@ class NoopAction:
         assert isinstance(params, NoopParams)
         if params.marker is not None:
             path = ctx.workspace / params.marker
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             line = f"{ctx.task_id} {ctx.attempt} {os.getpid()}\n".encode()
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:

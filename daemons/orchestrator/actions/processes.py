@@ -1,4 +1,4 @@
-"""Finding and stopping processes: whole process groups, or everything running in a sandbox.
+"""Finding and stopping processes: whole process groups, or processes we started.
 
 A process counts as running until it has exited: a zombie (exited, not yet reaped by its
 parent, e.g. an orphan under a PID 1 that never reaps) is treated as gone, since it holds
@@ -12,9 +12,10 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from pathlib import Path
+from typing import NamedTuple
 
 from daemons.common.files import pid_alive
 
@@ -32,6 +33,22 @@ def _stat(pid: int) -> tuple[str, int] | None:
         return None
     fields = raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces
     return fields[0], int(fields[2])
+
+
+class Proc(NamedTuple):
+    """A process, told apart from a later one that reuses its pid by its start time."""
+
+    pid: int
+    start: int
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot, /proc/<pid>/stat field 22); None if gone."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(raw[raw.rindex(")") + 2 :].split()[19])
 
 
 def _all_pids() -> list[int]:
@@ -54,34 +71,29 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def _environ_has(pid: int, entry: bytes) -> bool:
+def _environ_value(pid: int, name: bytes) -> str | None:
     try:
         environ = (_PROC / str(pid) / "environ").read_bytes()
-    except OSError:
-        return False
-    return b"\0" + entry + b"\0" in b"\0" + environ + b"\0"
+    except OSError:  # gone meanwhile, or another user's process
+        return None
+    for entry in environ.split(b"\0"):
+        if entry.startswith(name + b"="):
+            return entry[len(name) + 1 :].decode(errors="replace")
+    return None
 
 
-def pids_in(directory: Path, env_entry: str | None = None) -> list[int]:
-    """Running processes (not this one) working inside `directory` or carrying `env_entry`.
-
-    `env_entry` ("NAME=value") finds processes that changed directory but inherited the
-    marker their launcher was given; pids read from pidfiles could be reused, these cannot.
-    """
-    if not _PROC.is_dir():
+def processes_with(name: str, values: Collection[str]) -> list[tuple[Proc, str]]:
+    """Running processes (not this one) whose environment sets `name` to one of `values`."""
+    if not _PROC.is_dir() or not values:
         return []
-    root = directory.resolve()
-    marker = env_entry.encode() if env_entry else None
     found = []
     for pid in _all_pids():
         if pid == os.getpid() or not pid_alive(pid):
             continue
-        try:
-            inside = (_PROC / str(pid) / "cwd").readlink().is_relative_to(root)
-        except OSError:  # gone meanwhile, or another user's process
-            continue
-        if inside or (marker is not None and _environ_has(pid, marker)):
-            found.append(pid)
+        value = _environ_value(pid, name.encode())
+        start = start_time(pid)
+        if value is not None and value in values and start is not None:
+            found.append((Proc(pid, start), value))
     return found
 
 
@@ -125,25 +137,30 @@ async def terminate_group(pgid: int, grace_s: float) -> None:
         await _settled(lambda: not group_members(pgid), time.monotonic() + _KILLED_S)
 
 
-async def stop_pids(pids: Iterable[int], grace_s: float) -> list[int]:
+async def stop_pids(procs: Iterable[Proc], grace_s: float) -> list[int]:
     """Stop each process (its group when it leads one): SIGTERM, then SIGKILL after `grace_s`.
 
-    Returns the pids that were running when asked to stop; they are gone on return.
+    A pid is signalled only while it still has its start time, never a process that
+    reused it. Returns the pids that were running when asked to stop; they are gone on return.
     """
-    targets = [pid for pid in set(pids) if pid_alive(pid)]
+    targets = [proc for proc in set(procs) if _running(proc)]
 
     def all_gone() -> bool:
-        return not any(pid_alive(pid) for pid in targets)
+        return not any(_running(proc) for proc in targets)
 
-    for pid in targets:
-        _signal_pid(pid, signal.SIGTERM)
+    for proc in targets:
+        _signal_pid(proc.pid, signal.SIGTERM)
     gone = False
     try:
         gone = await _settled(all_gone, time.monotonic() + grace_s)
     finally:
         if not gone:
-            for pid in targets:
-                if pid_alive(pid):
-                    _signal_pid(pid, signal.SIGKILL)
+            for proc in targets:
+                if _running(proc):
+                    _signal_pid(proc.pid, signal.SIGKILL)
     await _settled(all_gone, time.monotonic() + _KILLED_S)
-    return sorted(targets)
+    return sorted(proc.pid for proc in targets)
+
+
+def _running(proc: Proc) -> bool:
+    return pid_alive(proc.pid) and start_time(proc.pid) == proc.start

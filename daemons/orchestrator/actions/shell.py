@@ -15,6 +15,7 @@ import re
 import shlex
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -167,9 +168,11 @@ async def run_process(
     timeout_s: float | None = None,
     kill_grace_s: float = 5.0,
     tail_bytes: int = TAIL_BYTES,
+    on_start: Callable[[int], None] | None = None,
 ) -> ProcessResult:
     """Run `argv` in a new session, streaming its output to `log`; stop its group on exit.
 
+    `on_start` gets the pid as soon as the process exists (to record what we started).
     Raises `ActionError` when it cannot start (not retryable) or times out (retryable);
     on cancellation the group is stopped and `CancelledError` propagates.
     """
@@ -194,9 +197,11 @@ async def run_process(
         ) from None
     try:
         try:
+            if on_start is not None:
+                on_start(transport.get_pid())
             async with asyncio.timeout(timeout_s):
                 await collector.exited.wait()
-        except BaseException as exc:  # timeout, cancellation: the whole group must go
+        except BaseException as exc:  # timeout, cancellation, a failed on_start: the group goes
             await terminate_group(transport.get_pid(), kill_grace_s)
             await _drain(collector, log)
             if isinstance(exc, TimeoutError):

@@ -119,7 +119,7 @@ class Engine:
         self.history = History(settings.workflow_retention_s, settings.workflow_retention_count)
         self._loading: dict[str, asyncio.Task[WorkflowRun | None]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
-        self._journal_dir = private_dir(settings.journal_dir)
+        self._journal_dir = private_dir(settings.journal_dir, home=settings.home)
         self.committer = GroupCommitter(self._on_commit, EventMark(self._journal_dir))
         self.running = 0
         self._heap: list[tuple[int, int, int, int, WorkflowRun, int]] = []
@@ -386,7 +386,7 @@ class Engine:
         suffix = f"/{attempt}" if kind == _TASK else f"/compensate/{attempt}"
         await self.committer.durable()  # the "start" record, before any side effect
         if not wf.workspace_ready:
-            private_dir(self._work_dir / wf.id)
+            private_dir(self._work_dir / wf.id, home=self.settings.home)
             wf.workspace_ready = True
         sink = AttemptLog()
         ctx = ActionContext(

@@ -24,6 +24,7 @@ from daemons.common.inventory import Inventory
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import ActionContext, ActionError, action_error
 from daemons.orchestrator.actions.shell import failure, process_env, run_process
+from daemons.orchestrator.provisioning.launches import LAUNCH_VAR, new_token, record_launch
 from daemons.orchestrator.provisioning.providers import SERVER_NAME_PATTERN, get_provider
 from daemons.orchestrator.provisioning.taskservs import (
     TASKSERV_NAME,
@@ -101,8 +102,14 @@ def script_env(
 
 async def _run_script(script: Path, sandbox: Path, env: dict[str, str], ctx: ActionContext) -> None:
     ctx.log("info", f"running {script} in {sandbox}\n")
+    token = new_token()
     result = await run_process(
-        ["/bin/sh", str(script)], cwd=sandbox, env=env, log=ctx.log, timeout_s=SCRIPT_TIMEOUT_S
+        ["/bin/sh", str(script)],
+        cwd=sandbox,
+        env={**env, LAUNCH_VAR: token},
+        log=ctx.log,
+        timeout_s=SCRIPT_TIMEOUT_S,
+        on_start=lambda pid: record_launch(sandbox, token, pid),
     )
     if result.exit_code != 0:
         raise failure(f"{script.parent.name}/{script.name}", result)

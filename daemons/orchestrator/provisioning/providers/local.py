@@ -1,7 +1,9 @@
 """The `local` provider: a server is a private sandbox directory on this machine.
 
 `PRVNG_HOME/servers/<name>/` (mode 0700) holds `server.json`, and the taskservs installed
-there (`taskservs/<taskserv>/`, `run/` pidfiles, `logs/`, `bin/`). The inventory record
+there (`taskservs/<taskserv>/`, `run/` pidfiles and the launch ledger, `logs/`, `bin/`).
+A symlink planted anywhere on that path is refused, never followed; delete stops only the
+processes the platform launched there (see `launches`). The inventory record
 (table `server`, shared with `server.register|list|get`) says `provider="local"`,
 `address="127.0.0.1"` and the sandbox path.
 """
@@ -17,12 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from daemons.common.files import atomic_write_json, private_dir
+from daemons.common.files import UnsafePath, atomic_write_json, private_dir
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import ActionContext
-from daemons.orchestrator.actions.processes import pids_in, stop_pids
+from daemons.orchestrator.actions.processes import stop_pids
+from daemons.orchestrator.provisioning.launches import launched
 from daemons.orchestrator.provisioning.providers.provider import check_server_name
 from registry.errors import Conflict, InvalidInput, NotFound, Unavailable
 from registry.timestamps import utc_now_iso
@@ -88,7 +91,9 @@ class LocalProvider:
         sandbox = self.sandbox(name)
         existing = await self._record(name)
         created = not (sandbox / "server.json").is_file()
-        await asyncio.to_thread(_make_sandbox, sandbox, name, opts, ctx.idempotency_key)
+        await asyncio.to_thread(
+            _make_sandbox, self._settings.home, sandbox, name, opts, ctx.idempotency_key
+        )
         fields = {
             "provider": self.name,
             "address": "127.0.0.1",
@@ -110,11 +115,13 @@ class LocalProvider:
 
     async def delete_server(self, name: str, ctx: ActionContext) -> dict[str, Any]:
         sandbox = self.sandbox(name)
+        if sandbox.is_symlink():
+            raise _unsafe(UnsafePath(sandbox))
         existing = await self._record(name)
         inventory = self._inventory()
         if existing is not None:
             await inventory.update(name, {"status": "deleting"})
-        stopped = await stop_pids(_sandbox_pids(sandbox), STOP_GRACE_S)
+        stopped = await stop_pids(launched(sandbox), STOP_GRACE_S)
         if stopped:
             ctx.log("info", f"stopped {len(stopped)} process(es) of {name!r}: {stopped}\n")
         existed = sandbox.exists()
@@ -140,22 +147,23 @@ class LocalProvider:
             "status": record["status"] if record else "missing",
             "sandbox": str(sandbox),
             "exists": sandbox.is_dir(),
-            "pids": sorted(_sandbox_pids(sandbox)),
+            "pids": [proc.pid for proc in launched(sandbox)],
             "taskservs": record.get("taskservs", []) if record else [],
         }
 
 
-def _sandbox_pids(sandbox: Path) -> list[int]:
-    """Processes started for this sandbox: working in it, or launched with its marker
-    (found even when the directory itself is already gone)."""
-    return pids_in(sandbox, f"PRVNG_SANDBOX={sandbox}")
+def _unsafe(exc: UnsafePath) -> Conflict:
+    return Conflict(str(exc), details={"path": str(exc.path)})
 
 
-def _make_sandbox(sandbox: Path, name: str, opts: LocalOptions, idempotency_key: str) -> None:
-    private_dir(sandbox)
-    sandbox.chmod(0o700)  # an existing directory keeps its mode otherwise
-    for sub in SANDBOX_DIRS:
-        private_dir(sandbox / sub)
+def _make_sandbox(
+    home: Path, sandbox: Path, name: str, opts: LocalOptions, idempotency_key: str
+) -> None:
+    try:
+        for sub in SANDBOX_DIRS:  # the sandbox and every folder on the way: 0700, no link
+            private_dir(sandbox / sub, home=home)
+    except UnsafePath as exc:
+        raise _unsafe(exc) from None
     meta_file = sandbox / "server.json"
     created_at = utc_now_iso()
     if meta_file.is_file():
