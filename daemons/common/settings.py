@@ -65,6 +65,11 @@ class HttpLimits:
         )
 
 
+def _list_env(name: str) -> tuple[str, ...]:
+    """A comma-separated list (blank items dropped)."""
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved platform settings; build with `Settings.from_env()`."""
@@ -90,6 +95,10 @@ class Settings:
     """... or once this many newer workflows have finished."""
     http: HttpLimits = field(default_factory=HttpLimits)
     """Per-client limits of every HTTP listener (platform daemon, orchestrator API)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names `/mcp` accepts beyond its listen address and loopback (DNS rebinding)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins (`scheme://host[:port]`) `/mcp` accepts beyond its own."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -111,6 +120,8 @@ class Settings:
             workflow_retention_s=_int_env("PRVNG_WORKFLOW_RETENTION_S", 30 * 86400),
             workflow_retention_count=_int_env("PRVNG_WORKFLOW_RETENTION_COUNT", 10_000),
             http=HttpLimits.from_env(),
+            allowed_hosts=_list_env("PRVNG_ALLOWED_HOSTS"),
+            allowed_origins=_list_env("PRVNG_ALLOWED_ORIGINS"),
         )
 
     # Files and folders under PRVNG_HOME (INTERFACES.md).

@@ -40,6 +40,7 @@ from registry.schema import input_schema
 from registry.trace import trace_id_from_headers
 from servers import jsontext
 from servers.http.input import path_args, query_args, read_body, read_json_object
+from servers.http.mcp_gate import PRINCIPAL_SCOPE_KEY, McpGate
 from servers.http.metrics import Metrics
 from servers.http.openapi import openapi_document
 from servers.http.sse import EVENTS_TOOL, resume_from, stream_response, wants_stream
@@ -51,7 +52,7 @@ log = logging.getLogger("prvng.http")
 
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})
 
-_PRINCIPAL = "prvng.principal"
+_PRINCIPAL = PRINCIPAL_SCOPE_KEY
 _JSON = "application/json"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -364,9 +365,10 @@ def create_app(
     if mount_mcp:
         from servers.mcp import build_mcp
 
-        mcp_app = build_mcp(registry).http_app(path="/mcp")
-        endpoint = _McpEndpoint(mcp_app, tier.max_body)
-        routes += [Route("/mcp", endpoint), Route("/mcp/", endpoint)]
+        # The gate checks Host/Origin in the platform's error shape; FastMCP's guard is off.
+        mcp_app = build_mcp(registry).http_app(path="/mcp", host_origin_protection=False)
+        gate = McpGate(_McpEndpoint(mcp_app, tier.max_body), settings)
+        routes += [Route("/mcp", gate), Route("/mcp/", gate)]
 
     refusals = EdgeRefusals(registry.audit_sink)
 
