@@ -158,6 +158,8 @@ class ToolSpec:
     tags: tuple[str, ...] = ()
     cases: tuple[ContractCase, ...] = ()
     volatile_paths: tuple[str, ...] = ()
+    secret_fields: tuple[str, ...] = ()
+    """Input fields holding a secret: left out of the audit's args digest (no value oracle)."""
     stream: Stream | None = None
     follow: Follow | None = None
     targets: TargetFinder | None = None

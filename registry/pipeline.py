@@ -258,10 +258,18 @@ class Audit:
                 risk=call.spec.risk.value,
                 principal=call.principal.id if call.principal else None,
                 outcome=outcome,
-                args_digest=args_digest(call.args),
+                args_digest=args_digest(_audited_args(call)),
                 duration_ms=round((time.perf_counter() - call.started) * 1000, 3),
             )
         )
+
+
+def _audited_args(call: Invocation) -> dict[str, Any]:
+    """The args the digest covers: a secret field's value is replaced by a marker."""
+    hidden = call.spec.secret_fields
+    if not hidden:
+        return call.args
+    return {k: "[secret]" if k in hidden else v for k, v in call.args.items()}
 
 
 def _output(spec: ToolSpec, model: type[BaseModel], result: Any) -> dict[str, Any]:

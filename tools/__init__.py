@@ -27,6 +27,7 @@ TOOL_MODULES = (
     "tools.access.keys",
     "tools.access.logins",
     "tools.access.policies",
+    "tools.secret.vault",
 )
 
 

@@ -7,6 +7,7 @@ models as their output models.
 from __future__ import annotations
 
 import itertools
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -20,6 +21,25 @@ if TYPE_CHECKING:  # the builders below read engine state; callers import only t
     from daemons.orchestrator.engine.runtime import TaskRun, WorkflowRun
 
 EventKind = Literal["workflow", "task", "compensation"]
+REDACTED = "[redacted]"
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
+_SECRET_LOOKING = re.compile(
+    r"(?i).*(secret|passw(or)?d|passwd|token|api[_-]?key|credential|private[_-]?key).*"
+)
+
+
+def redact_params(params: Any) -> Any:
+    """Task params as shown: a literal value under a credential header or a secret-looking
+    name becomes `[redacted]` (a `{"secret": name}` reference stays: it holds no value)."""
+    if isinstance(params, list):
+        return [redact_params(item) for item in params]
+    if not isinstance(params, dict) or (set(params) == {"secret"}):  # a reference
+        return params
+    shown: dict[str, Any] = {}
+    for key, value in params.items():
+        sensitive = key.lower() in _CREDENTIAL_HEADERS or _SECRET_LOOKING.fullmatch(key)
+        shown[key] = REDACTED if sensitive and isinstance(value, str) else redact_params(value)
+    return shown
 
 
 class WorkflowView(StrictModel):
@@ -65,6 +85,10 @@ class TaskView(StrictModel):
     started_at: str | None = Field(description="Start of the latest attempt")
     finished_at: str | None
     next_attempt_at: str | None = Field(description="When a retry is due (backoff)")
+    params: dict[str, Any] = Field(
+        description="As submitted, with literal credentials (known headers, secret-looking "
+        "names) redacted"
+    )
     error: str | None
     result: dict[str, Any] | None
     compensation: CompensationView | None
@@ -146,6 +170,7 @@ def task_view(wf: WorkflowRun, t: TaskRun) -> TaskView:
         started_at=iso_utc_or_none(t.started_at),
         finished_at=iso_utc_or_none(t.finished_at),
         next_attempt_at=iso_utc_or_none(t.retry_at),
+        params=redact_params(spec.params),
         error=t.error,
         result=t.result,
         compensation=comp,

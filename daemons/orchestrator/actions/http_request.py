@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from daemons.orchestrator.actions.base import ActionContext, ActionError
+from daemons.orchestrator.actions.secret_refs import SecretRef, SecretResolver
 
 BODY_CAP = 16 * 1024
 """The largest body kept in the result (the journal records it)."""
@@ -26,8 +27,14 @@ class HttpParams(BaseModel):
 
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     url: str = Field(min_length=1, max_length=8192)
-    json_body: Any = Field(default=None, alias="json", description="Sent as a JSON body")
-    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(
+        default=None,
+        alias="json",
+        description='Sent as a JSON body; any {"secret": name} in it is resolved at run time',
+    )
+    headers: dict[str, str | SecretRef] = Field(
+        default_factory=dict, description='A value may be {"secret": name}'
+    )
     expected_status: int | list[int] | None = Field(
         default=None, description="A status or a list of them; any 2xx when unset"
     )
@@ -76,10 +83,19 @@ class HttpAction:
 
     async def run(self, params: BaseModel, ctx: ActionContext) -> dict[str, Any]:
         assert isinstance(params, HttpParams)
-        headers = {**params.headers, "Idempotency-Key": ctx.idempotency_key}
-        request: dict[str, Any] = {"headers": headers}
+        secrets = SecretResolver(ctx.settings)
+        headers = {name: secrets.value(value) for name, value in params.headers.items()}
+        request: dict[str, Any] = {"headers": {**headers, "Idempotency-Key": ctx.idempotency_key}}
         if params.json_body is not None:
-            request["json"] = params.json_body
+            request["json"] = secrets.json(params.json_body)
+        try:
+            return dict(secrets.scrub(await self._send(params, request, ctx)))
+        except ActionError as exc:
+            raise secrets.scrub_error(exc) from None
+
+    async def _send(
+        self, params: HttpParams, request: dict[str, Any], ctx: ActionContext
+    ) -> dict[str, Any]:
         try:
             async with httpx.AsyncClient(timeout=params.timeout_s) as client:
                 response = await client.request(params.method, params.url, **request)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from daemons.common.files import private_dir
 from daemons.orchestrator.actions.base import ActionContext, ActionError, LogSink
 from daemons.orchestrator.actions.processes import terminate_group
+from daemons.orchestrator.actions.secret_refs import SecretRef, SecretResolver
 
 _STREAMS = {1: "stdout", 2: "stderr"}
 TAIL_BYTES = 4096
@@ -42,7 +43,10 @@ class ShellParams(BaseModel):
     command: str | None = Field(default=None, min_length=1, description="Run by /bin/sh -c")
     argv: list[str] | None = Field(default=None, min_length=1, description="Run directly")
     cwd: str = Field(default=".", description="Relative to the workflow's workspace")
-    env: dict[str, str] = Field(default_factory=dict, description="Added to a minimal env")
+    env: dict[str, str | SecretRef] = Field(
+        default_factory=dict,
+        description='Added to a minimal env; a value may be {"secret": name}, resolved at run time',
+    )
     timeout_s: float | None = Field(default=None, gt=0, le=86400)
     kill_grace_s: float = Field(default=5.0, ge=0, le=300, description="SIGTERM → SIGKILL")
 
@@ -62,9 +66,9 @@ class ShellParams(BaseModel):
 
     @field_validator("env")
     @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+    def _env_names(cls, env: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
         for name, value in env.items():
-            if not _ENV_NAME.fullmatch(name) or "\0" in value:
+            if not _ENV_NAME.fullmatch(name) or (isinstance(value, str) and "\0" in value):
                 raise ValueError(f"env {name!r}: names are [A-Za-z_][A-Za-z0-9_]*, no NUL bytes")
         return env
 
@@ -264,18 +268,26 @@ class ShellAction:
         argv = ["/bin/sh", "-c", params.command] if params.command is not None else params.argv
         assert argv is not None  # the model guarantees one of them
         cwd = resolve_cwd(ctx.workspace, params.cwd)
+        secrets = SecretResolver(ctx.settings)
+        env = {name: secrets.value(value) for name, value in params.env.items()}
         ctx.log("info", f"$ {params.command or shlex.join(argv)}\n")
-        result = await run_process(
-            argv,
-            cwd=cwd,
-            env=process_env(ctx, {"PRVNG_WORKSPACE": str(ctx.workspace), **params.env}),
-            log=ctx.log,
-            timeout_s=params.timeout_s,
-            kill_grace_s=params.kill_grace_s,
-        )
+        log = secrets.log(ctx.log)
+        try:
+            result = await run_process(
+                argv,
+                cwd=cwd,
+                env=process_env(ctx, {"PRVNG_WORKSPACE": str(ctx.workspace), **env}),
+                log=log,
+                timeout_s=params.timeout_s,
+                kill_grace_s=params.kill_grace_s,
+            )
+        except ActionError as exc:
+            raise secrets.scrub_error(exc) from None
+        finally:
+            log.flush()
         if result.exit_code != 0:
-            raise failure("command", result)
-        return result.to_dict()
+            raise secrets.scrub_error(failure("command", result))
+        return dict(secrets.scrub(result.to_dict()))
 
 
 ACTIONS = (ShellAction,)

@@ -1,0 +1,1 @@
+"""Named secrets that task params reference as `{"secret": "name"}`."""
