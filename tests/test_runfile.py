@@ -129,6 +129,18 @@ def test_the_cli_never_sends_the_admin_key_to_a_listener_it_cannot_verify(
         assert read_run_file(settings.run_file) is None
 
 
+def test_platform_status_never_sends_the_admin_key_to_a_listener_it_cannot_verify(
+    settings: Settings, admin_key: str, impostor: Impostor, bystander: subprocess.Popen[bytes]
+) -> None:
+    _stale_run_file(settings, bystander.pid, impostor.url, process_start_ticks(bystander.pid))
+    status = subprocess.run(
+        [PRVNG, "platform", "status", "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert impostor.paths, "the status probe never reached the listener"
+    assert not any(admin_key in auth for auth in impostor.authorizations), impostor.paths
+    assert status.returncode != 0  # the impostor's /health is no healthy platform
+
+
 def test_platform_stop_does_not_signal_a_process_that_reused_the_pid(
     settings: Settings, bystander: subprocess.Popen[bytes]
 ) -> None:

@@ -40,6 +40,3 @@ class HealthBoard:
             except Exception as exc:  # a failing probe means "not ready", said as such
                 states[name] = ComponentStatus(False, f"{type(exc).__name__}: {exc}")
         return states
-
-    async def ready(self) -> bool:
-        return all(state.ready for state in (await self.check()).values())

@@ -79,26 +79,26 @@ def run_platform(settings: Settings, host: str, port: int) -> int:
 
 
 def platform_status(settings: Settings) -> dict[str, Any]:
-    """`prvng platform status`: the run file's facts plus the live `/health` answer."""
+    """`prvng platform status`: the run file's facts plus the live `/health` answer (with
+    the home's key only once the listener has proved it is the platform that file names)."""
+    from servers.cli.invoke import resolve_target
+    from servers.cli.remote import health
+
     info = runfile.read_run_file(settings.run_file)
     if info is None:
         return {"running": False, "url": None, "pid": None, "health": None}
-    import httpx
-
-    key = settings.api_key or _admin_key(settings)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        response = httpx.get(f"{info.url}/health", headers=headers, timeout=5.0, trust_env=False)
-        health: dict[str, Any] = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        health = {"status": "unreachable", "error": str(exc) or type(exc).__name__}
+    target = resolve_target(settings, None, None)
+    if target.url is None:  # the listener failed the run file's challenge: not our platform
+        answer = {"status": "unverified", "error": f"{info.url} is not the platform it names"}
+    else:
+        answer = health(info.url, target.api_key)
     return {
         "running": True,
         "url": info.url,
         "pid": info.pid,
         "started_at": info.started_at,
         "components": info.components,
-        "health": health,
+        "health": answer,
     }
 
 
@@ -194,10 +194,3 @@ def run_http(settings: Settings, host: str, port: int) -> None:
     code = run_platform(settings, host, port)
     if code:
         raise SystemExit(code)
-
-
-def _admin_key(settings: Settings) -> str | None:
-    try:
-        return settings.admin_key_file.read_text().strip() or None
-    except OSError:
-        return None

@@ -102,6 +102,17 @@ def post_tool(
     return envelope
 
 
+def health(url: str, api_key: str | None, timeout: float = 5.0) -> dict[str, Any]:
+    """`GET {url}/health` as JSON (components only with a valid key), or what went wrong."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        _, raw = _request(url, "GET", "/health", None, headers, timeout)
+        answer = json.loads(raw)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return {"status": "unreachable", "error": str(exc) or type(exc).__name__}
+    return answer if isinstance(answer, dict) else {"status": "unreachable", "error": "not JSON"}
+
+
 def health_status(url: str, timeout: float = PROBE_TIMEOUT_S) -> int | None:
     """The HTTP status of `GET {url}/health`, or None when nothing answers."""
     try:
