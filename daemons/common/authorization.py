@@ -3,7 +3,9 @@
 principal = `User::"<id>"` in its `Role::"<role>"`s; action = `Action::"<tool>"`, in the
 groups `Action::"read|write|admin"` (its permission's level) and `Action::"domain:<d>"`;
 resource = each target the tool's `targets` finder names (`Server`, `Workflow`,
-`Taskserv`, `User`), or `Tool::"<tool>"` for a tool without one. Every target must be
+`Taskserv`, `User`), or `Tool::"<tool>"` for a tool without one. A resource's `owner` is
+the id of the user it belongs to, and a user owns itself (so a policy says "the caller's
+own" as `resource.owner == principal.owner`). Every target must be
 allowed (default deny). Policies are validated against the schema when loaded, so a
 broken policy stops the start with its error instead of denying everything quietly.
 Decisions are cached by (principal, action, target): policies are fixed for a run.
@@ -94,7 +96,7 @@ def _resource(target: Target) -> tuple[dict[str, str], dict[str, Any]]:
     extra = dict(target.attrs)
     attrs = {
         "labels": sorted(f"{k}={v}" for k, v in target.labels),
-        "owner": target.owner or "",
+        "owner": target.owner or (target.id if target.kind == "user" else ""),
         "environment": target.environment or "",
         "actions": sorted(extra.get("actions", ())),
     }
@@ -150,7 +152,10 @@ class CedarAuthorizer:
             resource,
         ]
         if resource_uid != user:
-            entities.append({"uid": user, "attrs": blank, "parents": roles})
+            # A user owns itself, so `resource.owner == principal.owner` reads "theirs".
+            entities.append(
+                {"uid": user, "attrs": {**blank, "owner": principal.id}, "parents": roles}
+            )
         else:
             resource["parents"] = roles
         request = {"principal": user, "action": action, "resource": resource_uid, "context": {}}

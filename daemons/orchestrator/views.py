@@ -66,6 +66,7 @@ class WorkflowPage(StrictModel):
 
 class CompensationView(StrictModel):
     action: str
+    params: dict[str, Any] = Field(description="As submitted, redacted like the task's")
     state: TaskState | None = Field(description="None until a rollback plans it")
     attempts: int
     error: str | None
@@ -152,6 +153,7 @@ def task_view(wf: WorkflowRun, t: TaskRun) -> TaskView:
         c = t.comp
         comp = CompensationView(
             action=spec.compensate.action,
+            params=redact_params(spec.compensate.params),
             state=None if c is None else c.state,
             attempts=0 if c is None else c.attempt,
             error=None if c is None else c.error,

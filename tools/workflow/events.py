@@ -18,6 +18,7 @@ from daemons.orchestrator.model import TERMINAL_WORKFLOW_STATES, WORKFLOW_ID_PAT
 from daemons.orchestrator.views import Event
 from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from registry.model import Stream
+from tools.workflow.access import Visibility, subscribe_targets
 from tools.workflow.submission import orchestrator
 
 _FINAL_TASK_STATES = frozenset(
@@ -64,10 +65,14 @@ def _is_final(event: Event) -> bool:
 
 
 async def stream_events(args: EventsInput, ctx: ToolContext) -> AsyncGenerator[WorkflowEvent, None]:
-    # No `not_found` for an unknown workflow id: a caller may subscribe before it submits.
+    # No `not_found` for an unknown workflow id: a caller may subscribe before it submits,
+    # so each event is shown only if the caller may read its workflow.
     events = (await orchestrator(ctx)).events(args.since, args.workflow_id)
+    visibility = Visibility(ctx, TOOLS[0])
     try:
         async for event in events:
+            if not await visibility.may_read(event.workflow_id):
+                continue
             item = WorkflowEvent(**event.model_dump(), final=_is_final(event))
             yield item
             if args.until_finished and item.kind == "workflow" and item.final:
@@ -120,6 +125,7 @@ TOOLS = [
         handler=events_page,
         stream=Stream(WorkflowEvent, stream_events),
         permission="workflow:read",
+        targets=subscribe_targets,
         risk=Risk.READ,
         idempotent=True,
         rest=RestAlias("GET", "/v1/events"),

@@ -21,6 +21,7 @@ from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
 from daemons.orchestrator.views import Event, TaskView, WorkflowView
 from registry import StillRunning, StrictModel, ToolContext, WorkflowFailed
 from registry.model import Follow
+from tools.workflow.access import owned
 
 WAIT_TIMEOUT_S = 300.0
 WORKFLOW_VOLATILE = ("created_at", "updated_at", "finished_at")
@@ -123,6 +124,8 @@ async def finish(
 
 
 async def submit(ctx: ToolContext, spec: WorkflowSpec, options: SubmitOptions) -> WorkflowView:
+    """Submit `spec` as the caller's (its owner label names them), then `finish` it."""
     api = await orchestrator(ctx)
+    spec = spec.model_copy(update={"labels": owned(spec.labels, ctx.principal.id)})
     view = await api.submit(spec, options.id)
     return await finish(api, view, ctx, options.wait, options.wait_timeout_s)

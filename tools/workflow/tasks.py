@@ -7,6 +7,7 @@ from pydantic import Field
 from daemons.orchestrator.model import TaskState
 from daemons.orchestrator.views import LOG_PAGE_DEFAULT, LOG_PAGE_MAX, TaskLogs, TaskView
 from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from tools.workflow.access import Visibility, read_targets
 from tools.workflow.submission import orchestrator
 
 TASK_VOLATILE = ("started_at", "finished_at", "next_attempt_at")
@@ -43,9 +44,11 @@ class LogsInput(TaskInput):
 async def list_tasks(args: ListInput, ctx: ToolContext) -> TaskList:
     api = await orchestrator(ctx)
     if args.workflow_id is not None:
-        workflow_ids = [args.workflow_id]
+        workflow_ids = [args.workflow_id]  # authorized on that workflow already
     else:
-        workflow_ids = [wf.id for wf in (await api.list(limit=50)).workflows]
+        recent = (await api.list(limit=50)).workflows
+        visible = await Visibility(ctx, _spec("task.list")).views(recent)
+        workflow_ids = [wf.id for wf in visible]
     tasks: list[TaskView] = []
     for workflow_id in workflow_ids:
         tasks += await api.tasks(workflow_id, args.state)
@@ -63,6 +66,10 @@ async def task_logs(args: LogsInput, ctx: ToolContext) -> TaskLogs:
     return await api.logs(args.workflow_id, args.task_id, args.tail, args.offset, args.limit)
 
 
+def _spec(name: str) -> ToolSpec:
+    return next(spec for spec in TOOLS if spec.name == name)
+
+
 def _submit(wf_id: str, command: str = "echo hello from $PRVNG_TASK_ID") -> Call:
     task = {"id": "say", "action": "shell", "params": {"command": command}}
     return Call("workflow.submit", {"id": wf_id, "name": wf_id, "tasks": [task], "wait": True})
@@ -76,6 +83,7 @@ TOOLS = [
         output_model=TaskList,
         handler=list_tasks,
         permission="workflow:read",
+        targets=read_targets,
         risk=Risk.READ,
         idempotent=True,
         rest=RestAlias("GET", "/v1/tasks"),
@@ -94,6 +102,7 @@ TOOLS = [
         output_model=TaskView,
         handler=get_task,
         permission="workflow:read",
+        targets=read_targets,
         idempotent=True,
         rest=RestAlias("GET", "/v1/workflows/{workflow_id}/tasks/{task_id}"),
         compat=(RestAlias("GET", "/workflows/{workflow_id}/tasks/{task_id}"),),
@@ -119,6 +128,7 @@ TOOLS = [
         output_model=TaskLogs,
         handler=task_logs,
         permission="workflow:read",
+        targets=read_targets,
         idempotent=True,
         rest=RestAlias("GET", "/v1/workflows/{workflow_id}/tasks/{task_id}/logs"),
         compat=(RestAlias("GET", "/workflows/{workflow_id}/tasks/{task_id}/logs"),),

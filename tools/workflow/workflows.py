@@ -22,6 +22,13 @@ from registry import (
 )
 from registry.pipeline import MAX_INPUT_DEPTH
 from registry.resources import Resources
+from tools.workflow.access import (
+    Visibility,
+    control_targets,
+    read_targets,
+    server_targets,
+    workflow_target,
+)
 from tools.workflow.submission import (
     FOLLOW_WAIT,
     FOLLOW_WORKFLOW,
@@ -46,19 +53,12 @@ class SubmitInput(WorkflowSpec, SubmitOptions):
 
 async def _submitted(args: SubmitInput, resources: Resources) -> list[Target]:
     """The workflow as a policy sees it: its labels and every action kind it would run
-    (compensations included), so raw `shell`/`http` need their own permission."""
-    kinds = {task.action for task in args.tasks}
-    kinds |= {task.compensate.action for task in args.tasks if task.compensate is not None}
-    labels = tuple(sorted(args.labels.items()))
-    return [
-        Target(
-            "workflow",
-            args.id or args.name,
-            labels,
-            environment=args.labels.get("env"),
-            attrs=(("actions", tuple(sorted(kinds))),),
-        )
-    ]
+    (compensations included), so raw `shell`/`http` need their own permission, and the
+    servers its provisioning tasks act on, so those obey the server rules."""
+    tasks = [(task.action, task.params) for task in args.tasks]
+    tasks += [(t.compensate.action, t.compensate.params) for t in args.tasks if t.compensate]
+    target = workflow_target(args.id or args.name, args.labels, (kind for kind, _ in tasks))
+    return [target, *await server_targets(tasks, resources)]
 
 
 class IdInput(StrictModel):
@@ -102,8 +102,15 @@ async def wait_workflow(args: WaitInput, ctx: ToolContext) -> WorkflowView:
 
 
 async def list_workflows(args: ListInput, ctx: ToolContext) -> WorkflowPage:
+    """A page of the workflows the caller may read (so it may hold fewer than `limit`)."""
     api = await orchestrator(ctx)
-    return await api.list(args.state, args.labels, args.name, args.limit, args.cursor)
+    page = await api.list(args.state, args.labels, args.name, args.limit, args.cursor)
+    shown = await Visibility(ctx, _spec("workflow.list")).views(page.workflows)
+    return WorkflowPage(workflows=shown, next_cursor=page.next_cursor)
+
+
+def _spec(name: str) -> ToolSpec:
+    return next(spec for spec in TOOLS if spec.name == name)
 
 
 Command = Callable[[OrchestratorAPI, str], Awaitable[WorkflowView]]
@@ -202,6 +209,7 @@ TOOLS = [
         output_model=WorkflowView,
         handler=get_workflow,
         permission="workflow:read",
+        targets=read_targets,
         idempotent=True,
         rest=RestAlias("GET", "/v1/workflows/{id}"),
         compat=(RestAlias("GET", "/workflows/{id}"),),
@@ -228,6 +236,7 @@ TOOLS = [
         handler=wait_workflow,
         follow=FOLLOW_WAIT,
         permission="workflow:read",
+        targets=read_targets,
         idempotent=True,
         rest=RestAlias("GET", "/v1/workflows/{id}/wait"),
         compat=(RestAlias("GET", "/workflows/{id}/wait"),),
@@ -276,6 +285,7 @@ TOOLS = [
         handler=_control(lambda api, wf: api.cancel(wf), _CANCELLED),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
+        targets=control_targets,
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/v1/workflows/{id}/cancel"),
         tags=("workflow",),
@@ -307,6 +317,7 @@ TOOLS = [
         handler=_control(lambda api, wf: api.rollback(wf), _UNDONE),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
+        targets=control_targets,
         risk=Risk.DESTRUCTIVE,
         rest=RestAlias("POST", "/v1/workflows/{id}/rollback"),
         tags=("workflow",),
@@ -333,6 +344,7 @@ TOOLS = [
         handler=_control(lambda api, wf: api.retry(wf)),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
+        targets=control_targets,
         risk=Risk.WRITE,
         rest=RestAlias("POST", "/v1/workflows/{id}/retry"),
         tags=("workflow",),
