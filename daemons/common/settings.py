@@ -99,6 +99,10 @@ class Settings:
     """Host names `/mcp` accepts beyond its listen address and loopback (DNS rebinding)."""
     allowed_origins: tuple[str, ...] = ()
     """Browser origins (`scheme://host[:port]`) `/mcp` accepts beyond its own."""
+    task_user: str = "nobody"
+    """Who task processes run as when the platform runs as root (must exist)."""
+    http_action_allow: tuple[str, ...] = ()
+    """Networks (CIDRs) the `http` action may reach although they are internal."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -122,6 +126,8 @@ class Settings:
             http=HttpLimits.from_env(),
             allowed_hosts=_list_env("PRVNG_ALLOWED_HOSTS"),
             allowed_origins=_list_env("PRVNG_ALLOWED_ORIGINS"),
+            task_user=os.environ.get("PRVNG_TASK_USER") or "nobody",
+            http_action_allow=_list_env("PRVNG_HTTP_ACTION_ALLOW"),
         )
 
     # Files and folders under PRVNG_HOME (INTERFACES.md).

@@ -1,5 +1,7 @@
 """`shell`: run a command in the workflow's workspace, its output streamed to the task log.
 
+When the platform runs as root, the command runs as `PRVNG_TASK_USER` (`task_user`).
+
 Every command runs in its own session (process group). When the task times out or is
 cancelled, the whole group gets SIGTERM, then SIGKILL after a grace period, so nothing it
 started in the background outlives the task. `run_process` is shared with the taskserv
@@ -26,6 +28,7 @@ from daemons.common.files import private_dir
 from daemons.orchestrator.actions.base import ActionContext, ActionError, LogSink
 from daemons.orchestrator.actions.processes import terminate_group
 from daemons.orchestrator.actions.secret_refs import SecretRef, SecretResolver
+from daemons.orchestrator.actions.task_user import TaskUser, task_user
 
 _STREAMS = {1: "stdout", 2: "stderr"}
 TAIL_BYTES = 4096
@@ -173,14 +176,20 @@ async def run_process(
     kill_grace_s: float = 5.0,
     tail_bytes: int = TAIL_BYTES,
     on_start: Callable[[int], None] | None = None,
+    user: TaskUser | None = None,
 ) -> ProcessResult:
     """Run `argv` in a new session, streaming its output to `log`; stop its group on exit.
 
     `on_start` gets the pid as soon as the process exists (to record what we started).
+    With `user`, the process enters `cwd`, then runs as that user's uid and gid with no
+    supplementary groups (the stdlib's `user=`/`group=`/`extra_groups=`).
     Raises `ActionError` when it cannot start (not retryable) or times out (retryable);
     on cancellation the group is stopped and `CancelledError` propagates.
     """
     loop = asyncio.get_running_loop()
+    identity: dict[str, Any] = {}
+    if user is not None:
+        identity = {"user": user.uid, "group": user.gid, "extra_groups": []}
     try:
         transport, collector = await loop.subprocess_exec(
             lambda: _Collector(log, tail_bytes),
@@ -191,6 +200,7 @@ async def run_process(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            **identity,
         )
     except OSError as exc:
         raise ActionError(
@@ -268,6 +278,10 @@ class ShellAction:
         argv = ["/bin/sh", "-c", params.command] if params.command is not None else params.argv
         assert argv is not None  # the model guarantees one of them
         cwd = resolve_cwd(ctx.workspace, params.cwd)
+        user = task_user(ctx.settings)
+        identity = {} if user is None else user.env()
+        if user is not None:
+            user.own(ctx.workspace)
         secrets = SecretResolver(ctx.settings)
         env = {name: secrets.value(value) for name, value in params.env.items()}
         ctx.log("info", f"$ {params.command or shlex.join(argv)}\n")
@@ -276,10 +290,11 @@ class ShellAction:
             result = await run_process(
                 argv,
                 cwd=cwd,
-                env=process_env(ctx, {"PRVNG_WORKSPACE": str(ctx.workspace), **env}),
+                env=process_env(ctx, {"PRVNG_WORKSPACE": str(ctx.workspace), **identity, **env}),
                 log=log,
                 timeout_s=params.timeout_s,
                 kill_grace_s=params.kill_grace_s,
+                user=user,
             )
         except ActionError as exc:
             raise secrets.scrub_error(exc) from None

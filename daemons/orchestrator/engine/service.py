@@ -21,6 +21,7 @@ from daemons.common.locks import OwnerLock
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import Action, load_actions
+from daemons.orchestrator.actions.task_user import task_user
 from daemons.orchestrator.engine.graph import prepare
 from daemons.orchestrator.engine.runtime import Archived, TaskRun, WorkflowRun
 from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
@@ -78,7 +79,9 @@ class Orchestrator:
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Take the journal directory (one engine per directory), replay it, resume."""
+        """Check who tasks run as, take the journal directory (one engine per directory),
+        replay it, resume."""
+        task_user(self.settings)  # a missing PRVNG_TASK_USER stops the start, not a task
         self._lock.acquire()
         try:
             await self.engine.start()
