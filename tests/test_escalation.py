@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import Registry
+from servers.assembly import build_registry
 from servers.supervisor import serve
 from tests.conftest import environ_snapshot
 
@@ -76,6 +78,36 @@ async def test_operator_cannot_reach_the_platform_through_an_http_task(
 ) -> None:
     wf = _workflow("http", {"url": f"{url}/v1/tools/tools.list", "method": "GET"})
     _refused(await _call(url, operator_key, "workflow.submit", wf))
+
+
+@pytest.mark.parametrize("target", ["platform", "metadata"])
+async def test_an_http_task_does_not_reach_the_platform_or_the_metadata_service(
+    url: str, admin_key: str, target: str
+) -> None:
+    """Even an admin's http task is refused loopback and link-local addresses (unless
+    PRVNG_HTTP_ACTION_ALLOW lists them): the error says so and what to set."""
+    where = f"{url}/v1/tools/tools.list" if target == "platform" else "http://169.254.169.254/"
+    response = await _call(
+        url, admin_key, "workflow.submit", {**_workflow("http", {"url": where}), "wait": True}
+    )
+    assert response.status_code == 409, response.text
+    (task,) = response.json()["error"]["details"]["failed_tasks"]
+    assert task["error"].startswith("refused: ") and "PRVNG_HTTP_ACTION_ALLOW" in task["error"]
+    assert task["attempts"] == 1  # not retried: it would be refused again
+
+
+async def test_the_allow_setting_lets_an_http_task_reach_loopback(
+    admin_key: str, settings: Settings, keystore: KeyStore
+) -> None:
+    allowed = replace(settings, http_action_allow=("127.0.0.0/8",))
+    registry = build_registry(allowed, keystore=keystore)
+    try:
+        async with serve(registry, allowed) as base:
+            wf = {**_workflow("http", {"url": f"{base}/health"}), "wait": True}
+            response = await _call(base, admin_key, "workflow.submit", wf)
+    finally:
+        await registry.aclose()
+    assert response.status_code == 200, response.text
 
 
 async def test_admin_still_runs_shell_tasks(url: str, admin_key: str) -> None:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,13 @@ async def _ok(registry: Registry, owner: Principal, tool: str, args: dict[str, A
     env = await registry.invoke(tool, args, principal=owner)
     assert env.ok, env.error
     return env.data
+
+
+@pytest.fixture
+def settings(clean_environ: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The peer listens on loopback, which http tasks reach only when allowed."""
+    monkeypatch.setenv("PRVNG_HTTP_ACTION_ALLOW", "127.0.0.1/32")
+    return Settings.from_env()
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """`http`: one HTTP request, carrying the task's idempotency key, checked against a status.
 
+It never reaches this machine, link-local networks or a metadata service unless allowed
+(`destinations`), connects to the address it checked, and follows no redirect.
+
 Retry advice follows HTTP semantics: a 5xx, 408, 429, a timeout or a connection failure may
 succeed later; any other unexpected status will not.
 """
@@ -13,6 +16,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from daemons.orchestrator.actions.base import ActionContext, ActionError
+from daemons.orchestrator.actions.destinations import resolve_checked
 from daemons.orchestrator.actions.secret_refs import SecretRef, SecretResolver
 
 BODY_CAP = 16 * 1024
@@ -75,6 +79,23 @@ def _body(response: httpx.Response) -> tuple[Any, bool]:
     return text, truncated
 
 
+async def _pinned(
+    raw_url: str, request: dict[str, Any], ctx: ActionContext
+) -> tuple[httpx.URL, dict[str, Any]]:
+    """The request aimed at the checked address of its host, with the name kept in the
+    Host header and (for https) in SNI and certificate checks."""
+    url = httpx.URL(raw_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = url.raw_host.decode("ascii")
+    address = await resolve_checked(host, port, ctx.settings)
+    headers = {k: v for k, v in request["headers"].items() if k.lower() != "host"}
+    headers["Host"] = url.netloc.decode("ascii")
+    pinned = {**request, "headers": headers}
+    if url.scheme == "https" and str(address) != host:
+        pinned["extensions"] = {"sni_hostname": host}
+    return url.copy_with(host=str(address)), pinned
+
+
 class HttpAction:
     """Send a request; an unexpected status fails the attempt."""
 
@@ -96,9 +117,14 @@ class HttpAction:
     async def _send(
         self, params: HttpParams, request: dict[str, Any], ctx: ActionContext
     ) -> dict[str, Any]:
+        url, request = await _pinned(params.url, request, ctx)
         try:
-            async with httpx.AsyncClient(timeout=params.timeout_s) as client:
-                response = await client.request(params.method, params.url, **request)
+            # No proxy from the environment, no redirect: the request goes to the checked
+            # address only (a 3xx is an answer, judged by `expected_status`).
+            async with httpx.AsyncClient(
+                timeout=params.timeout_s, trust_env=False, follow_redirects=False
+            ) as client:
+                response = await client.request(params.method, url, **request)
         except httpx.TimeoutException:
             raise ActionError(
                 f"{params.method} {params.url} timed out after {params.timeout_s:g}s",
