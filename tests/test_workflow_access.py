@@ -7,16 +7,23 @@ Each attack is refused with `forbidden` (403); each test also shows the allowed 
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from fastmcp import Client
 
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import Registry
+from servers.mcp import build_mcp
 from servers.supervisor import serve
+from tests.conftest import environ_snapshot
 
 SECRET = "s3cr3t-printed-by-admin"
 
@@ -180,3 +187,30 @@ async def test_an_operator_cannot_create_a_prod_server_by_naming_the_action(
         await _call(url, operator_key, "workflow.submit", _wf("raw-dev", _create("d-9", "dev")))
     )
     assert dev["state"] == "succeeded"
+
+
+async def test_every_tier_gives_the_same_refusal(
+    registry: Registry, keystore: KeyStore, url: str, viewer_key: str, secret_run: str
+) -> None:
+    """In process, over MCP and over the CLI (a real subprocess) the viewer's read of the
+    admin's shell run is `forbidden` with the same message."""
+    viewer = keystore.check(viewer_key)
+    assert viewer is not None
+    args = {"workflow_id": secret_run, "task_id": "t"}
+    direct = await registry.invoke("task.logs", args, principal=viewer)
+    assert direct.code == "forbidden"
+    async with Client(build_mcp(registry, principal=viewer)) as client:
+        mcp = await client.call_tool("task.logs", args, raise_on_error=False)
+    assert mcp.is_error and mcp.structured_content is not None
+    assert mcp.structured_content["error"]["code"] == "forbidden"
+    argv = [sys.executable, "-m", "servers.cli", "call", "task.logs", "--json", json.dumps(args)]
+    argv += ["--url", url, "--api-key", viewer_key, "--output", "json"]
+    done = await asyncio.to_thread(
+        subprocess.run, argv, env=environ_snapshot(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 4, done.stderr
+    cli = json.loads(done.stderr)["error"]
+    http = (await _call(url, viewer_key, "task.logs", args)).json()["error"]
+    assert direct.error is not None
+    messages = {direct.error["message"], mcp.structured_content["error"]["message"], cli["message"]}
+    assert messages == {http["message"]}
