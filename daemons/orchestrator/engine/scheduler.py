@@ -34,11 +34,11 @@ from daemons.orchestrator.actions.base import Action, ActionContext
 from daemons.orchestrator.durability import recovery, snapshot
 from daemons.orchestrator.durability.commit import RETRY_S, GroupCommitter
 from daemons.orchestrator.durability.disk import OS_DISK, Disk
-from daemons.orchestrator.durability.journal import JournalFile, workflow_ids
+from daemons.orchestrator.durability.journal import JournalFile, encode, workflow_ids
 from daemons.orchestrator.durability.watermark import EventMark
 from daemons.orchestrator.engine.attempt import Outcome, backoff_delay, execute
 from daemons.orchestrator.engine.events import EventBus, RawEvent
-from daemons.orchestrator.engine.graph import Prepared
+from daemons.orchestrator.engine.graph import prepare
 from daemons.orchestrator.engine.logs import AttemptLog
 from daemons.orchestrator.engine.records import (
     Change,
@@ -85,6 +85,16 @@ _ACTIVE_COMP = (TaskState.PENDING, TaskState.RUNNING)
 
 
 WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+
+
+def check_id(workflow_id: str) -> None:
+    """`InvalidInput` unless `workflow_id` is a valid id (it names files)."""
+    if not WORKFLOW_ID.fullmatch(workflow_id):
+        raise InvalidInput(
+            f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "
+            "starting with a letter or digit",
+            details={"id": workflow_id},
+        )
 
 
 def new_workflow_id() -> str:
@@ -183,35 +193,39 @@ class Engine:
 
     # ---- commands ------------------------------------------------------------------------
 
-    def submit(
-        self, spec: WorkflowSpec, workflow_id: str | None, prepared: Prepared
-    ) -> WorkflowRun:
-        """Journal and schedule a workflow `prepare`d from `spec` (the caller awaits
-        `durable()`).
-
-        A caller-chosen `workflow_id` makes submission idempotent: the same id with the
-        same spec answers the existing workflow; with another spec it is a `Conflict`.
-        """
-        if self._stopping:
-            raise Unavailable("the orchestrator is stopping; submit again once it is back")
-        self.refuse_in_outage()
-        if workflow_id is not None:
-            existing = self.existing(workflow_id, spec)
-            if existing is not None:
-                return existing
-        wf_id = workflow_id or new_workflow_id()
+    def draft(self, spec: WorkflowSpec, workflow_id: str) -> tuple[WorkflowRun, bytes]:
+        """Check and compile `spec` into a run and its journaled "submit" line: pure and
+        heavy for a big workflow, so the caller runs it in a worker thread."""
+        prepared = prepare(spec, self.actions)
         now = time.time()
-        wf = WorkflowRun(wf_id, spec, prepared.graph, now, JournalFile(self._journal_dir, wf_id))
+        wf = WorkflowRun(
+            workflow_id, spec, prepared.graph, now, JournalFile(self._journal_dir, workflow_id)
+        )
         record: SubmitRecord = {
             "s": 1,
             "k": RecordKind.SUBMIT,
             "at": now,
-            "wf": wf_id,
+            "wf": workflow_id,
             "spec": prepared.spec_json,
         }
-        self.committer.append(
-            wf.journal, record, ("workflow", wf_id, None, "pending", None, now, None)
-        )
+        return wf, encode(record)
+
+    def submit(self, wf: WorkflowRun, line: bytes, chosen: bool) -> WorkflowRun:
+        """Journal and schedule a `draft`ed workflow (the caller awaits `durable()`).
+
+        A `chosen` id makes submission idempotent: the same id with the same spec answers
+        the existing workflow; with another spec it is a `Conflict`.
+        """
+        if self._stopping:
+            raise Unavailable("the orchestrator is stopping; submit again once it is back")
+        self.refuse_in_outage()
+        if chosen:
+            existing = self.existing(wf.id, wf.spec)
+            if existing is not None:
+                return existing
+        wf_id = wf.id
+        event = ("workflow", wf_id, None, "pending", None, wf.created_at, None)
+        self.committer.append_line(wf.journal, line, event)
         wf.seq = 1
         self.workflows[wf_id] = wf
         self._unwritten[wf_id] = wf
@@ -226,12 +240,7 @@ class Engine:
     ) -> WorkflowRun | None:
         """The workflow already submitted as `workflow_id` with `spec`, if any (`Conflict`
         if with another spec; `same` is the comparison when the caller made it already)."""
-        if not WORKFLOW_ID.fullmatch(workflow_id):
-            raise InvalidInput(
-                f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "
-                "starting with a letter or digit",
-                details={"id": workflow_id},
-            )
+        check_id(workflow_id)
         wf = self.workflows.get(workflow_id)
         if wf is None:
             return None

@@ -26,9 +26,14 @@ from daemons.common.state import StateStore
 from daemons.orchestrator.actions import Action, load_actions
 from daemons.orchestrator.durability.commit import RETRY_S
 from daemons.orchestrator.durability.disk import OS_DISK, Disk
-from daemons.orchestrator.engine.graph import prepare
 from daemons.orchestrator.engine.runtime import Archived, TaskRun, WorkflowRun
-from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
+from daemons.orchestrator.engine.scheduler import (
+    CHECKPOINT_EVERY,
+    DEFAULT_CONCURRENCY,
+    Engine,
+    check_id,
+    new_workflow_id,
+)
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     TaskState,
@@ -139,6 +144,7 @@ class Orchestrator:
         engine = self.engine
         engine.refuse_in_outage()
         if workflow_id is not None:
+            check_id(workflow_id)
             if workflow_id in engine.archived:
                 await engine.load_archived(workflow_id)
             known = engine.workflows.get(workflow_id)
@@ -148,8 +154,9 @@ class Orchestrator:
                 if wf is not None:
                     await engine.committer.durable()
                     return workflow_view(wf)
-        prepared = await asyncio.to_thread(prepare, spec, engine.actions)
-        wf = engine.submit(spec, workflow_id, prepared)
+        new_id = workflow_id or new_workflow_id()
+        draft, line = await asyncio.to_thread(engine.draft, spec, new_id)
+        wf = engine.submit(draft, line, chosen=workflow_id is not None)
         try:
             await engine.committer.durable()
         except Unavailable:
