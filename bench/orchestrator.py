@@ -3,11 +3,12 @@
 Rows: a chain of 1,000, a fan-out of 1,000 and layered diamonds, every task fsynced into
 the journal (group commit) before it is acted on; recovery of a 10,000-task journal (and of
 its snapshot); a restart with 1,000 finished workflows against one with 1,000 unfinished
-ones; the longest event-loop stall while the API takes a 1 MiB workflow or pages a flooded
-task log; resident memory for 10,000 tasks, in a fresh subprocess. Baselines in the same
-run: a bare fsync'd append loop (the disk's limit for one record at a time), a bare
-`asyncio.gather` of the same no-op action (the CPU's limit), a start on an empty journal
-directory and the loop's stall while idle.
+ones; the longest event-loop stall while the API takes a 1 MiB workflow (over the
+orchestrator's HTTP API, and as `workflow.submit` through the registry, the way every tier
+calls it) or pages a flooded task log; resident memory for 10,000 tasks, in a fresh
+subprocess. Baselines in the same run: a bare fsync'd append loop (the disk's limit for
+one record at a time), a bare `asyncio.gather` of the same no-op action (the CPU's
+limit), a start on an empty journal directory and the loop's stall while idle.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ from typing import Any
 import httpx
 
 from bench.common import print_table, verdict
+from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.actions import ActionContext, load_actions
 from daemons.orchestrator.durability.journal import encode
 from daemons.orchestrator.engine.records import RecordKind, SucceededRecord
 from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import WorkflowSpec
+from daemons.orchestrator.protocol import OrchestratorHandle
 from daemons.orchestrator.serving.api import create_app
+from servers.assembly import build_registry
 
 N = 1000
 N_RECOVERY = 10_000
@@ -236,6 +240,9 @@ async def loop_stalls(settings: Settings) -> dict[str, float]:
             out["submit bytes"] = len(body)
             post = client.post("/v1/workflows", content=body, headers=headers)
             out["submit"] = await _max_stall(post)
+            out["registry submit"], out["registry submit no gc"] = await _registry_submit_stalls(
+                settings, orch, tasks
+            )
             command = f'yes "" | head -n {EMPTY_LINES}'
             chatty = {
                 "name": "chatty",
@@ -250,6 +257,33 @@ async def loop_stalls(settings: Settings) -> dict[str, float]:
     finally:
         await orch.stop(grace_s=0)
     return out
+
+
+async def _registry_submit_stalls(
+    settings: Settings, orch: Orchestrator, tasks: list[dict[str, Any]]
+) -> tuple[float, float]:
+    """`workflow.submit` of the same 1 MiB workflow through the registry pipeline (input
+    validation, authorization, the handler, the engine, audit), as a tier calls it: as
+    is, and with the garbage collector paused (its full collections walk the whole heap,
+    whatever the request: that part is the process's, the rest the call's own)."""
+    keystore = KeyStore(settings)
+    registry = build_registry(settings, keystore=keystore)
+    registry.resources.put(OrchestratorHandle, OrchestratorHandle(orch, "in process"))
+    args = {"name": "big-registry", "tasks": tasks}
+    try:
+        owner = keystore.owner()
+        warm = await registry.invoke("workflow.submit", args, principal=owner)
+        assert warm.ok, warm.error  # the first call also builds caches; measure the next ones
+        with_gc = await _max_stall(registry.invoke("workflow.submit", args, principal=owner))
+        gc.collect()
+        gc.disable()
+        try:
+            own = await _max_stall(registry.invoke("workflow.submit", args, principal=owner))
+        finally:
+            gc.enable()
+        return with_gc, own
+    finally:
+        await registry.aclose()
 
 
 def _rss_bytes() -> int:
@@ -383,6 +417,18 @@ def report(r: dict[str, float]) -> bool:
                 "-",
                 f"{r['stall submit'] * 1000:.1f} ms",
                 f"{r['stall submit'] / idle:,.1f}x",
+            ],
+            [
+                "workflow.submit of the same workflow through the registry",
+                "-",
+                f"{r['stall registry submit'] * 1000:.1f} ms",
+                f"{r['stall registry submit'] / idle:,.1f}x",
+            ],
+            [
+                "  the same, garbage collector paused (the call's own work)",
+                "-",
+                f"{r['stall registry submit no gc'] * 1000:.1f} ms",
+                f"{r['stall registry submit no gc'] / idle:,.1f}x",
             ],
             [
                 f"GET logs of a task that printed {EMPTY_LINES:,} empty lines",

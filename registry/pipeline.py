@@ -11,6 +11,7 @@ item is checked against the stream's item model as it goes out.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -21,7 +22,8 @@ import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from registry.approval import ApprovalGate
-from registry.audit import AuditRecord, AuditSink, args_digest
+from registry.audit import AuditRecord, AuditSink, args_digest, big_args_digest
+from registry.bulk import SLICE, is_sliceable, validate_in_steps
 from registry.context import ProgressSink, ToolContext
 from registry.errors import ErrorCode, Internal, InvalidInput, PlatformError, Unauthenticated
 from registry.listing import ToolListing
@@ -46,6 +48,8 @@ class Invocation:
     streaming: bool = False
     """Open the tool's stream (`ToolSpec.stream`) rather than run its handler."""
     input: BaseModel | None = None
+    big_input: bool = False
+    """Past `BIG_INPUT` values: validated and digested in bounded steps, off the loop."""
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -90,6 +94,26 @@ the tiers' JSON parser (`servers.jsontext.MAX_DEPTH`) refuses the same."""
 
 
 _CONTAINERS = (dict, list)
+BIG_INPUT = 2_000
+"""Values (array items and object members, nested ones included) past which an input is
+checked off the event loop: a small call stays on the fast path."""
+
+
+def _scan(node: dict[str, Any] | list[Any], levels: int, budget: int) -> int:
+    """What is left of `budget` values after looking at `node`: -1 when it nests deeper
+    than `levels`, 0 when the budget ran out first (a big input: `_within` decides)."""
+    children = node.values() if type(node) is dict else node
+    budget -= len(children)
+    if budget <= 0:
+        return 0
+    for child in children:
+        if isinstance(child, _CONTAINERS):
+            if levels <= 1:
+                return -1
+            budget = _scan(child, levels - 1, budget)
+            if budget <= 0:
+                return budget
+    return budget
 
 
 def _within(node: dict[str, Any] | list[Any], levels: int) -> bool:
@@ -101,13 +125,36 @@ def _within(node: dict[str, Any] | list[Any], levels: int) -> bool:
     return True
 
 
+async def _within_steps(args: dict[str, Any], levels: int) -> bool:
+    """`_within` for a big input: a long top-level list a slice at a time, the event
+    loop running in between."""
+    for value in args.values():
+        if not isinstance(value, _CONTAINERS):
+            continue
+        if levels <= 1:
+            return False
+        if type(value) is not list or len(value) <= SLICE:
+            if not _within(value, levels - 1):
+                return False
+            continue
+        for start in range(0, len(value), SLICE):
+            if not _within(value[start : start + SLICE], levels - 1):
+                return False
+            await asyncio.sleep(0)
+    return True
+
+
 class ValidateInput:
     """The input checked against the tool's model with JSON's types, as its published
     schema says: strict JSON-mode validation, so `0` is no boolean and `false` no integer,
     while enums and dates still come as the strings JSON carries."""
 
     async def __call__(self, call: Invocation, call_next: Next) -> Any:
-        if not _within(call.args, MAX_INPUT_DEPTH):
+        left = _scan(call.args, MAX_INPUT_DEPTH, BIG_INPUT)
+        if left == 0:
+            call.big_input = True
+            left = 1 if await _within_steps(call.args, MAX_INPUT_DEPTH) else -1
+        if left < 0:
             raise InvalidInput(
                 f"the input of {call.spec.name} nests arrays and objects more than "
                 f"{MAX_INPUT_DEPTH} deep",
@@ -115,19 +162,38 @@ class ValidateInput:
             )
         model = call.spec.input_model
         try:
-            text = pydantic_core.to_json(call.args)
-            try:
-                call.input = model.model_validate_json(text, strict=True)
-            except ValidationError as exc:
-                fixed = copy.deepcopy(call.args)  # the caller's dict stays as it was
-                if not _integral_floats_to_ints(fixed, exc):
-                    raise
-                call.input = model.model_validate_json(pydantic_core.to_json(fixed), strict=True)
+            if call.big_input:
+                call.input = await _validate_big(model, call.args)
+            else:
+                call.input = _validate(model, call.args)
         except ValidationError as exc:
             raise _format_validation_error(call.spec.name, exc) from None
         except pydantic_core.PydanticSerializationError as exc:
             raise InvalidInput(f"the input of {call.spec.name} is not JSON: {exc}") from None
         return await call_next(call)
+
+
+def _validate(model: type[BaseModel], args: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate_json(pydantic_core.to_json(args), strict=True)
+    except ValidationError as exc:
+        fixed = copy.deepcopy(args)  # the caller's dict stays as it was
+        if not _integral_floats_to_ints(fixed, exc):
+            raise
+        return model.model_validate_json(pydantic_core.to_json(fixed), strict=True)
+
+
+async def _validate_big(model: type[BaseModel], args: dict[str, Any]) -> BaseModel:
+    """`_validate` in bounded steps (see `bulk`), or else in a worker thread."""
+    if not is_sliceable(model, args):
+        return await asyncio.to_thread(_validate, model, args)
+    try:
+        return await validate_in_steps(model, args)
+    except ValidationError as exc:
+        fixed = await asyncio.to_thread(copy.deepcopy, args)
+        if not _integral_floats_to_ints(fixed, exc):
+            raise
+        return await validate_in_steps(model, fixed)
 
 
 def _integral_floats_to_ints(args: dict[str, Any], exc: ValidationError) -> bool:
@@ -250,6 +316,8 @@ class Audit:
         return result
 
     async def _write(self, call: Invocation, outcome: str) -> None:
+        args = _audited_args(call)
+        digest = await big_args_digest(args) if call.big_input else args_digest(args)
         await self._sink.record(
             AuditRecord.new(
                 timestamp=utc_now_iso(),
@@ -258,7 +326,7 @@ class Audit:
                 risk=call.spec.risk.value,
                 principal=call.principal.id if call.principal else None,
                 outcome=outcome,
-                args_digest=args_digest(_audited_args(call)),
+                args_digest=digest,
                 duration_ms=round((time.perf_counter() - call.started) * 1000, 3),
             )
         )

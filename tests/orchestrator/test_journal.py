@@ -11,6 +11,7 @@ import pytest
 from daemons.common.settings import Settings
 from daemons.orchestrator.durability import snapshot
 from daemons.orchestrator.durability.commit import GroupCommitter
+from daemons.orchestrator.durability.disk import OS_DISK
 from daemons.orchestrator.durability.journal import JournalFile, decode, encode
 from daemons.orchestrator.durability.recovery import load_workflow
 from daemons.orchestrator.durability.watermark import MARK_FILE, EventMark
@@ -140,7 +141,7 @@ def test_a_snapshot_written_before_the_journal_was_truncated_is_not_applied_twic
     tmp_path: Path,
 ) -> None:
     run, records = _chain_run(tmp_path)
-    run.journal.append([encode(r) for r in records])
+    run.journal.append(OS_DISK, [encode(r) for r in records])
     # A crash between the snapshot's rename and the journal's truncation leaves both.
     run.journal.snapshot_path.write_bytes(encode(snapshot.take(run)))
 
@@ -157,8 +158,8 @@ def test_a_snapshot_written_before_the_journal_was_truncated_is_not_applied_twic
 
 def test_a_checkpoint_replaces_the_journal(tmp_path: Path) -> None:
     run, records = _chain_run(tmp_path)
-    run.journal.append([encode(r) for r in records])
-    run.journal.checkpoint(snapshot.take(run))
+    run.journal.append(OS_DISK, [encode(r) for r in records])
+    run.journal.checkpoint(OS_DISK, snapshot.take(run))
 
     assert run.journal.path.read_bytes() == b""
     loaded = load_workflow(JournalFile(tmp_path, "wf-1"), "wf-1")
@@ -199,21 +200,29 @@ async def test_long_workflows_are_checkpointed_while_they_run_and_finished_ones_
     assert journal.read_snapshot() is not None
 
 
-async def test_a_journal_that_cannot_be_written_fails_callers_instead_of_hanging(
+async def test_a_journal_that_cannot_be_written_acknowledges_nothing_until_it_can(
     tmp_path: Path,
 ) -> None:
-    committer = GroupCommitter(lambda _events, _first: None, EventMark(tmp_path))
+    committer = GroupCommitter(
+        lambda _events, _first: None, EventMark(tmp_path), retry_s=(0.01, 0.05)
+    )
     committer.start()
     broken = JournalFile(tmp_path, "wf-1")
-    broken.path.mkdir()  # writing "the file" fails, as a full disk or a bad mount would
+    broken.path.mkdir()  # in the way of the file, as a bad mount would be
+    other = JournalFile(tmp_path, "wf-2")
     try:
         committer.append(broken, {"s": 1, "k": "x", "at": 0.0})
-        with pytest.raises(Unavailable, match="cannot write the orchestrator journal"):
+        with pytest.raises(Unavailable, match="cannot write its journal"):
             await committer.durable()
-        with pytest.raises(Unavailable):
-            committer.append(JournalFile(tmp_path, "wf-2"), {"s": 1, "k": "x", "at": 0.0})
-        with pytest.raises(Unavailable):
-            await committer.durable()
+        committer.append(other, {"s": 1, "k": "x", "at": 0.0})  # queued: progress is kept
+        with pytest.raises(Unavailable, match="retries by itself"):
+            await committer.durable()  # but nothing is acknowledged in an outage
+        broken.path.rmdir()
+        await asyncio.wait_for(committer.written(), 10)  # the retry writes both, in order
+        assert committer.outage is None
+        assert broken.read_records() == [{"s": 1, "k": "x", "at": 0.0}]
+        assert other.read_records() == [{"s": 1, "k": "x", "at": 0.0}]
+        await committer.durable()
     finally:
         await committer.close()
 

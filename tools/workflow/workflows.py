@@ -81,9 +81,16 @@ class ListInput(StrictModel):
     cursor: str | None = Field(default=None, description="`next_cursor` of the previous page")
 
 
+_SPEC_FIELDS = tuple(WorkflowSpec.model_fields)
+
+
 async def submit_workflow(args: SubmitInput, ctx: ToolContext) -> WorkflowView:
-    options = set(SubmitOptions.model_fields)
-    spec = WorkflowSpec.model_validate(args.model_dump(exclude=options))
+    # The input is a validated WorkflowSpec already: take its fields as they are (dumping
+    # and validating a 1 MiB spec again would stall the event loop for tens of ms).
+    spec = WorkflowSpec.model_construct(
+        _fields_set=args.model_fields_set.intersection(_SPEC_FIELDS),
+        **{name: getattr(args, name) for name in _SPEC_FIELDS},
+    )
     return await submit(ctx, spec, args)
 
 

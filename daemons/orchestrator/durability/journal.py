@@ -21,6 +21,8 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from daemons.orchestrator.durability.disk import Disk, fsync_dir, replace_file, write_all
+
 log = logging.getLogger("prvng.orchestrator.journal")
 
 JOURNAL_SUFFIX = ".journal"
@@ -53,15 +55,6 @@ def decode(line: bytes) -> Record | None:
     return cast("Record", record)  # its shape is checked where it is applied
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a file creation or rename in `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class JournalFile:
     """One workflow's journal file. Blocking methods: the committer calls them in a thread."""
 
@@ -72,35 +65,48 @@ class JournalFile:
         self.snapshot_path = directory / f"{workflow_id}{SNAPSHOT_SUFFIX}"
         self.exists = self.path.exists()
 
-    def append(self, chunks: list[bytes]) -> None:
-        """Append and fdatasync; a new file also gets its directory entry synced."""
+    def append(self, disk: Disk, chunks: list[bytes]) -> None:
+        """Append and fdatasync; a new file also gets its directory entry synced. When any
+        of it fails the file is cut back to where it was (a new one removed), so no torn
+        or unsynced record stays behind to be written twice."""
+        new = not self.exists
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, b"".join(chunks))
-            os.fdatasync(fd)
+            start = os.fstat(fd).st_size
+            try:
+                write_all(disk, fd, b"".join(chunks))
+                disk.fdatasync(fd)
+                if new:
+                    fsync_dir(self.path.parent, disk)
+            except BaseException:
+                self._cut_back(fd, start, new)
+                raise
         finally:
             os.close(fd)
-        if not self.exists:
-            fsync_dir(self.path.parent)
-            self.exists = True
+        self.exists = True
 
-    def checkpoint(self, snapshot: SnapshotRecord, summary: SummaryRecord | None = None) -> None:
+    def _cut_back(self, fd: int, start: int, new: bool) -> None:
+        try:
+            if new and start == 0:
+                self.path.unlink(missing_ok=True)
+            else:
+                os.ftruncate(fd, start)  # shrinking needs no free space
+        except OSError as exc:  # recovery cuts a torn tail off all the same
+            log.error("journal %s: cannot cut it back to %d bytes: %s", self.path, start, exc)
+
+    def checkpoint(
+        self, disk: Disk, snapshot: SnapshotRecord, summary: SummaryRecord | None = None
+    ) -> None:
         """Replace the snapshot (after its summary, if any) atomically, then empty the
         journal it now covers."""
-        tmp = self.snapshot_path.with_name(f".{self.snapshot_path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, (b"" if summary is None else encode(summary)) + encode(snapshot))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(self.snapshot_path)
-        fsync_dir(self.snapshot_path.parent)
+        data = (b"" if summary is None else encode(summary)) + encode(snapshot)
+        replace_file(self.snapshot_path, data, disk)
+        fsync_dir(self.snapshot_path.parent, disk)
         if self.exists:
             fd = os.open(self.path, os.O_WRONLY)
             try:
                 os.ftruncate(fd, 0)
-                os.fsync(fd)
+                disk.fsync(fd)
             finally:
                 os.close(fd)
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from daemons.common.files import atomic_write
-from daemons.orchestrator.durability.journal import fsync_dir
+from daemons.orchestrator.durability.disk import Disk, fsync_dir, replace_file
 
 log = logging.getLogger("prvng.orchestrator.watermark")
 
@@ -39,10 +38,10 @@ class EventMark:
         upto = self.last + n
         return upto + self.block if upto > self.reserved else None
 
-    def write(self, mark: int) -> None:
+    def write(self, disk: Disk, mark: int) -> None:
         """Make `mark` durable (blocking: the committer calls it in its worker thread)."""
-        atomic_write(self.path, b"%d\n" % mark)
-        fsync_dir(self.path.parent)
+        replace_file(self.path, b"%d\n" % mark, disk)
+        fsync_dir(self.path.parent, disk)
 
     def hand_out(self, n: int, mark: int | None) -> int:
         """Take `n` ids (their reservation, if any, is durable); the first one."""

@@ -32,12 +32,13 @@ from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import Action, ActionContext
 from daemons.orchestrator.durability import recovery, snapshot
-from daemons.orchestrator.durability.commit import GroupCommitter
-from daemons.orchestrator.durability.journal import JournalFile, workflow_ids
+from daemons.orchestrator.durability.commit import RETRY_S, GroupCommitter
+from daemons.orchestrator.durability.disk import OS_DISK, Disk
+from daemons.orchestrator.durability.journal import JournalFile, encode, workflow_ids
 from daemons.orchestrator.durability.watermark import EventMark
 from daemons.orchestrator.engine.attempt import Outcome, backoff_delay, execute
 from daemons.orchestrator.engine.events import EventBus, RawEvent
-from daemons.orchestrator.engine.graph import Prepared
+from daemons.orchestrator.engine.graph import prepare
 from daemons.orchestrator.engine.logs import AttemptLog
 from daemons.orchestrator.engine.records import (
     Change,
@@ -86,6 +87,16 @@ _ACTIVE_COMP = (TaskState.PENDING, TaskState.RUNNING)
 WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 
 
+def check_id(workflow_id: str) -> None:
+    """`InvalidInput` unless `workflow_id` is a valid id (it names files)."""
+    if not WORKFLOW_ID.fullmatch(workflow_id):
+        raise InvalidInput(
+            f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "
+            "starting with a letter or digit",
+            details={"id": workflow_id},
+        )
+
+
 def new_workflow_id() -> str:
     """Sortable by creation time (milliseconds), unique by 32 random bits."""
     return f"wf-{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
@@ -103,6 +114,8 @@ class Engine:
         concurrency: int = DEFAULT_CONCURRENCY,
         events: EventBus | None = None,
         checkpoint_every: int = CHECKPOINT_EVERY,
+        disk: Disk = OS_DISK,
+        retry_s: tuple[float, float] = RETRY_S,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -120,7 +133,16 @@ class Engine:
         self._loading: dict[str, asyncio.Task[WorkflowRun | None]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._journal_dir = private_dir(settings.journal_dir, home=settings.home)
-        self.committer = GroupCommitter(self._on_commit, EventMark(self._journal_dir))
+        self.committer = GroupCommitter(
+            self._on_commit,
+            EventMark(self._journal_dir),
+            disk=disk,
+            on_outage=self._on_outage,
+            on_recover=self._pump,
+            retry_s=retry_s,
+        )
+        self._unwritten: dict[str, WorkflowRun] = {}
+        """Submitted workflows whose submit record is not known to be on disk yet."""
         self.running = 0
         self._heap: list[tuple[int, int, int, int, WorkflowRun, int]] = []
         self._order = itertools.count()
@@ -171,36 +193,42 @@ class Engine:
 
     # ---- commands ------------------------------------------------------------------------
 
-    def submit(
-        self, spec: WorkflowSpec, workflow_id: str | None, prepared: Prepared
-    ) -> WorkflowRun:
-        """Journal and schedule a workflow `prepare`d from `spec` (the caller awaits
-        `durable()`).
-
-        A caller-chosen `workflow_id` makes submission idempotent: the same id with the
-        same spec answers the existing workflow; with another spec it is a `Conflict`.
-        """
-        if self._stopping:
-            raise Unavailable("the orchestrator is stopping; submit again once it is back")
-        if workflow_id is not None:
-            existing = self.existing(workflow_id, spec)
-            if existing is not None:
-                return existing
-        wf_id = workflow_id or new_workflow_id()
+    def draft(self, spec: WorkflowSpec, workflow_id: str) -> tuple[WorkflowRun, bytes]:
+        """Check and compile `spec` into a run and its journaled "submit" line: pure and
+        heavy for a big workflow, so the caller runs it in a worker thread."""
+        prepared = prepare(spec, self.actions)
         now = time.time()
-        wf = WorkflowRun(wf_id, spec, prepared.graph, now, JournalFile(self._journal_dir, wf_id))
+        wf = WorkflowRun(
+            workflow_id, spec, prepared.graph, now, JournalFile(self._journal_dir, workflow_id)
+        )
         record: SubmitRecord = {
             "s": 1,
             "k": RecordKind.SUBMIT,
             "at": now,
-            "wf": wf_id,
+            "wf": workflow_id,
             "spec": prepared.spec_json,
         }
-        self.committer.append(
-            wf.journal, record, ("workflow", wf_id, None, "pending", None, now, None)
-        )
+        return wf, encode(record)
+
+    def submit(self, wf: WorkflowRun, line: bytes, chosen: bool) -> WorkflowRun:
+        """Journal and schedule a `draft`ed workflow (the caller awaits `durable()`).
+
+        A `chosen` id makes submission idempotent: the same id with the same spec answers
+        the existing workflow; with another spec it is a `Conflict`.
+        """
+        if self._stopping:
+            raise Unavailable("the orchestrator is stopping; submit again once it is back")
+        self.refuse_in_outage()
+        if chosen:
+            existing = self.existing(wf.id, wf.spec)
+            if existing is not None:
+                return existing
+        wf_id = wf.id
+        event = ("workflow", wf_id, None, "pending", None, wf.created_at, None)
+        self.committer.append_line(wf.journal, line, event)
         wf.seq = 1
         self.workflows[wf_id] = wf
+        self._unwritten[wf_id] = wf
         for t in wf.tasks:
             if t.state is TaskState.READY:
                 self._push(wf, t, _TASK)
@@ -212,12 +240,7 @@ class Engine:
     ) -> WorkflowRun | None:
         """The workflow already submitted as `workflow_id` with `spec`, if any (`Conflict`
         if with another spec; `same` is the comparison when the caller made it already)."""
-        if not WORKFLOW_ID.fullmatch(workflow_id):
-            raise InvalidInput(
-                f"workflow id {workflow_id!r} must be 1-64 of a-z, 0-9, '-' and '_', "
-                "starting with a letter or digit",
-                details={"id": workflow_id},
-            )
+        check_id(workflow_id)
         wf = self.workflows.get(workflow_id)
         if wf is None:
             return None
@@ -228,7 +251,13 @@ class Engine:
             )
         return wf
 
+    def refuse_in_outage(self) -> None:
+        """New work (anything a caller asks that would be journaled) waits for the disk."""
+        if self.committer.outage is not None:
+            raise self.committer.outage
+
     def cancel(self, wf: WorkflowRun) -> None:
+        self.refuse_in_outage()
         if not wf.cancel_requested:
             self._record(wf, {"k": RecordKind.CANCEL, "reason": "cancelled by request"}, None)
             for t in wf.tasks:
@@ -237,9 +266,11 @@ class Engine:
         self._advance(wf)
 
     def rollback(self, wf: WorkflowRun, reason: str) -> None:
+        self.refuse_in_outage()
         self._begin_rollback(wf, reason)
 
     def retry(self, wf: WorkflowRun) -> None:
+        self.refuse_in_outage()
         ready = self._record(
             wf, {"k": RecordKind.RETRY}, ("workflow", wf.id, None, "running", None, 0, None)
         )
@@ -269,7 +300,10 @@ class Engine:
     # ---- retention -----------------------------------------------------------------------
 
     def prune(self, now: float) -> list[str]:
-        """Delete the finished workflows retention no longer keeps; their ids."""
+        """Delete the finished workflows retention no longer keeps; their ids (none in an
+        outage: the next check deletes them)."""
+        if self.committer.outage is not None:
+            return []
         removed = []
         for workflow_id in self.history.due(now):
             if workflow_id in self._loading:
@@ -329,6 +363,8 @@ class Engine:
 
     def _pump(self) -> None:
         """Start queued attempts, best first, while there is room."""
+        if self.committer.outage is not None:
+            return  # nothing new starts until the journal is written again
         heap = self._heap
         while heap and self.running < self.concurrency and not self._stopping:
             _, _, _, kind, wf, i = heapq.heappop(heap)
@@ -384,7 +420,7 @@ class Engine:
         spec = t.spec if kind == _TASK else t.spec.compensate
         assert spec is not None
         suffix = f"/{attempt}" if kind == _TASK else f"/compensate/{attempt}"
-        await self.committer.durable()  # the "start" record, before any side effect
+        await self.committer.written()  # the "start" record, before any side effect
         if not wf.workspace_ready:
             private_dir(self._work_dir / wf.id, home=self.settings.home)
             wf.workspace_ready = True
@@ -407,10 +443,9 @@ class Engine:
             t.live = None
         self.running -= 1
         t.handle = None
-        if self.committer.error is None:  # else nothing more can be made durable
-            self._attempt_done(wf, t, kind, attempt, outcome, sink)
-            self._advance(wf)
-            self._pump()
+        self._attempt_done(wf, t, kind, attempt, outcome, sink)  # kept through an outage
+        self._advance(wf)
+        self._pump()
 
     def _attempt_ended(
         self, wf: WorkflowRun, t: TaskRun, kind: int, attempt: int, handle: asyncio.Task[None]
@@ -429,8 +464,10 @@ class Engine:
             return
         self.running -= 1
         t.handle = None
-        if self._stopping or kind == _COMP or self.committer.error is not None:
+        if self._stopping or kind == _COMP:
             return  # shutdown: the journal still says "started", so recovery re-runs it
+        if self.workflows.get(wf.id) is not wf:
+            return  # forgotten in an outage before it was ever acknowledged
         self._record(
             wf,
             {"k": RecordKind.CANCELLED, "task": t.spec.id, "n": attempt},
@@ -568,12 +605,39 @@ class Engine:
                     self._push(wf, t, _COMP)
         self._advance(wf)
 
+    def _on_outage(self) -> None:
+        """A batch failed: forget the workflows whose submit never reached the disk (their
+        callers get `unavailable`), so nothing a caller was refused runs later. Their
+        attempts wait for their "start" record, so none has done anything yet."""
+        forgotten: dict[str, WorkflowRun] = {}
+        for wf_id, wf in list(self._unwritten.items()):
+            del self._unwritten[wf_id]
+            if wf.journal.exists:
+                continue  # written before the failure: durable, so acknowledged
+            forgotten[wf_id] = wf
+            del self.workflows[wf_id]
+            for t in wf.tasks:
+                t.state = TaskState.CANCELLED  # the scheduler's queue skips them
+                if t.handle is not None:
+                    t.handle.cancel()
+        if forgotten:
+            log.warning(
+                "journal outage: %d submitted workflows were never written; refused",
+                len(forgotten),
+            )
+            self.committer.discard(
+                [wf.journal for wf in forgotten.values()], lambda event: event[1] in forgotten
+            )
+
     def _on_commit(self, events: list[RawEvent], first: int) -> None:
         """After a batch is durable: let workflows' durable state catch up, then publish."""
         workflows = self.workflows
         finished = False
+        unwritten = self._unwritten
         for event in events:
             if event[0] == "workflow":
+                if unwritten:
+                    unwritten.pop(event[1], None)
                 wf = workflows.get(event[1])
                 if wf is not None:
                     wf.durable_state = WorkflowState(event[3])

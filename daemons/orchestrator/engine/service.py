@@ -1,7 +1,9 @@
 """`Orchestrator`: the engine behind the `OrchestratorAPI` seam, in process.
 
 Every answer reflects durable state: reads wait for the journal batch in flight, so a
-caller never sees a change that a crash could take back.
+caller never sees a change that a crash could take back, and a command (submit, cancel,
+rollback, retry) answers once its record is on disk. In a journal outage (a full disk)
+commands answer `unavailable` at once and reads answer from memory (see `durability.commit`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import builtins
+import contextlib
 import math
 import operator
 import time
@@ -22,9 +25,16 @@ from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions import Action, load_actions
 from daemons.orchestrator.actions.task_user import task_user
-from daemons.orchestrator.engine.graph import prepare
+from daemons.orchestrator.durability.commit import RETRY_S
+from daemons.orchestrator.durability.disk import OS_DISK, Disk
 from daemons.orchestrator.engine.runtime import Archived, TaskRun, WorkflowRun
-from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
+from daemons.orchestrator.engine.scheduler import (
+    CHECKPOINT_EVERY,
+    DEFAULT_CONCURRENCY,
+    Engine,
+    check_id,
+    new_workflow_id,
+)
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     TaskState,
@@ -44,7 +54,7 @@ from daemons.orchestrator.views import (
     task_view,
     workflow_view,
 )
-from registry.errors import Conflict, InvalidInput, NotFound
+from registry.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 _CAN_ROLL_BACK = frozenset({WorkflowState.SUCCEEDED, WorkflowState.FAILED})
 _CAN_RETRY = frozenset({WorkflowState.FAILED, WorkflowState.CANCELLED, WorkflowState.ROLLED_BACK})
@@ -61,6 +71,8 @@ class Orchestrator:
         state: StateStore | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         checkpoint_every: int = CHECKPOINT_EVERY,
+        disk: Disk = OS_DISK,
+        retry_s: tuple[float, float] = RETRY_S,
     ) -> None:
         self.settings = settings
         self.engine = Engine(
@@ -69,6 +81,8 @@ class Orchestrator:
             state=state,
             concurrency=concurrency,
             checkpoint_every=checkpoint_every,
+            disk=disk,
+            retry_s=retry_s,
         )
         self._lock = OwnerLock(
             settings.journal_dir,
@@ -113,13 +127,13 @@ class Orchestrator:
     def health(self) -> dict[str, Any]:
         """Readiness and load, for `/health` and `platform.health`."""
         engine = self.engine
-        error = engine.committer.error
+        outage = engine.committer.outage
         active = sum(
             1 for wf in engine.workflows.values() if wf.state not in TERMINAL_WORKFLOW_STATES
         )
         return {
-            "ready": self._lock.held and error is None,
-            "detail": error.message if error else "journal ok",
+            "ready": self._lock.held and outage is None,
+            "detail": f"journal outage: {outage.details['reason']}" if outage else "journal ok",
             "workflows": len(engine.workflows) + len(engine.archived),
             "active_workflows": active,
             "running_attempts": engine.running,
@@ -131,7 +145,9 @@ class Orchestrator:
     async def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowView:
         # Comparing and checking a big spec takes a while: in a worker thread, not the loop.
         engine = self.engine
+        engine.refuse_in_outage()
         if workflow_id is not None:
+            check_id(workflow_id)
             if workflow_id in engine.archived:
                 await engine.load_archived(workflow_id)
             known = engine.workflows.get(workflow_id)
@@ -141,9 +157,15 @@ class Orchestrator:
                 if wf is not None:
                     await engine.committer.durable()
                     return workflow_view(wf)
-        prepared = await asyncio.to_thread(prepare, spec, engine.actions)
-        wf = engine.submit(spec, workflow_id, prepared)
-        await engine.committer.durable()
+        new_id = workflow_id or new_workflow_id()
+        draft, line = await asyncio.to_thread(engine.draft, spec, new_id)
+        wf = engine.submit(draft, line, chosen=workflow_id is not None)
+        try:
+            await engine.committer.durable()
+        except Unavailable:
+            if engine.workflows.get(wf.id) is not wf:
+                raise  # forgotten: as if never submitted, so submitting again is safe
+            # its own journal was written before the batch failed: it is durable
         return workflow_view(wf)
 
     async def get(self, workflow_id: str) -> WorkflowView:
@@ -151,7 +173,7 @@ class Orchestrator:
         if archived is not None:
             return archived.view
         wf = self._workflow(workflow_id)
-        await self.engine.committer.durable()
+        await self._settled()
         return workflow_view(wf)
 
     async def list(
@@ -166,7 +188,7 @@ class Orchestrator:
             raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
         wanted = list((labels or {}).items())
         after = None if cursor is None else _decode_cursor(cursor)
-        await self.engine.committer.durable()
+        await self._settled()
         page: list[WorkflowView] = []
         more = False
         last: tuple[int, str] | None = None
@@ -196,6 +218,7 @@ class Orchestrator:
         return WorkflowPage(workflows=page, next_cursor=_cursor(last) if more and last else None)
 
     async def cancel(self, workflow_id: str) -> WorkflowView:
+        self.engine.refuse_in_outage()
         wf = await self._loaded(workflow_id)
         if wf.state in TERMINAL_WORKFLOW_STATES:
             raise Conflict(
@@ -208,9 +231,10 @@ class Orchestrator:
                 details={"workflow_id": workflow_id, "state": wf.state.value},
             )
         self.engine.cancel(wf)
-        return await self.get(workflow_id)
+        return await self._acknowledged(wf)
 
     async def rollback(self, workflow_id: str) -> WorkflowView:
+        self.engine.refuse_in_outage()
         wf = await self._loaded(workflow_id)
         if wf.state not in _CAN_ROLL_BACK:
             hint = (
@@ -224,9 +248,10 @@ class Orchestrator:
                 details={"workflow_id": workflow_id, "state": wf.state.value},
             )
         self.engine.rollback(wf, "rollback requested")
-        return await self.get(workflow_id)
+        return await self._acknowledged(wf)
 
     async def retry(self, workflow_id: str) -> WorkflowView:
+        self.engine.refuse_in_outage()
         wf = await self._loaded(workflow_id)
         if wf.state not in _CAN_RETRY:
             raise Conflict(
@@ -235,18 +260,18 @@ class Orchestrator:
                 details={"workflow_id": workflow_id, "state": wf.state.value},
             )
         self.engine.retry(wf)
-        return await self.get(workflow_id)
+        return await self._acknowledged(wf)
 
     async def tasks(
         self, workflow_id: str, state: TaskState | None = None
     ) -> builtins.list[TaskView]:
         wf = await self._loaded(workflow_id)
-        await self.engine.committer.durable()
+        await self._settled()
         return [task_view(wf, t) for t in wf.tasks if state is None or t.state is state]
 
     async def task(self, workflow_id: str, task_id: str) -> TaskView:
         wf, t = await self._task(workflow_id, task_id)
-        await self.engine.committer.durable()
+        await self._settled()
         return task_view(wf, t)
 
     async def logs(
@@ -259,7 +284,7 @@ class Orchestrator:
     ) -> TaskLogs:
         check_log_page(tail, offset, limit)
         wf, t = await self._task(workflow_id, task_id)
-        await self.engine.committer.durable()
+        await self._settled()
         return task_logs(wf, t, offset, limit, tail)
 
     async def wait(
@@ -272,7 +297,7 @@ class Orchestrator:
         if archived is not None:
             return archived.view  # finished long ago
         wf = self._workflow(workflow_id)
-        await self.engine.committer.durable()
+        await self._settled()
         bus = self.engine.events
         # Subscribe before looking, so a change in between is not missed.
         stream = bus.subscribe(bus.last_seq, workflow_id)
@@ -304,6 +329,18 @@ class Orchestrator:
         return removed
 
     # ---- helpers -------------------------------------------------------------------------
+
+    async def _settled(self) -> None:
+        """Before a read: wait for the batch in flight, so the answer is durable; in an
+        outage answer at once, from memory (progress kept there until the disk has room)."""
+        with contextlib.suppress(Unavailable):
+            await self.engine.committer.durable()
+
+    async def _acknowledged(self, wf: WorkflowRun) -> WorkflowView:
+        """After a command: its record is on disk (`unavailable` if the disk refused it;
+        it stays queued, so it takes effect once a write succeeds)."""
+        await self.engine.committer.durable()
+        return workflow_view(wf)
 
     async def _loaded(self, workflow_id: str) -> WorkflowRun:
         """The workflow in full, loading a finished one known by its summary."""
