@@ -23,7 +23,14 @@ from pydantic import BaseModel, ValidationError
 from registry.approval import ApprovalGate
 from registry.audit import AuditRecord, AuditSink, args_digest
 from registry.context import ProgressSink, ToolContext
-from registry.errors import ErrorCode, Internal, InvalidInput, PlatformError, Unauthenticated
+from registry.errors import (
+    ErrorCode,
+    Internal,
+    InvalidInput,
+    PlatformError,
+    RateLimited,
+    Unauthenticated,
+)
 from registry.listing import ToolListing
 from registry.model import Risk, ToolSpec
 from registry.principal import Authenticator, Authorizer, Principal
@@ -184,7 +191,7 @@ class RateLimit:
 
     async def __call__(self, call: Invocation, call_next: Next) -> Any:
         assert call.principal is not None
-        self._limiter.check(call.principal, call.spec.name)
+        await self._limiter.check(call.principal, call.spec, call.trace_id)
         return await call_next(call)
 
 
@@ -239,7 +246,8 @@ class Audit:
         try:
             result = await call_next(call)
         except PlatformError as exc:
-            if call.spec.risk is not Risk.READ or exc.code in _REFUSALS:
+            summed = isinstance(exc, RateLimited) and exc.summed  # the limiter writes those
+            if (call.spec.risk is not Risk.READ or exc.code in _REFUSALS) and not summed:
                 await self._write(call, exc.code.value)
             raise
         except Exception:

@@ -1,4 +1,7 @@
-"""`GET /metrics`: the pipeline's call statistics (and this process's) for Prometheus."""
+"""`GET /metrics`: the pipeline's call statistics (and this process's) for Prometheus.
+
+Reading them is action `metrics.read` (permission `metrics:read`, in the `read` group, so
+viewer and up may): the endpoint is authorized like a tool, though it is none."""
 
 from __future__ import annotations
 
@@ -11,8 +14,28 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
-from registry import Registry
+from registry import Principal, Registry, StrictModel, ToolContext, ToolSpec
+from registry.errors import Forbidden
 from registry.stats import BUCKETS_S
+
+
+class _NoInput(StrictModel):
+    pass
+
+
+async def _not_a_call(_: _NoInput, __: ToolContext) -> _NoInput:
+    raise Forbidden("metrics.read is no tool; GET /metrics reads the metrics")
+
+
+METRICS_READ = ToolSpec(
+    name="metrics.read",
+    summary="Read the Prometheus metrics (GET /metrics)",
+    input_model=_NoInput,
+    output_model=_NoInput,
+    handler=_not_a_call,
+    permission="metrics:read",
+)
+"""What the authorizer decides for a scrape (never registered: it is not callable)."""
 
 
 class _RegistryCollector(Collector):
@@ -45,9 +68,18 @@ class Metrics:
     """The scrape endpoint for one registry."""
 
     def __init__(self, registry: Registry) -> None:
+        self._registry = registry
         self._collectors = CollectorRegistry()
         self._collectors.register(_RegistryCollector(registry))
         ProcessCollector(registry=self._collectors)
 
-    async def endpoint(self, _: object) -> Response:
+    def scrape(self, principal: Principal) -> Response:
+        """The metrics, or `Forbidden` unless a policy lets `principal` read them."""
+        if not self._registry.authorizer.may_call(principal, METRICS_READ):
+            raise Forbidden(
+                f"{principal.id} may not read the metrics: no policy allows "
+                f"{METRICS_READ.name} ({METRICS_READ.permission!r}) for roles "
+                f"{sorted(principal.roles) or '[]'}",
+                details={"action": METRICS_READ.name, "permission": METRICS_READ.permission},
+            )
         return Response(render(self._collectors), media_type=CONTENT_TYPE_LATEST)
