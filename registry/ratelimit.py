@@ -6,8 +6,9 @@ class, so a principal that spends its writes can still read. A refused call answ
 `rate_limited` with `details.retry_after_s`.
 
 Memory is bounded per class (`max_buckets`): a bucket that has refilled is the same as no
-bucket, so those go first; if that frees too little, the oldest go (their principals start
-again with a full bucket, which needs many principals and so an admin to exploit).
+bucket, so those go first; if that frees too little, the ones created or refused longest
+ago go (their principals start again with a full bucket). A principal being refused is
+thus the last to go, however many others come and go.
 
 A flood of refused calls must not fill the audit log: per bucket, the pipeline audits the
 first `detailed` refusals of a window one by one; the rest are counted here and written as
@@ -174,6 +175,7 @@ class TokenBucketLimiter:
             bucket.tokens -= 1
             return
         retry_after = (1 - bucket.tokens) / limit.rate
+        table[principal.id] = table.pop(principal.id)  # the newest: evicted last
         bucket.refused += 1
         summed = self._sink is not None and bucket.refused > self.detailed
         if summed:

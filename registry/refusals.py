@@ -95,6 +95,7 @@ class EdgeRefusals:
         state = await self._state(source, now)
         state.tokens = max(0.0, self._refill(state, now) - 1)
         state.updated = now
+        self._sources[source] = self._sources.pop(source)  # the newest: evicted last
 
     async def _state(self, source: str, now: float) -> _Source:
         state = self._sources.get(source)
@@ -118,6 +119,7 @@ class EdgeRefusals:
         """Audit one refusal: written now while the window's detail lasts, else counted."""
         now = time.monotonic()
         state = await self._state(source, now)
+        self._sources[source] = self._sources.pop(source)
         if now - state.window_started >= self.window_s:
             await self._write_summed(source, state)
             state.window_started, state.written = now, 0
