@@ -7,11 +7,13 @@ record per outcome (with `count`) when the window ends or the server stops. Each
 authentication spends one token of its source's budget (`failed_auth` in
 `PRVNG_RATE_LIMITS`); once it is spent, the source's requests are answered `rate_limited`
 before their credential is checked, so guessing keys costs the guesser, not the platform.
-Only failing sources have state, bounded by `max_sources`: refilled ones go first.
+Only failing sources have state, bounded by `max_sources`: refilled ones go first. An IPv6
+source is its /64 (`source_of`): one host holds a whole /64, so its addresses are one.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass, field
 from itertools import islice
@@ -23,6 +25,16 @@ from registry.timestamps import utc_now_iso
 
 MAX_TARGET = 256
 DEFAULT_BUDGET = Limit(20 / 60, 20, "20/min")
+
+
+def source_of(host: str) -> str:
+    """The budget key of a client address: IPv4 as is, IPv6 as its /64 network."""
+    if ":" not in host:
+        return host
+    try:
+        return str(ipaddress.IPv6Network(f"{host}/64", strict=False))
+    except ValueError:
+        return host
 
 
 @dataclass(slots=True)

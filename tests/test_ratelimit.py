@@ -24,7 +24,7 @@ from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import InvalidInput, JsonlAuditSink, Principal, RateClass, RateLimited, Registry
 from registry.ratelimit import TokenBucketLimiter, limits_from, parse_limit
-from registry.refusals import EdgeRefusals
+from registry.refusals import EdgeRefusals, source_of
 from servers.assembly import build_registry
 from servers.supervisor import serve
 from tools import all_specs
@@ -52,6 +52,11 @@ def _assert_limited(error: dict[str, Any]) -> float:
     assert retry_after > 0
     assert error["message"].startswith(f"rate limited: retry in {math.ceil(retry_after)} s")
     return retry_after
+
+
+def _tool_error(result: Any) -> dict[str, Any]:
+    content: dict[str, Any] = result.structured_content
+    return dict(content["error"])
 
 
 def _audited(settings: Settings) -> list[dict[str, Any]]:
@@ -83,13 +88,13 @@ async def test_mcp_over_http_answers_the_same_tool_error(
     tight: Registry, settings: Settings, admin_key: str
 ) -> None:
     async with serve(tight, _limited(settings)) as url:
-        async with Client(StreamableHttpTransport(f"{url}/mcp/", auth=admin_key)) as client:
+        client = Client(StreamableHttpTransport(f"{url}/mcp/", auth=admin_key))
+        async with client:
             results = [
-                await client.call_tool("platform.info", {}, raise_on_error=False)
-                for _ in range(3)
+                await client.call_tool("platform.info", {}, raise_on_error=False) for _ in range(3)
             ]
     assert [r.is_error for r in results] == [False, False, True]
-    _assert_limited(results[2].structured_content["error"])
+    _assert_limited(_tool_error(results[2]))
 
 
 def _stdio(env: dict[str, str]) -> StdioTransport:
@@ -105,7 +110,7 @@ async def test_stdio_mcp_limits_its_in_process_owner(registry: Registry) -> None
             await client.call_tool("platform.info", {}, raise_on_error=False) for _ in range(3)
         ]
     assert [r.is_error for r in results] == [False, False, True]
-    _assert_limited(results[2].structured_content["error"])
+    _assert_limited(_tool_error(results[2]))
 
 
 def _prvng(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -201,7 +206,7 @@ async def test_a_bad_setting_stops_the_start_with_its_reason(
     settings: Settings, keystore: KeyStore
 ) -> None:
     for bad in ("read=fast", "reads=10/s", "write=0/s", "exec=10/s:0"):
-        with pytest.raises(InvalidInput, match="PRVNG_RATE_LIMITS|rate limit"):
+        with pytest.raises(InvalidInput, match=r"PRVNG_RATE_LIMITS|rate limit"):
             build_registry(_limited(settings, bad), keystore=keystore)
     per_min, per_60s = parse_limit("20/min"), parse_limit("20/60s")
     assert per_min and per_60s and (per_min.rate, per_min.burst) == (per_60s.rate, 20)
@@ -296,3 +301,9 @@ async def test_a_flood_of_limited_calls_is_audited_compactly(
     assert len(records) == 11  # ten one by one, then one that counts the rest
     assert sum(int(r.get("count") or 1) for r in records) == 200
     assert {r["principal"] for r in records} == {owner.id}
+
+
+def test_an_ipv6_host_is_one_source_for_its_whole_64() -> None:
+    assert source_of("2001:db8:1:2::1") == source_of("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert source_of("2001:db8:1:3::1") != source_of("2001:db8:1:2::1")
+    assert source_of("192.0.2.7") == "192.0.2.7"

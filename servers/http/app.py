@@ -37,7 +37,7 @@ from registry.errors import (
     Unauthenticated,
 )
 from registry.ratelimit import FAILED_AUTH, TokenBucketLimiter
-from registry.refusals import EdgeRefusals
+from registry.refusals import EdgeRefusals, source_of
 from registry.schema import input_schema
 from registry.trace import trace_id_from_headers
 from servers import jsontext
@@ -92,7 +92,7 @@ class BearerAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             headers = Headers(scope=scope)
-            source = (scope.get("client") or ("unknown",))[0]
+            source = source_of((scope.get("client") or ("unknown",))[0])
             err: PlatformError | None = self.refusals.blocked(source)
             if err is None:
                 try:
@@ -201,7 +201,7 @@ class _Tier:
         """Whether the bearer is valid; a wrong one spends its source's failure budget, as
         everywhere (else `/health` would be a free oracle for guessing keys)."""
         credential = bearer_token(request.headers.get("authorization"))
-        source = request.client.host if request.client else "unknown"
+        source = source_of(request.client.host if request.client else "unknown")
         if not credential or self.refusals.blocked(source):
             return False
         try:
