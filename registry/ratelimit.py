@@ -176,6 +176,8 @@ class TokenBucketLimiter:
             return
         retry_after = (1 - bucket.tokens) / limit.rate
         table[principal.id] = table.pop(principal.id)  # the newest: evicted last
+        if not bucket.refused:
+            bucket.window_started = now  # a window of refusals starts with the first
         bucket.refused += 1
         summed = self._sink is not None and bucket.refused > self.detailed
         if summed:

@@ -307,3 +307,22 @@ def test_an_ipv6_host_is_one_source_for_its_whole_64() -> None:
     assert source_of("2001:db8:1:2::1") == source_of("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
     assert source_of("2001:db8:1:3::1") != source_of("2001:db8:1:2::1")
     assert source_of("192.0.2.7") == "192.0.2.7"
+
+
+async def test_the_audit_window_starts_with_the_first_refusal(tmp_path: Path) -> None:
+    """A bucket older than the window still sums its refusals (the window is the flood's)."""
+    sink = JsonlAuditSink(tmp_path / "audit.jsonl")
+    limiter = TokenBucketLimiter(
+        {"read": parse_limit("0.001/s:1")}, sink=sink, window_s=0.5, detailed=2
+    )
+    spec = next(s for s in all_specs() if s.name == "platform.info")
+    caller = Principal("old-timer")
+    await limiter.check(caller, spec, "t")
+    await asyncio.sleep(0.6)  # the bucket is now older than a window
+    for _ in range(50):
+        with pytest.raises(RateLimited) as refused:
+            await limiter.check(caller, spec, "t")
+    assert refused.value.summed  # past the detailed ones: counted, not audited alone
+    await limiter.flush()
+    (summary,) = sink.read()
+    assert summary["count"] == 48 and summary["principal"] == "old-timer"
