@@ -10,7 +10,7 @@ import httpx
 
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
-from registry import Registry
+from registry import JsonlAuditSink, Registry
 from servers.assembly import build_registry
 from servers.supervisor import serve
 
@@ -31,6 +31,11 @@ async def test_metrics_need_a_role_that_may_read_them(
     assert denied.status_code == 403
     error = denied.json()["error"]
     assert error["code"] == "forbidden" and "metrics.read" in error["message"]
+    audited = JsonlAuditSink(settings.logs_dir / "audit.jsonl").read()
+    assert [(r["tool"], r["principal"], r["outcome"]) for r in audited] == [
+        ("GET /metrics", None, "unauthenticated"),
+        ("metrics.read", "nobody", "forbidden"),
+    ]
 
 
 async def test_a_policy_may_grant_only_the_metrics(

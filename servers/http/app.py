@@ -87,7 +87,6 @@ class BearerAuth:
         self.app = app
         self.registry = registry
         self.refusals = refusals
-        self._metrics = Metrics(registry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
@@ -212,7 +211,7 @@ class _Tier:
         return True
 
     async def metrics(self, request: Request, trace_id: str) -> Response:
-        return self._metrics.scrape(_principal(request))
+        return await self._metrics.scrape(_principal(request), trace_id)
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:

@@ -14,9 +14,11 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
-from registry import Principal, Registry, StrictModel, ToolContext, ToolSpec
+from registry import AuditRecord, Principal, Registry, StrictModel, ToolContext, ToolSpec
+from registry.audit import args_digest
 from registry.errors import Forbidden
 from registry.stats import BUCKETS_S
+from registry.timestamps import utc_now_iso
 
 
 class _NoInput(StrictModel):
@@ -73,9 +75,22 @@ class Metrics:
         self._collectors.register(_RegistryCollector(registry))
         ProcessCollector(registry=self._collectors)
 
-    def scrape(self, principal: Principal) -> Response:
-        """The metrics, or `Forbidden` unless a policy lets `principal` read them."""
+    async def scrape(self, principal: Principal, trace_id: str) -> Response:
+        """The metrics, or `Forbidden` (audited, as a tool's denial is) unless a policy
+        lets `principal` read them."""
         if not self._registry.authorizer.may_call(principal, METRICS_READ):
+            await self._registry.audit_sink.record(
+                AuditRecord.new(
+                    timestamp=utc_now_iso(),
+                    trace_id=trace_id,
+                    tool=METRICS_READ.name,
+                    risk=METRICS_READ.risk.value,
+                    principal=principal.id,
+                    outcome="forbidden",
+                    args_digest=args_digest(None),
+                    duration_ms=0.0,
+                )
+            )
             raise Forbidden(
                 f"{principal.id} may not read the metrics: no policy allows "
                 f"{METRICS_READ.name} ({METRICS_READ.permission!r}) for roles "
