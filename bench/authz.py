@@ -4,6 +4,10 @@ The same read call (`platform.info`) is measured, alternately, on a registry wit
 security off (a fixed principal, allow-all authorizer, no limit, no audit) and on the
 assembled one called with a stored API key (authenticator, Cedar, token bucket, audit)
 and with a session token. Floor: ≤ 100 µs median per call (goal ≤ 30 µs).
+
+The rate-limit step alone is measured too (per check, batches of `BATCH`): a principal's
+bucket, a full table, a new principal on every call (evictions included), and the edge's
+look-up of a source in good standing. Goal: ≤ 2 µs each.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from bench.common import measure_pair_async, print_table, verdict
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from registry import AuditRecord, Principal, Registry, ToolSpec
+from registry.ratelimit import TokenBucketLimiter, Unlimited, parse_limit
+from registry.refusals import EdgeRefusals
 from registry.resources import Resources
 from servers.assembly import build_registry
 from tools import all_specs
@@ -27,6 +33,8 @@ from tools import all_specs
 N = 3000
 TOOL = "platform.info"
 FLOOR_US, GOAL_US = 100.0, 30.0
+BATCH, N_BATCHES = 100, 300
+LIMITER_GOAL_US = 2.0
 
 
 class _AllowAll:
@@ -94,6 +102,50 @@ async def run(home: Path) -> list[list[str]]:
         await off.aclose()
 
 
+async def limiter_rows() -> list[list[str]]:
+    """What one `check` costs beyond an empty step (`Unlimited`), per call."""
+    spec = next(s for s in all_specs() if s.name == TOOL)
+    limit = parse_limit("1000000/s:1000000")
+    one = Principal("bench", frozenset({"viewer"}))
+    alone = TokenBucketLimiter({"read": limit})
+    full = TokenBucketLimiter({"read": limit})
+    for n in range(full.max_buckets - 1):
+        await full.check(Principal(f"p-{n}"), spec, "t")
+    fresh = TokenBucketLimiter({"read": limit}, max_buckets=4096)
+    names = iter(Principal(f"new-{n}") for n in range(10**9))
+    refusals = EdgeRefusals(_NoAudit())
+    none = Unlimited()
+
+    def batch(check: Any) -> Any:
+        async def run() -> None:
+            for _ in range(BATCH):
+                await check()
+
+        return run
+
+    async def empty() -> None:
+        await none.check(one, spec, "t")
+
+    async def edge() -> None:
+        refusals.blocked("192.0.2.1")
+
+    cases = [
+        ("one principal's bucket", lambda: alone.check(one, spec, "t")),
+        (f"table full ({full.max_buckets})", lambda: full.check(one, spec, "t")),
+        ("new principal each call (evicting)", lambda: fresh.check(next(names), spec, "t")),
+        ("edge: source in good standing", edge),
+    ]
+    rows = []
+    for label, check in cases:
+        base, timed = await measure_pair_async(
+            ("empty step", batch(empty)), (label, batch(check)), N_BATCHES
+        )
+        extra = (timed.median_us - base.median_us) / BATCH
+        rows.append([label, f"{timed.median_us / BATCH:.2f}", f"{extra:.2f}"])
+        rows[-1].append(verdict(extra <= LIMITER_GOAL_US))
+    return rows
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="prvng-bench-authz-") as tmp:
         rows = asyncio.run(run(Path(tmp)))
@@ -101,6 +153,12 @@ def main() -> int:
         f"Security steps per call ({TOOL}, median of {N}, security off measured alongside)",
         ["credential", "off µs", "on µs", "added µs", f"≤ {FLOOR_US:g} µs", f"goal {GOAL_US:g}"],
         rows,
+    )
+    limits = asyncio.run(limiter_rows())
+    print_table(
+        f"Rate-limit step per check (median of {N_BATCHES} batches of {BATCH})",
+        ["case", "µs", "over an empty step µs", f"≤ {LIMITER_GOAL_US:g} µs"],
+        limits,
     )
     return 0 if all(row[4] == "PASS" for row in rows) else 1
 

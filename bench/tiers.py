@@ -37,6 +37,7 @@ def _fresh_environment() -> Path:
     os.environ["PRVNG_HOME"] = str(home / "home")
     os.environ["XDG_CACHE_HOME"] = str(home / "cache")
     os.environ["PRVNG_SURREAL_URL"] = "mem://"
+    os.environ["PRVNG_RATE_LIMITS"] = "off"  # the tiers' cost, not the limits (bench.authz)
     for var in ("PRVNG_URL", "PRVNG_API_KEY", "PRVNG_RATE_LIMIT"):
         os.environ.pop(var, None)
     return home

@@ -25,7 +25,16 @@ from registry.errors import (
     WorkflowFailed,
 )
 from registry.listing import ToolInfo, ToolListing, listing_output_schema
-from registry.model import Call, ContractCase, RestAlias, Risk, StrictModel, Target, ToolSpec
+from registry.model import (
+    Call,
+    ContractCase,
+    RateClass,
+    RestAlias,
+    Risk,
+    StrictModel,
+    Target,
+    ToolSpec,
+)
 from registry.principal import Principal, RoleAuthorizer
 from registry.registry import Registry
 from registry.resources import Resources
@@ -47,6 +56,7 @@ __all__ = [
     "NotFound",
     "PlatformError",
     "Principal",
+    "RateClass",
     "RateLimited",
     "Registry",
     "Resources",

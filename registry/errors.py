@@ -151,7 +151,16 @@ class ApprovalRequired(PlatformError):
 
 
 class RateLimited(PlatformError):
+    """Over a budget; `details.retry_after_s` says when to try again."""
+
     code = ErrorCode.RATE_LIMITED
+
+    def __init__(
+        self, message: str, *, details: dict[str, Any] | None = None, summed: bool = False
+    ) -> None:
+        super().__init__(message, details=details)
+        self.summed = summed
+        """Counted into a summary audit record by the limiter, so not audited alone."""
 
 
 class Unavailable(PlatformError, ConnectionError):

@@ -39,6 +39,17 @@ class Risk(StrEnum):
     DESTRUCTIVE = "destructive"
 
 
+class RateClass(StrEnum):
+    """Which rate-limit budget a call spends (`registry.ratelimit`): each has its own."""
+
+    READ = "read"
+    WRITE = "write"
+    EXEC = "exec"
+    """Calls that start workflows (the costly ones)."""
+    AUTH = "auth"
+    """Session log-in and its kin."""
+
+
 @dataclass(frozen=True, slots=True)
 class RestAlias:
     """A REST route that maps to a tool; `{param}` segments become input fields."""
@@ -164,6 +175,8 @@ class ToolSpec:
     follow: Follow | None = None
     targets: TargetFinder | None = None
     """Per-resource authorization: without it, the call's target is the tool itself."""
+    rate_class: RateClass | None = None
+    """The rate-limit budget it spends; unset: `read` for a read, else `write`."""
 
     def __post_init__(self) -> None:
         if not TOOL_NAME.fullmatch(self.name):
@@ -200,3 +213,10 @@ class ToolSpec:
     @property
     def read_only(self) -> bool:
         return self.risk is Risk.READ
+
+    @property
+    def limit_class(self) -> RateClass:
+        """`rate_class`, or what the risk implies."""
+        if self.rate_class is not None:
+            return self.rate_class
+        return RateClass.READ if self.risk is Risk.READ else RateClass.WRITE

@@ -25,7 +25,14 @@ from registry.approval import ApprovalGate
 from registry.audit import AuditRecord, AuditSink, args_digest, big_args_digest
 from registry.bulk import SLICE, is_sliceable, validate_in_steps
 from registry.context import ProgressSink, ToolContext
-from registry.errors import ErrorCode, Internal, InvalidInput, PlatformError, Unauthenticated
+from registry.errors import (
+    ErrorCode,
+    Internal,
+    InvalidInput,
+    PlatformError,
+    RateLimited,
+    Unauthenticated,
+)
 from registry.listing import ToolListing
 from registry.model import Risk, ToolSpec
 from registry.principal import Authenticator, Authorizer, Principal
@@ -250,7 +257,7 @@ class RateLimit:
 
     async def __call__(self, call: Invocation, call_next: Next) -> Any:
         assert call.principal is not None
-        self._limiter.check(call.principal, call.spec.name)
+        await self._limiter.check(call.principal, call.spec, call.trace_id)
         return await call_next(call)
 
 
@@ -305,7 +312,8 @@ class Audit:
         try:
             result = await call_next(call)
         except PlatformError as exc:
-            if call.spec.risk is not Risk.READ or exc.code in _REFUSALS:
+            summed = isinstance(exc, RateLimited) and exc.summed  # the limiter writes those
+            if (call.spec.risk is not Risk.READ or exc.code in _REFUSALS) and not summed:
                 await self._write(call, exc.code.value)
             raise
         except Exception:

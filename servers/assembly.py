@@ -7,7 +7,7 @@ construct a store or a daemon themselves.
 
     Settings ─┬─ PlatformAuthenticator (bootstrap KeyStore, IdentityStore, SessionSigner)
               ├─ CedarAuthorizer    (PRVNG_CONFIG/policies, validated now)
-              ├─ JsonlAuditSink     RateLimiter
+              ├─ JsonlAuditSink     TokenBucketLimiter (PRVNG_RATE_LIMITS)
               ├─ StateStore         (lazy: opened on first use)
               ├─ OrchestratorHandle (lazy: the engine in process, or the daemon's client)
               └─ HealthBoard        (registry, state, orchestrator probes)
@@ -30,17 +30,17 @@ from daemons.common.state import StateStore
 from daemons.orchestrator.model import WorkflowState
 from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import JsonlAuditSink, Principal, Registry, Resources
-from registry.ratelimit import RateLimiter, TokenBucketLimiter
+from registry.errors import InvalidInput
+from registry.ratelimit import Limit, TokenBucketLimiter, limits_from
 from tools import all_specs
 
 
-def _rate_limiter(setting: str | None) -> RateLimiter | None:
-    """`PRVNG_RATE_LIMIT=100/s` (burst = twice the rate) or `100/s:500` (explicit burst)."""
-    if not setting:
-        return None
-    rate_part, _, burst_part = setting.partition(":")
-    rate = float(rate_part.removesuffix("/s"))
-    return TokenBucketLimiter(rate, int(burst_part) if burst_part else max(1, int(rate * 2)))
+def rate_limits(settings: Settings) -> dict[str, Limit | None]:
+    """The configured limits, or `InvalidInput` saying what is wrong with the setting."""
+    try:
+        return limits_from(settings.rate_limits, settings.rate_limit)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), details={"setting": "PRVNG_RATE_LIMITS"}) from None
 
 
 @asynccontextmanager
@@ -93,18 +93,23 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     signer = SessionSigner(settings)
     authorizer = CedarAuthorizer(settings.config_dir / "policies", specs)
     private_dir(settings.logs_dir, home=settings.home)  # the audit log's, 0700 whatever the umask
+    audit_sink = JsonlAuditSink(
+        settings.logs_dir / "audit.jsonl",
+        max_bytes=settings.audit_max_bytes,
+        max_age_s=settings.audit_max_age_s,
+        retention=settings.audit_retention,
+    )
+    limiter = TokenBucketLimiter(
+        rate_limits(settings), sink=audit_sink, exempt_roles=settings.rate_limit_exempt
+    )
     registry = Registry(
         authenticator=PlatformAuthenticator(keystore, identities, signer),
         authorizer=authorizer,
         resources=resources,
-        audit_sink=JsonlAuditSink(
-            settings.logs_dir / "audit.jsonl",
-            max_bytes=settings.audit_max_bytes,
-            max_age_s=settings.audit_max_age_s,
-            retention=settings.audit_retention,
-        ),
-        rate_limiter=_rate_limiter(settings.rate_limit),
+        audit_sink=audit_sink,
+        rate_limiter=limiter,
     )
+    resources.put(TokenBucketLimiter, limiter)
     resources.put(Settings, settings)
     resources.put(IdentityStore, identities)
     resources.put(SessionSigner, signer)
@@ -141,4 +146,10 @@ async def finish_started_work(registry: Registry, tell: Callable[[str], None]) -
             await handle.api.wait(wf.id, None)
 
 
-__all__ = ["build_registry", "finish_started_work", "local_principal", "open_orchestrator"]
+__all__ = [
+    "build_registry",
+    "finish_started_work",
+    "local_principal",
+    "open_orchestrator",
+    "rate_limits",
+]

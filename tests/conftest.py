@@ -37,6 +37,8 @@ def clean_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     for var, folder in (("XDG_CACHE_HOME", "cache"), ("XDG_DATA_HOME", "data")):
         monkeypatch.setenv(var, str(tmp_path / folder))
     monkeypatch.setenv("PRVNG_SURREAL_URL", "mem://")
+    # No test meets a limit unless it sets one (the defaults would stop a fast suite).
+    monkeypatch.setenv("PRVNG_RATE_LIMITS", "off")
     yield home
 
 

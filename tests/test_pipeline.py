@@ -23,7 +23,7 @@ from registry import (
 )
 from registry.errors import ERROR_TABLE, ErrorCode, exit_code, http_status
 from registry.model import RestAlias
-from registry.ratelimit import TokenBucketLimiter
+from registry.ratelimit import TokenBucketLimiter, parse_limit
 from registry.trace import trace_id_from_headers
 
 
@@ -69,7 +69,7 @@ def demo(keystore: KeyStore, audit_path: Path) -> Registry:
     reg = Registry(
         authenticator=keystore,
         audit_sink=JsonlAuditSink(audit_path),
-        rate_limiter=TokenBucketLimiter(rate=1, burst=3),
+        rate_limiter=TokenBucketLimiter({"read": parse_limit("1/s:3")}),
     )
     reg.add(_spec("demo.echo"))
     reg.add(_spec("demo.write", Risk.WRITE))

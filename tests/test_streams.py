@@ -88,7 +88,7 @@ async def test_every_http_stream_path_runs_the_pipeline(
 async def test_opening_streams_is_rate_limited(
     settings: Settings, keystore: KeyStore, admin_key: str
 ) -> None:
-    limited = dataclasses.replace(settings, rate_limit="0.001/s:1")
+    limited = dataclasses.replace(settings, rate_limits="read=0.001/s:1")
     async with build_registry(limited, keystore=keystore) as registry:
         auth = {"Authorization": f"Bearer {admin_key}"}
         async with (

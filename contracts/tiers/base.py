@@ -98,6 +98,7 @@ class TierEnv:
             config_dir=config_dir,
             cache_dir=cache_root / "provisioning",
             surreal_url="mem://",
+            rate_limits="off",  # equivalence, not load: no case may meet a limit
         )
         return cls(settings, cache_root, registry_factory, call_timeout, role)
 
@@ -133,6 +134,7 @@ class TierEnv:
             PRVNG_HOME=str(self.settings.home),
             PRVNG_CONFIG=str(self.settings.config_dir),
             PRVNG_SURREAL_URL="mem://",
+            PRVNG_RATE_LIMITS="off",
             XDG_CACHE_HOME=str(self.cache_root),
         )
         if self.role is not None:

@@ -83,6 +83,11 @@ class Settings:
     orchestrator_url: str | None = None
     max_body_bytes: int = 1 << 20
     rate_limit: str | None = None
+    """Older form: one limit for every rate class (`PRVNG_RATE_LIMIT=100/s`)."""
+    rate_limits: str | None = None
+    """Per-class limits over the defaults (`PRVNG_RATE_LIMITS`, see docs/rate-limits.md)."""
+    rate_limit_exempt: tuple[str, ...] = ()
+    """Roles whose calls are never rate-limited (`PRVNG_RATE_LIMIT_EXEMPT`; none by default)."""
     audit_max_bytes: int = 10 << 20
     """The local audit log rotates before it would grow past this."""
     audit_max_age_s: int = 7 * 86400
@@ -118,6 +123,8 @@ class Settings:
             orchestrator_url=os.environ.get("PRVNG_ORCHESTRATOR_URL") or None,
             max_body_bytes=_int_env("PRVNG_MAX_BODY_BYTES", 1 << 20),
             rate_limit=os.environ.get("PRVNG_RATE_LIMIT") or None,
+            rate_limits=os.environ.get("PRVNG_RATE_LIMITS") or None,
+            rate_limit_exempt=_list_env("PRVNG_RATE_LIMIT_EXEMPT"),
             audit_max_bytes=_int_env("PRVNG_AUDIT_MAX_BYTES", 10 << 20),
             audit_max_age_s=_int_env("PRVNG_AUDIT_MAX_AGE_S", 7 * 86400),
             audit_retention=_int_env("PRVNG_AUDIT_RETENTION", 10),

@@ -16,7 +16,7 @@ _HINTS = {
     "forbidden": "use an API key whose roles grant the permission named above",
     "conflict": "the object exists or changed meanwhile; look at its current state first",
     "approval_required": "an approver must grant the operation; the details name the request",
-    "rate_limited": "too many calls; retry in a moment",
+    "rate_limited": "wait as long as the message says; an admin can raise PRVNG_RATE_LIMITS",
     "unavailable": "is the platform running? `prvng platform status` tells",
     "internal": "a bug or a broken dependency; the platform log has the trace id",
 }

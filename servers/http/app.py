@@ -28,6 +28,7 @@ from daemons.common.health import HealthBoard
 from daemons.common.settings import Settings
 from registry import Envelope, Principal, Registry, ToolSpec
 from registry.errors import (
+    ErrorCode,
     Internal,
     InvalidInput,
     MethodNotAllowed,
@@ -35,10 +36,12 @@ from registry.errors import (
     PlatformError,
     Unauthenticated,
 )
-from registry.refusals import EdgeRefusals
+from registry.ratelimit import FAILED_AUTH, TokenBucketLimiter
+from registry.refusals import EdgeRefusals, source_of
 from registry.schema import input_schema
 from registry.trace import trace_id_from_headers
 from servers import jsontext
+from servers.assembly import rate_limits
 from servers.http.input import path_args, query_args, read_body, read_json_object
 from servers.http.mcp_gate import PRINCIPAL_SCOPE_KEY, McpGate
 from servers.http.metrics import Metrics
@@ -66,6 +69,9 @@ def error_response(
 def envelope_response(env: Envelope, headers: Mapping[str, str] | None = None) -> Response:
     response = Response(json_bytes(env.to_dict()), env.http_status, media_type=_JSON)
     response.headers["X-Trace-Id"] = env.trace_id
+    if env.http_status == 429:
+        retry_after = (env.error or {}).get("details", {}).get("retry_after_s", 1)
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     if headers:
         response.headers.update(headers)
     return response
@@ -74,7 +80,8 @@ def envelope_response(env: Envelope, headers: Mapping[str, str] | None = None) -
 class BearerAuth:
     """Authenticates every request outside `OPEN_PATHS` once; endpoints get the principal.
 
-    A refusal is audited compactly and spends the source address's refusal budget."""
+    A refusal is audited compactly and spends the source address's failure budget; a
+    source whose budget is spent is answered `rate_limited` before its key is checked."""
 
     def __init__(self, app: ASGIApp, registry: Registry, refusals: EdgeRefusals) -> None:
         self.app = app
@@ -84,21 +91,20 @@ class BearerAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             headers = Headers(scope=scope)
-            try:
-                credential = bearer_token(headers.get("authorization"))
-                scope[_PRINCIPAL] = await self.registry.authenticate(credential)
-            except Unauthenticated as exc:
+            source = source_of((scope.get("client") or ("unknown",))[0])
+            err: PlatformError | None = self.refusals.blocked(source)
+            if err is None:
+                try:
+                    credential = bearer_token(headers.get("authorization"))
+                    scope[_PRINCIPAL] = await self.registry.authenticate(credential)
+                except Unauthenticated as exc:
+                    await self.refusals.failed(source)
+                    err = exc
+            if err is not None:
                 trace_id = trace_id_from_headers(headers)
-                source = (scope.get("client") or ("unknown",))[0]
-                limited = self.refusals.over_budget(source)
-                err: PlatformError = limited or exc
                 target = f"{scope['method']} {scope['path']}"
                 await self.refusals.record(source, target, err, trace_id)
-                extra = (
-                    {"Retry-After": str(math.ceil(limited.details["retry_after_s"]))}
-                    if limited
-                    else {"WWW-Authenticate": "Bearer"}
-                )
+                extra = {} if err.code is ErrorCode.RATE_LIMITED else {"WWW-Authenticate": "Bearer"}
                 await error_response(err, trace_id, extra)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -142,12 +148,15 @@ class _Tier:
         registry: Registry,
         settings: Settings,
         health: HealthBoard,
+        refusals: EdgeRefusals,
         run_secret: str | None = None,
     ) -> None:
         self.registry = registry
         self.run_secret = run_secret
         self.max_body = settings.max_body_bytes
         self.health_board = health
+        self.refusals = refusals
+        self._metrics = Metrics(registry)
         self.closing = asyncio.Event()
         """Set when the server stops, so long-lived streams end instead of holding it up."""
         self._openapi: bytes | None = None
@@ -188,14 +197,21 @@ class _Tier:
         return Response(json_bytes(body), 200 if ready else 503, media_type=_JSON)
 
     async def _authenticated(self, request: Request) -> bool:
+        """Whether the bearer is valid; a wrong one spends its source's failure budget, as
+        everywhere (else `/health` would be a free oracle for guessing keys)."""
         credential = bearer_token(request.headers.get("authorization"))
-        if not credential:
+        source = source_of(request.client.host if request.client else "unknown")
+        if not credential or self.refusals.blocked(source):
             return False
         try:
             await self.registry.authenticate(credential)
         except Unauthenticated:
+            await self.refusals.failed(source)
             return False
         return True
+
+    async def metrics(self, request: Request, trace_id: str) -> Response:
+        return await self._metrics.scrape(_principal(request), trace_id)
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
@@ -349,14 +365,15 @@ def create_app(
     if health is None:
         resources = registry.resources
         health = resources.peek(HealthBoard) if resources.is_open(HealthBoard) else HealthBoard()
-    tier = _Tier(registry, settings, health, run_secret)
+    refusals = EdgeRefusals(registry.audit_sink, budget=rate_limits(settings)[FAILED_AUTH])
+    tier = _Tier(registry, settings, health, refusals, run_secret)
     routes: list[BaseRoute] = [
         Route("/health", tier.health, methods=["GET"]),
         Route("/openapi.json", tier.openapi, methods=["GET"]),
         Route("/v1/tools/{name}", _endpoint(tier.call_tool), methods=["POST"]),
         Route("/v1/streams/{name}", _endpoint(tier.open_stream), methods=["GET"]),
         Route("/events", _endpoint(tier.events), methods=["GET"]),
-        Route("/metrics", Metrics(registry).endpoint, methods=["GET"]),
+        Route("/metrics", _endpoint(tier.metrics), methods=["GET"]),
     ]
     aliases = _alias_paths(registry)
     routes += [tier.alias_route(path, aliases[path]) for path in sorted(aliases, key=_static_first)]
@@ -370,8 +387,6 @@ def create_app(
         gate = McpGate(_McpEndpoint(mcp_app, tier.max_body), settings)
         routes += [Route("/mcp", gate), Route("/mcp/", gate)]
 
-    refusals = EdgeRefusals(registry.audit_sink)
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
@@ -382,6 +397,8 @@ def create_app(
                     yield
         finally:
             await refusals.flush()  # the refusals counted but not yet written
+            if registry.resources.is_open(TokenBucketLimiter):
+                await registry.resources.peek(TokenBucketLimiter).flush()
 
     app = Starlette(
         routes=routes,

@@ -1,4 +1,7 @@
-"""`GET /metrics`: the pipeline's call statistics (and this process's) for Prometheus."""
+"""`GET /metrics`: the pipeline's call statistics (and this process's) for Prometheus.
+
+Reading them is action `metrics.read` (permission `metrics:read`, in the `read` group, so
+viewer and up may): the endpoint is authorized like a tool, though it is none."""
 
 from __future__ import annotations
 
@@ -11,8 +14,30 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
-from registry import Registry
+from registry import AuditRecord, Principal, Registry, StrictModel, ToolContext, ToolSpec
+from registry.audit import args_digest
+from registry.errors import Forbidden
 from registry.stats import BUCKETS_S
+from registry.timestamps import utc_now_iso
+
+
+class _NoInput(StrictModel):
+    pass
+
+
+async def _not_a_call(_: _NoInput, __: ToolContext) -> _NoInput:
+    raise Forbidden("metrics.read is no tool; GET /metrics reads the metrics")
+
+
+METRICS_READ = ToolSpec(
+    name="metrics.read",
+    summary="Read the Prometheus metrics (GET /metrics)",
+    input_model=_NoInput,
+    output_model=_NoInput,
+    handler=_not_a_call,
+    permission="metrics:read",
+)
+"""What the authorizer decides for a scrape (never registered: it is not callable)."""
 
 
 class _RegistryCollector(Collector):
@@ -45,9 +70,31 @@ class Metrics:
     """The scrape endpoint for one registry."""
 
     def __init__(self, registry: Registry) -> None:
+        self._registry = registry
         self._collectors = CollectorRegistry()
         self._collectors.register(_RegistryCollector(registry))
         ProcessCollector(registry=self._collectors)
 
-    async def endpoint(self, _: object) -> Response:
+    async def scrape(self, principal: Principal, trace_id: str) -> Response:
+        """The metrics, or `Forbidden` (audited, as a tool's denial is) unless a policy
+        lets `principal` read them."""
+        if not self._registry.authorizer.may_call(principal, METRICS_READ):
+            await self._registry.audit_sink.record(
+                AuditRecord.new(
+                    timestamp=utc_now_iso(),
+                    trace_id=trace_id,
+                    tool=METRICS_READ.name,
+                    risk=METRICS_READ.risk.value,
+                    principal=principal.id,
+                    outcome="forbidden",
+                    args_digest=args_digest(None),
+                    duration_ms=0.0,
+                )
+            )
+            raise Forbidden(
+                f"{principal.id} may not read the metrics: no policy allows "
+                f"{METRICS_READ.name} ({METRICS_READ.permission!r}) for roles "
+                f"{sorted(principal.roles) or '[]'}",
+                details={"action": METRICS_READ.name, "permission": METRICS_READ.permission},
+            )
         return Response(render(self._collectors), media_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from daemons.common.identity import IdentityStore
 from daemons.common.sessions import DEFAULT_TTL_S, SessionSigner
-from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from registry import ContractCase, RateClass, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from registry.errors import InvalidInput
 
 
@@ -78,6 +78,7 @@ _VOLATILE = ("token", "session_id", "expires_at")
 TOOLS = [
     ToolSpec(
         name="session.login",
+        rate_class=RateClass.AUTH,
         summary="Trade the API key you call with for a short-lived session token",
         input_model=LoginInput,
         output_model=Session,
@@ -94,6 +95,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="session.refresh",
+        rate_class=RateClass.AUTH,
         summary="Swap the session token you call with for a new one (the old one ends)",
         input_model=LoginInput,
         output_model=Session,
@@ -107,6 +109,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="session.logout",
+        rate_class=RateClass.AUTH,
         summary="End the session whose token you call with",
         input_model=NoInput,
         output_model=LoggedOut,

@@ -20,7 +20,17 @@ from daemons.orchestrator.provisioning.templates import (
     servers_create_workflow,
 )
 from daemons.orchestrator.views import WorkflowView
-from registry import Call, ContractCase, NotFound, RestAlias, Risk, Target, ToolContext, ToolSpec
+from registry import (
+    Call,
+    ContractCase,
+    NotFound,
+    RateClass,
+    RestAlias,
+    Risk,
+    Target,
+    ToolContext,
+    ToolSpec,
+)
 from registry.errors import PlatformError
 from registry.resources import Resources
 from tools.config.nickel import evaluate
@@ -111,6 +121,7 @@ async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
 TOOLS = [
     ToolSpec(
         name="server.create",
+        rate_class=RateClass.EXEC,
         summary="Create servers of the workspace and install their taskservs (a workflow)",
         description=(
             "Submits the *servers create* workflow: one server.create task per server "
@@ -143,6 +154,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="server.delete",
+        rate_class=RateClass.EXEC,
         summary="Delete servers: stop their taskservs and remove them (a workflow)",
         input_model=DeleteInput,
         output_model=WorkflowView,

@@ -16,7 +16,16 @@ from daemons.orchestrator.provisioning.templates import (
     taskserv_delete_workflow,
 )
 from daemons.orchestrator.views import WorkflowView
-from registry import Call, ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
+from registry import (
+    Call,
+    ContractCase,
+    RateClass,
+    RestAlias,
+    Risk,
+    StrictModel,
+    ToolContext,
+    ToolSpec,
+)
 from tools.server.lifecycle import LAB_CONFIG
 from tools.server.registration import ServerName
 from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
@@ -108,6 +117,7 @@ _LAB_1 = Call(
 TOOLS = [
     ToolSpec(
         name="taskserv.create",
+        rate_class=RateClass.EXEC,
         summary="Install a taskserv on a server and check its health (a workflow)",
         input_model=CreateInput,
         output_model=WorkflowView,
@@ -153,6 +163,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="taskserv.delete",
+        rate_class=RateClass.EXEC,
         summary="Remove a taskserv from a server (a workflow)",
         input_model=TaskservInput,
         output_model=WorkflowView,

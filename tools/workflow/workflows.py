@@ -13,6 +13,7 @@ from daemons.orchestrator.views import WorkflowPage, WorkflowView
 from registry import (
     Call,
     ContractCase,
+    RateClass,
     RestAlias,
     Risk,
     StrictModel,
@@ -163,6 +164,7 @@ _FLAKY_ONCE = {"command": "test -f once || { touch once; echo first try fails >&
 TOOLS = [
     ToolSpec(
         name="workflow.submit",
+        rate_class=RateClass.EXEC,
         summary="Submit a workflow: a DAG of tasks with retries and compensations",
         description=(
             "Tasks run in parallel as their dependencies succeed, by priority, with retries "
@@ -318,6 +320,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="workflow.rollback",
+        rate_class=RateClass.EXEC,
         summary="Undo a finished workflow by running its compensations",
         input_model=ControlInput,
         output_model=WorkflowView,
@@ -345,6 +348,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="workflow.retry",
+        rate_class=RateClass.EXEC,
         summary="Resume a failed or cancelled workflow from its unfinished tasks",
         input_model=ControlInput,
         output_model=WorkflowView,
