@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pydantic_core
@@ -26,6 +26,12 @@ def big_workflow(name: str, n: int = 9000) -> dict[str, Any]:
     tasks: list[dict[str, Any]] = [{"id": "root", "action": "sleep", "params": {"seconds": 600}}]
     tasks += [{"id": f"t{i}-{pad}", "action": "noop", "depends_on": ["root"]} for i in range(n)]
     return {"name": name, "tasks": tasks}
+
+
+def _timed(function: Callable[[Any], Any], arg: Any) -> float:
+    started = time.perf_counter()
+    function(arg)
+    return time.perf_counter() - started
 
 
 async def longest_gap(work: Awaitable[Any]) -> tuple[float, Any]:
@@ -73,8 +79,14 @@ async def test_a_1_mib_workflow_submit_leaves_the_event_loop_responsive(
             assert envelope.ok, envelope.error
             submitted.append(envelope.data["id"])
             gaps.append(gap)
-        # One piece, this validation alone held the loop for ~90 ms.
-        assert min(gaps) < 0.05, f"the loop stalled for {[round(g * 1000) for g in gaps]} ms"
+        # Checked in one piece (as before), the input's validation alone is one stall, so
+        # compare with that, measured now on this machine: a count of milliseconds alone would
+        # make a busy machine fail the test.
+        one_piece = min(_timed(SubmitInput.model_validate, args) for _ in range(3))
+        assert min(gaps) < one_piece / 2, (
+            f"the loop stalled for {[round(g * 1000) for g in gaps]} ms; "
+            f"validating the input in one piece takes {one_piece * 1000:.0f} ms"
+        )
     finally:
         for wf_id in submitted:
             await registry.invoke("workflow.cancel", {"id": wf_id, "wait": False}, principal=owner)
