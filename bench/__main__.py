@@ -1,4 +1,5 @@
-"""`python -m bench` (`make bench`): every benchmark, one table each; exit 1 if a bar fails."""
+"""`python -m bench [NAME ...]` (`make bench`): every benchmark (or the named ones, such as
+`python -m bench mcp`), one table each; exit 1 if a bar fails."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 BENCHMARKS = (
     "bench.tiers",
+    "bench.mcp",
     "bench.authz",
     "bench.orchestrator",
     "bench.contract_suite",
@@ -14,9 +16,13 @@ BENCHMARKS = (
 )
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    by_name = {module.removeprefix("bench."): module for module in BENCHMARKS}
+    if unknown := [name for name in argv if name not in by_name]:
+        print(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(by_name)}")
+        return 2
     failed = []
-    for module in BENCHMARKS:
+    for module in [by_name[name] for name in argv] or BENCHMARKS:
         # One process per benchmark: a clean heap and event loop for each measurement.
         if subprocess.run([sys.executable, "-m", module], check=False).returncode != 0:
             failed.append(module)
@@ -26,4 +32,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

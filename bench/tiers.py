@@ -1,8 +1,8 @@
 """Per-tier latency of one read tool and one write tool, against in-run baselines.
 
-Rows: the bare handler, `Registry.invoke`, HTTP (keep-alive client), MCP streamable HTTP,
-MCP in-memory and CLI cold start; baselines: a bare Starlette endpoint and a bare FastMCP
-tool calling the same handler, and `python -c pass`.
+Rows: the bare handler, `Registry.invoke`, HTTP (keep-alive client) and CLI cold start;
+baselines: a bare Starlette endpoint calling the same handler, and `python -c pass`. The
+MCP tier against bare FastMCP is `bench.mcp`.
 """
 
 from __future__ import annotations
@@ -128,39 +128,6 @@ def _bare_starlette(work: _Workload) -> Any:
     return Starlette(routes=[Route("/v1/tools/{name}", endpoint, methods=["POST"])])
 
 
-def _bare_fastmcp(work: _Workload) -> Any:
-    from fastmcp import FastMCP
-
-    bare = FastMCP("bare")
-
-    @bare.tool(name="platform.info")
-    async def info() -> dict[str, Any]:
-        return await work.bare("platform.info")
-
-    @bare.tool(name="server.register")
-    async def register(name: str, labels: dict[str, str]) -> dict[str, Any]:
-        return await work.bare("server.register")
-
-    return bare
-
-
-async def _mcp_samples(
-    label: str, target: Any, work: _Workload, tools: list[str], n: int, auth: str | None = None
-) -> list[Sample]:
-    from fastmcp import Client
-
-    samples = []
-    async with Client(target, auth=auth) if auth else Client(target) as client:
-        for tool in tools:
-
-            async def call(tool: str = tool) -> None:
-                result = await client.call_tool(tool, work.args(tool))
-                assert not result.is_error
-
-            samples.append(await measure_async(f"{label} {tool}", call, n))
-    return samples
-
-
 async def _http_samples(
     label: str, base: str, work: _Workload, tools: list[str], key: str | None
 ) -> list[Sample]:
@@ -191,7 +158,6 @@ async def run() -> dict[str, Sample]:
     from daemons.common.keystore import KeyStore
     from daemons.common.settings import Settings
     from servers.assembly import build_registry
-    from servers.mcp import build_mcp
     from servers.supervisor import serve
 
     _fresh_environment()
@@ -230,16 +196,6 @@ async def run() -> dict[str, Sample]:
             keep(await _http_samples("bare-starlette", base, work, tools, None))
         async with serve(registry, settings) as base:
             keep(await _http_samples("http", base, work, tools, key))
-            keep(await _mcp_samples("mcp-http", f"{base}/mcp/", work, tools, N_WIRE // 2, key))
-        bare_mcp = _bare_fastmcp(work)
-        async with _served(bare_mcp.http_app(path="/mcp/")) as base:
-            keep(await _mcp_samples("bare-fastmcp-http", f"{base}/mcp/", work, tools, N_WIRE // 2))
-        keep(
-            await _mcp_samples(
-                "mcp-memory", build_mcp(registry, principal=owner), work, tools, N_WIRE
-            )
-        )
-        keep(await _mcp_samples("bare-fastmcp-memory", bare_mcp, work, tools, N_WIRE))
 
     return results
 
@@ -272,10 +228,6 @@ def report(results: dict[str, Sample]) -> bool:
             row(f"invoke {tool}", f"handler {tool}"),
             row(f"bare-starlette {tool}"),
             row(f"http {tool}", f"bare-starlette {tool}"),
-            row(f"bare-fastmcp-http {tool}"),
-            row(f"mcp-http {tool}", f"bare-fastmcp-http {tool}"),
-            row(f"bare-fastmcp-memory {tool}"),
-            row(f"mcp-memory {tool}", f"bare-fastmcp-memory {tool}"),
         ]
     rows += [
         row("python -c pass"),
@@ -301,8 +253,6 @@ def report(results: dict[str, Sample]) -> bool:
         print(f"invoke - handler, {tool} (with its I/O): {overhead:.1f} µs")
         http = median(f"http {tool}") / median(f"bare-starlette {tool}")
         bars.append((f"HTTP {tool} ≤ 1.5x bare Starlette", f"{http:.2f}x", http <= 1.5))
-        mcp = median(f"mcp-http {tool}") / median(f"bare-fastmcp-http {tool}")
-        bars.append((f"MCP HTTP {tool} ≤ 1.3x bare FastMCP", f"{mcp:.2f}x", mcp <= 1.3))
     cold = median("prvng tools list") / median("python -c pass")
     bars.append(("`prvng tools list` ≤ 10x `python -c pass`", f"{cold:.1f}x", cold <= 10))
     print_table(

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from contracts.normalize import differences, normalize
 from contracts.tiers.base import Listing, Outcome
 from registry import ContractCase, Risk, ToolListing, ToolSpec, listing_output_schema
-from registry.schema import input_schema, output_schema
+from registry.schema import compact_input_schema, compact_output_schema, output_schema
 
 REFERENCE = "A"
 
@@ -108,6 +108,9 @@ def listing_problems(listing: Listing, reference: Any, specs: list[ToolSpec]) ->
     return problems
 
 
+_MCP_HINT_DEFAULTS = {"read_only": False, "destructive": True, "idempotent": False}
+
+
 def _mcp_listing_problems(tools: list[dict[str, Any]], specs: list[ToolSpec]) -> list[str]:
     by_name = {tool["name"]: tool for tool in tools}
     expected = {spec.name for spec in specs}
@@ -121,15 +124,17 @@ def _mcp_listing_problems(tools: list[dict[str, Any]], specs: list[ToolSpec]) ->
         if tool is None:
             continue
         for field, want in (
-            ("input_schema", input_schema(spec.input_model)),
-            ("output_schema", output_schema(spec.output_model)),
+            ("input_schema", compact_input_schema(spec.input_model)),
+            ("output_schema", compact_output_schema(spec.output_model)),
         ):
             if diff := differences(want, tool[field], limit=2):
                 problems.append(f"{spec.name} {field} differs: " + "; ".join(diff))
         hints: dict[str, bool] = {"read_only": spec.read_only}
         if not spec.read_only:  # MCP: the other hints only mean something for writers
             hints.update(destructive=spec.risk is Risk.DESTRUCTIVE, idempotent=spec.idempotent)
-        wrong = [f"{k}={tool[k]} (want {v})" for k, v in hints.items() if tool[k] is not v]
+        # An unset hint means MCP's default: read-write, destructive, not idempotent.
+        got = {k: _MCP_HINT_DEFAULTS[k] if tool[k] is None else tool[k] for k in hints}
+        wrong = [f"{k}={got[k]} (want {v})" for k, v in hints.items() if got[k] is not v]
         if wrong:
             problems.append(f"{spec.name} annotations: {', '.join(wrong)}")
     return problems

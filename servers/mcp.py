@@ -4,6 +4,11 @@ A tool's call goes straight to `Registry.invoke` (FastMCP does not validate argu
 these tools; the pipeline does). Success is the envelope's `data` as structured content;
 failure is an `isError` result carrying `{"error", "trace_id"}`, the same code and message
 as every other tier.
+
+The listing is written for an assistant that pays per token: the one-line summary as
+description (the full text stays in `tools.list`), compact schemas (`registry.schema`),
+only the tools the caller may call, and only the toolsets it asked for
+(`registry.toolsets`: `prvng mcp --toolsets`, or `/mcp?toolsets=` on HTTP).
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from daemons.common.version import platform_version
 from registry import Envelope, PlatformError, Principal, Registry, Risk, ToolSpec
 from registry.context import ProgressSink
 from registry.registry import unknown_tool
-from registry.schema import input_schema, output_schema
+from registry.schema import compact_input_schema, compact_output_schema
+from registry.toolsets import parse_toolsets, toolset_of
 from registry.trace import new_trace_id, trace_id_from_headers
+from servers.http.mcp_gate import TOOLSETS_PARAM
 from servers.wire import bearer_token, json_bytes
 
 SERVER_NAME = "provisioning-platform"
@@ -36,17 +43,14 @@ INSTRUCTIONS = (
 
 
 def tool_result(env: Envelope) -> ToolResult:
-    """An envelope as an MCP result: `data` on success, `{error, trace_id}` on failure."""
-    if env.ok:
-        text = json_bytes(env.data).decode()
-        return ToolResult(
-            content=[TextContent(type="text", text=text)], structured_content=env.data
-        )
-    body = {"error": env.error, "trace_id": env.trace_id}
-    return ToolResult(
-        content=[TextContent(type="text", text=json_bytes(body).decode())],
-        structured_content=body,
-        is_error=True,
+    """An envelope as an MCP result: `data` on success, `{error, trace_id}` on failure.
+
+    Built with `model_construct`: the envelope holds JSON data already (the pipeline
+    dumped and checked it), and validating it again cost more than the rest of the tier."""
+    body = env.data if env.ok else {"error": env.error, "trace_id": env.trace_id}
+    text = TextContent.model_construct(type="text", text=json_bytes(body).decode())
+    return ToolResult.model_construct(
+        content=[text], structured_content=body, meta=None, is_error=not env.ok
     )
 
 
@@ -77,6 +81,19 @@ def _progress_sink(meta: dict[str, Any]) -> ProgressSink | None:
     return get_context().report_progress
 
 
+def _hints(spec: ToolSpec) -> ToolAnnotations:
+    """The hints that differ from MCP's defaults (read-write, destructive, not idempotent,
+    open world), and `destructiveHint` for every writer; a reader's other hints mean
+    nothing."""
+    if spec.risk is Risk.READ:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    return ToolAnnotations(
+        destructive_hint=spec.risk is Risk.DESTRUCTIVE,
+        idempotent_hint=True if spec.idempotent else None,
+        open_world_hint=False,
+    )
+
+
 class RegistryTool(Tool):
     """One registry tool; `run` is a single `Registry.invoke`."""
 
@@ -88,35 +105,23 @@ class RegistryTool(Tool):
     def from_spec(
         cls, spec: ToolSpec, registry: Registry, principal: Principal | None
     ) -> RegistryTool:
-        description = spec.summary
-        if spec.description and spec.description != spec.summary:
-            description = f"{spec.summary}\n\n{spec.description}"
         tool = cls(
             name=spec.name,
-            title=spec.summary,
-            description=description,
-            parameters=input_schema(spec.input_model),
-            output_schema=output_schema(spec.output_model),
-            annotations=ToolAnnotations(
-                title=spec.summary,
-                read_only_hint=spec.risk is Risk.READ,
-                destructive_hint=spec.risk is Risk.DESTRUCTIVE,
-                idempotent_hint=spec.idempotent,
-                open_world_hint=False,
-            ),
-            tags={spec.group, *spec.tags},
-            meta={
-                "prvng": {
-                    "permission": spec.permission,
-                    "risk": spec.risk.value,
-                    "requires_approval": spec.requires_approval,
-                }
-            },
+            description=spec.summary,
+            parameters=compact_input_schema(spec.input_model),
+            output_schema=compact_output_schema(spec.output_model),
+            annotations=_hints(spec),
+            tags={toolset_of(spec.name)},
+            meta={"prvng": {"requires_approval": True}} if spec.requires_approval else None,
         )
         tool._registry = registry
         tool._principal = principal
         tool._tool = spec.name
         return tool
+
+    def get_meta(self) -> dict[str, Any]:
+        """Our `_meta` only: FastMCP's tags repeat the toolset the name already says."""
+        return dict(self.meta or {})
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         credential, trace_id = (None, None) if self._principal is not None else _caller()
@@ -151,31 +156,32 @@ class UnknownTools(Middleware):
             return tool_result(Envelope.failure(unknown_tool(name), trace_id or new_trace_id()))
 
 
-def build_mcp(registry: Registry, *, principal: Principal | None = None) -> FastMCP:
-    """An MCP server over `registry`.
-
-    With `principal` (stdio, in-process) every call runs as that principal; without one
-    (HTTP) each call authenticates with the bearer credential of its HTTP request.
-    """
-    server: FastMCP = FastMCP(
-        SERVER_NAME,
-        instructions=INSTRUCTIONS,
-        version=platform_version(),
-        middleware=[UnknownTools()],
-    )
-    for spec in registry.list():
-        server.add_tool(RegistryTool.from_spec(spec, registry, principal))
-    server.add_middleware(_VisibleTools(registry, principal))
-    return server
+def _requested_toolsets(registry: Registry) -> frozenset[str] | None:
+    """The toolsets named by the HTTP request's `?toolsets=` (the HTTP tier has checked
+    the names), or None."""
+    try:
+        text = get_http_request().query_params.get(TOOLSETS_PARAM)
+    except RuntimeError:
+        return None
+    if text is None:
+        return None
+    try:
+        return parse_toolsets(text, (spec.name for spec in registry.list()))
+    except PlatformError:
+        return frozenset()
 
 
-class _VisibleTools(Middleware):
-    """`tools/list` shows a caller only the tools it may call; calling another still
-    reaches the pipeline, so the refusal is the same `forbidden` as on every tier."""
+class _VisibleTools(UnknownTools):
+    """`tools/list` shows a caller only the tools it may call, from the toolsets it asked
+    for; calling another still reaches the pipeline, so a refusal is the same `forbidden`
+    as on every tier (and an unknown tool is `not_found`, as `UnknownTools` answers)."""
 
-    def __init__(self, registry: Registry, principal: Principal | None) -> None:
+    def __init__(
+        self, registry: Registry, principal: Principal | None, toolsets: frozenset[str] | None
+    ) -> None:
         self._registry = registry
         self._principal = principal
+        self._toolsets = toolsets
 
     async def on_list_tools(
         self,
@@ -190,5 +196,39 @@ class _VisibleTools(Middleware):
                 principal = await self._registry.authenticate(credential)
             except PlatformError:
                 return []
-        allowed = {spec.name for spec in self._registry.visible(principal)}
+        toolsets = self._toolsets
+        if toolsets is None:
+            toolsets = _requested_toolsets(self._registry)
+        allowed = {
+            spec.name
+            for spec in self._registry.visible(principal)
+            if toolsets is None or toolset_of(spec.name) in toolsets
+        }
         return [tool for tool in tools if tool.name in allowed]
+
+
+def build_mcp(
+    registry: Registry,
+    *,
+    principal: Principal | None = None,
+    toolsets: frozenset[str] | None = None,
+) -> FastMCP:
+    """An MCP server over `registry`.
+
+    With `principal` (stdio, in-process) every call runs as that principal; without one
+    (HTTP) each call authenticates with the bearer credential of its HTTP request.
+    `toolsets` (None: all) narrows the listing; on HTTP a request's `?toolsets=` does.
+    """
+    server: FastMCP = FastMCP(
+        SERVER_NAME,
+        instructions=INSTRUCTIONS,
+        version=platform_version(),
+        # One middleware: each one FastMCP runs costs every message a few awaits.
+        middleware=[_VisibleTools(registry, principal, toolsets)],
+        # Our output schemas share their repeated parts through `$defs` on purpose
+        # (registry.schema); input schemas have no `$ref` to resolve.
+        dereference_schemas=False,
+    )
+    for spec in registry.list():
+        server.add_tool(RegistryTool.from_spec(spec, registry, principal))
+    return server

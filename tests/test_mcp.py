@@ -27,7 +27,7 @@ from registry import (
     ToolContext,
     ToolSpec,
 )
-from registry.schema import input_schema, output_schema
+from registry.schema import compact_input_schema, compact_output_schema
 from servers.mcp import build_mcp
 from servers.supervisor import serve
 
@@ -49,16 +49,19 @@ async def test_every_tool_is_listed_with_schemas_and_hints(
     assert set(listed) == {spec.name for spec in registry.list()}
     for spec in registry.list():
         tool = listed[spec.name]
-        assert tool.input_schema == input_schema(spec.input_model)
-        assert tool.output_schema == output_schema(spec.output_model)
-        assert tool.title == spec.summary and spec.summary in (tool.description or "")
+        assert tool.input_schema == compact_input_schema(spec.input_model)
+        assert tool.output_schema == compact_output_schema(spec.output_model)
+        assert tool.description == spec.summary and tool.title
         hints = tool.annotations
         assert hints is not None
-        assert hints.read_only_hint is (spec.risk is Risk.READ)
-        assert hints.destructive_hint is (spec.risk is Risk.DESTRUCTIVE)
-        assert hints.idempotent_hint is spec.idempotent
+        # Unset hints mean MCP's defaults: read-write, destructive, not idempotent.
+        assert bool(hints.read_only_hint) is (spec.risk is Risk.READ)
+        if spec.risk is not Risk.READ:
+            assert hints.destructive_hint is (spec.risk is Risk.DESTRUCTIVE)
+            assert bool(hints.idempotent_hint) is spec.idempotent
         assert hints.open_world_hint is False
     assert listed["server.remove"].annotations.destructive_hint is True
+    assert listed["server.register"].annotations.destructive_hint is False
 
 
 async def test_results_carry_the_envelope_of_every_other_tier(

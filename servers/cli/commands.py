@@ -193,13 +193,35 @@ def _status(session: Session, ns: argparse.Namespace) -> int:
 def _configure_mcp(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     _host_port(parser, "HTTP listen (with --transport http)")
+    parser.add_argument(
+        "--toolsets",
+        metavar="NAMES",
+        help="list only these toolsets, comma-separated (stdio; over HTTP a client asks "
+        "with /mcp?toolsets=): servers, taskservs, workflows, tasks, access, secrets, "
+        "config, platform",
+    )
 
 
 def _mcp(session: Session, ns: argparse.Namespace) -> int:
+    from registry.errors import InvalidInput
+    from registry.toolsets import parse_toolsets
     from servers.cli import processes
 
+    toolsets = None
+    if ns.toolsets is not None:
+        if ns.transport != "stdio":
+            print(
+                "prvng mcp: --toolsets is for stdio; HTTP clients add ?toolsets= to /mcp",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            toolsets = parse_toolsets(ns.toolsets, session.catalog.by_name)
+        except InvalidInput as exc:
+            print(f"prvng mcp: {exc.message}", file=sys.stderr)
+            return 2
     if ns.transport == "stdio":
-        processes.run_stdio(session.settings)
+        processes.run_stdio(session.settings, toolsets)
     else:
         processes.run_http(session.settings, ns.host, ns.port)
     return 0

@@ -27,6 +27,7 @@ from registry.errors import exit_code
 from registry.timestamps import utc_now_iso
 from servers import runfile
 from servers.assembly import build_registry, local_principal
+from servers.http.mcp_gate import TOOLSETS_PARAM
 from servers.mcp import INSTRUCTIONS, SERVER_NAME, UnknownTools, build_mcp
 from servers.stdio import serve_stdio
 from servers.supervisor import HttpComponent, Platform, build_platform
@@ -146,32 +147,35 @@ def _log_to_stderr() -> None:
     )
 
 
-async def _serve_stdio(settings: Settings) -> None:
+async def _serve_stdio(settings: Settings, toolsets: frozenset[str] | None) -> None:
     keystore = KeyStore(settings)
     async with build_registry(settings, keystore=keystore) as registry:
         principal = await local_principal(settings, registry, keystore)
-        await serve_stdio(build_mcp(registry, principal=principal))
+        await serve_stdio(build_mcp(registry, principal=principal, toolsets=toolsets))
 
 
-async def _proxy_stdio(settings: Settings, url: str) -> None:
+async def _proxy_stdio(settings: Settings, url: str, toolsets: frozenset[str] | None) -> None:
     """Relay stdio to a running platform's `/mcp`, so one process owns the embedded store."""
     from fastmcp.client.transports import StreamableHttpTransport
     from fastmcp.server import create_proxy
 
     key = settings.api_key or KeyStore(settings).ensure_admin_key().read_text().strip()
-    transport = StreamableHttpTransport(f"{url}/mcp", auth=key)
+    query = f"?{TOOLSETS_PARAM}={','.join(sorted(toolsets))}" if toolsets else ""
+    transport = StreamableHttpTransport(f"{url}/mcp{query}", auth=key)
     proxy = create_proxy(
         transport,
         name=SERVER_NAME,
         version=platform_version(),
         instructions=INSTRUCTIONS,
         middleware=[UnknownTools()],
+        dereference_schemas=False,  # the platform's schemas, as it lists them
     )
     await serve_stdio(proxy)
 
 
-def run_stdio(settings: Settings) -> None:
-    """`prvng mcp`: serve MCP on stdin/stdout until the client closes it."""
+def run_stdio(settings: Settings, toolsets: frozenset[str] | None = None) -> None:
+    """`prvng mcp`: serve MCP on stdin/stdout until the client closes it (listing only
+    `toolsets` when given)."""
     _log_to_stderr()
     from servers.cli.remote import proves_run
 
@@ -184,9 +188,9 @@ def run_stdio(settings: Settings) -> None:
         )
         info = None
     if info is not None:
-        asyncio.run(_proxy_stdio(settings, info.url))
+        asyncio.run(_proxy_stdio(settings, info.url, toolsets))
     else:
-        asyncio.run(_serve_stdio(settings))
+        asyncio.run(_serve_stdio(settings, toolsets))
 
 
 def run_http(settings: Settings, host: str, port: int) -> None:

@@ -39,11 +39,12 @@ from registry.errors import (
 from registry.ratelimit import FAILED_AUTH, TokenBucketLimiter
 from registry.refusals import EdgeRefusals, source_of
 from registry.schema import input_schema
+from registry.toolsets import parse_toolsets
 from registry.trace import trace_id_from_headers
 from servers import jsontext
 from servers.assembly import rate_limits
 from servers.http.input import path_args, query_args, read_body, read_json_object
-from servers.http.mcp_gate import PRINCIPAL_SCOPE_KEY, McpGate
+from servers.http.mcp_gate import PRINCIPAL_SCOPE_KEY, TOOLSETS_PARAM, McpGate
 from servers.http.metrics import Metrics
 from servers.http.openapi import openapi_document
 from servers.http.sse import EVENTS_TOOL, resume_from, stream_response, wants_stream
@@ -286,19 +287,24 @@ class _McpEndpoint:
 
     A message body is read here first, as REST reads one: past PRVNG_MAX_BODY_BYTES it is
     the platform's 413 envelope; text that is not strict JSON is a JSON-RPC parse error
-    (400). The SDK then gets the body as it came."""
+    (400). The SDK then gets the body as it came. Unknown `?toolsets=` names are 422."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, registry: Registry) -> None:
         self.app = app
         self.max_body = max_body
+        self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope = {**scope, "path": "/mcp"}
-        if scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
         request = Request(scope, receive)
         try:
+            if scope["query_string"]:
+                toolsets = request.query_params.get(TOOLSETS_PARAM)
+                if toolsets is not None:
+                    parse_toolsets(toolsets, (spec.name for spec in self.registry.list()))
+            if scope["method"] != "POST":
+                await self.app(scope, receive, send)
+                return
             body = await read_body(request, self.max_body)
             if body:
                 jsontext.loads(body, "the message", max_depth=MESSAGE_DEPTH)
@@ -384,8 +390,9 @@ def create_app(
 
         # The gate checks Host/Origin in the platform's error shape; FastMCP's guard is off.
         mcp_app = build_mcp(registry).http_app(path="/mcp", host_origin_protection=False)
-        gate = McpGate(_McpEndpoint(mcp_app, tier.max_body), settings)
-        routes += [Route("/mcp", gate), Route("/mcp/", gate)]
+        gate = McpGate(_McpEndpoint(mcp_app, tier.max_body, registry), settings)
+        # First: the router tries routes in order, and an MCP session is the busiest caller.
+        routes[:0] = [Route("/mcp", gate), Route("/mcp/", gate)]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ import ipaddress
 import logging
 from collections import OrderedDict
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -31,6 +32,8 @@ log = logging.getLogger("prvng.http.mcp")
 
 PRINCIPAL_SCOPE_KEY = "prvng.principal"
 """Where the HTTP tier's authentication leaves the request's principal in the ASGI scope."""
+TOOLSETS_PARAM = "toolsets"
+"""The `/mcp` query parameter naming the toolsets a client loads (`?toolsets=servers,tasks`)."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 MAX_SESSIONS = 10_000
 """Owners remembered; the oldest is forgotten first (its session then answers 404)."""
@@ -58,11 +61,20 @@ def _origin(value: str) -> str | None:
     return f"{parts.scheme}://{host}:{port or default}"
 
 
-def _unspecified(host: str) -> bool:
+@lru_cache(maxsize=64)
+def _listen_name(listen: str) -> str:
+    """The name a listen address answers to as `Host` ("" for none or a wildcard such as
+    0.0.0.0); cached, as a server has one or two listen addresses."""
     try:
-        return ipaddress.ip_address(host).is_unspecified
+        if not listen or ipaddress.ip_address(listen).is_unspecified:
+            return ""
     except ValueError:
-        return False
+        pass
+    return _host_name(listen)
+
+
+def _is_pattern(name: str) -> bool:
+    return any(c in name for c in "*?[")
 
 
 class McpGate:
@@ -70,7 +82,10 @@ class McpGate:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self._hosts = tuple(_host_name(h) for h in settings.allowed_hosts)
+        hosts = [*LOOPBACK_NAMES, *(_host_name(h) for h in settings.allowed_hosts)]
+        # Names without wildcards are a set lookup; only patterns need fnmatch.
+        self._exact_hosts = frozenset(h for h in hosts if not _is_pattern(h))
+        self._host_patterns = tuple(h for h in hosts if _is_pattern(h))
         self._origins = tuple(o for o in map(_origin, settings.allowed_origins) if o)
         self._owners: OrderedDict[str, str] = OrderedDict()
 
@@ -89,16 +104,19 @@ class McpGate:
         except PlatformError as exc:
             await _refusal(exc, headers)(scope, receive, send)
             return
-        await self.app(scope, receive, self._tracking(send, scope, session, principal))
+        if session is None or scope["method"] == "DELETE":
+            send = self._tracking(send, scope, session, principal)
+        await self.app(scope, receive, send)
 
     def _check_host_and_origin(self, scope: Scope, headers: Headers) -> None:
         host_header = headers.get("host", "")
         host = _host_name(host_header)
-        allowed = [*LOOPBACK_NAMES, *self._hosts]
-        listen = (scope.get("server") or ("",))[0]
-        if listen and not _unspecified(listen):
-            allowed.append(_host_name(listen))
-        if not any(fnmatchcase(host, pattern) for pattern in allowed):
+        listen = _listen_name((scope.get("server") or ("",))[0] or "")
+        if not (
+            host in self._exact_hosts
+            or (listen and host == listen)
+            or any(fnmatchcase(host, pattern) for pattern in self._host_patterns)
+        ):
             raise Forbidden(
                 f"Host {host_header!r} is not this daemon's address; add the name to "
                 "PRVNG_ALLOWED_HOSTS if clients really reach it that way",
