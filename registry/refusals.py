@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from registry.audit import AuditRecord, AuditSink, args_digest
+from registry.audit import DENY, AuditRecord, AuditSink, args_digest
+from registry.context import CallTier
 from registry.errors import PlatformError, RateLimited
 from registry.timestamps import utc_now_iso
 
@@ -22,11 +23,13 @@ MAX_TARGET = 256
 
 @dataclass(slots=True)
 class _Summed:
-    """Refusals with one outcome not written one by one in the current window."""
+    """One refusal to write, or those with one outcome summed up in the current window
+    (with the last one's target, trace id and tier)."""
 
     count: int
     target: str
     trace_id: str
+    tier: CallTier | None
 
 
 @dataclass(slots=True)
@@ -81,7 +84,14 @@ class EdgeRefusals:
             details={"retry_after_s": round(retry_after, 3)},
         )
 
-    async def record(self, source: str, target: str, err: PlatformError, trace_id: str) -> None:
+    async def record(
+        self,
+        source: str,
+        target: str,
+        err: PlatformError,
+        trace_id: str,
+        tier: CallTier | None = None,
+    ) -> None:
         """Audit one refusal: written now while the window's detail lasts, else counted."""
         now = time.monotonic()
         if source not in self._sources and len(self._sources) >= self.max_sources:
@@ -93,14 +103,14 @@ class EdgeRefusals:
             state.window_started, state.written = now, 0
         if state.written < self.detailed:
             state.written += 1
-            await self._write(source, target, err.code.value, trace_id, None)
+            await self._write(source, _Summed(1, target, trace_id, tier), err.code.value, None)
             return
         summed = state.summed.get(err.code.value)
         if summed is None:
-            state.summed[err.code.value] = _Summed(1, target, trace_id)
+            state.summed[err.code.value] = _Summed(1, target, trace_id, tier)
         else:
             summed.count += 1
-            summed.target, summed.trace_id = target, trace_id
+            summed.target, summed.trace_id, summed.tier = target, trace_id, tier
 
     async def flush(self) -> None:
         """Write every pending count (the server is stopping)."""
@@ -109,16 +119,15 @@ class EdgeRefusals:
 
     async def _write_summed(self, source: str, state: _Source) -> None:
         for outcome, summed in state.summed.items():
-            await self._write(source, summed.target, outcome, summed.trace_id, summed.count)
+            await self._write(source, summed, outcome, summed.count)
         state.summed.clear()
 
-    async def _write(
-        self, source: str, target: str, outcome: str, trace_id: str, count: int | None
-    ) -> None:
+    async def _write(self, source: str, refusal: _Summed, outcome: str, count: int | None) -> None:
+        target = refusal.target
         await self._sink.record(
             AuditRecord.new(
                 timestamp=utc_now_iso(),
-                trace_id=trace_id,
+                trace_id=refusal.trace_id,
                 tool=target[:MAX_TARGET],
                 risk="unknown",
                 principal=None,
@@ -128,5 +137,7 @@ class EdgeRefusals:
                 source=source,
                 count=count,
                 truncated_from=len(target) if len(target) > MAX_TARGET else None,
+                tier=refusal.tier,
+                decision=DENY,
             )
         )

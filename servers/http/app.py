@@ -46,7 +46,7 @@ from servers.http.openapi import openapi_document
 from servers.http.sse import EVENTS_TOOL, resume_from, stream_response, wants_stream
 from servers.runfile import MAX_CHALLENGE, challenge_proof
 from servers.stdio import MESSAGE_DEPTH, parse_error
-from servers.wire import bearer_token, json_bytes
+from servers.wire import bearer_token, json_bytes, request_tier
 
 log = logging.getLogger("prvng.http")
 
@@ -93,7 +93,8 @@ class BearerAuth:
                 limited = self.refusals.over_budget(source)
                 err: PlatformError = limited or exc
                 target = f"{scope['method']} {scope['path']}"
-                await self.refusals.record(source, target, err, trace_id)
+                tier = request_tier(scope["path"], headers)
+                await self.refusals.record(source, target, err, trace_id, tier)
                 extra = (
                     {"Retry-After": str(math.ceil(limited.details["retry_after_s"]))}
                     if limited
@@ -168,7 +169,10 @@ class _Tier:
             )
         resume_from(spec, request.headers.get("last-event-id"), args)
         principal = _principal(request)
-        return await stream_response(self.registry, spec, args, principal, trace_id, self.closing)
+        tier = request_tier(request.url.path, request.headers)
+        return await stream_response(
+            self.registry, spec, args, principal, trace_id, self.closing, tier
+        )
 
     async def health(self, request: Request) -> Response:
         """Open to all, so it says only ok/degraded; a valid bearer also sees each component."""
@@ -206,7 +210,11 @@ class _Tier:
         self, request: Request, trace_id: str, name: str, args: dict[str, Any]
     ) -> Response:
         env = await self.registry.invoke(
-            name, args, principal=_principal(request), trace_id=trace_id
+            name,
+            args,
+            principal=_principal(request),
+            trace_id=trace_id,
+            tier=request_tier(request.url.path, request.headers),
         )
         return envelope_response(env)
 
