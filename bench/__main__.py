@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = (
     "bench.tiers",
     "bench.authz",
+    "bench.audit",
     "bench.orchestrator",
     "bench.contract_suite",
     "bench.startup",

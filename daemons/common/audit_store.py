@@ -1,9 +1,9 @@
 """The audit index in SurrealDB (table `audit`), written in batches off the caller's path.
 
 `record` only appends to a bounded in-memory queue; a background task writes what is
-queued in batches (`INSERT IGNORE` keyed by event id, so a retried batch never writes a
-record twice) and `aclose` writes what is left. A reader first writes what is queued, so
-a caller always finds its own last call.
+queued in batches, at most every `LINGER_S` (`INSERT IGNORE` keyed by event id, so a
+retried batch never writes a record twice), and `aclose` writes what is left. A reader
+first writes what is queued, so a caller always finds its own last call.
 
 When the queue is full (the store is down, or slower than the calls) a new record is not
 queued: the call is never blocked. The record is not lost silently either: it is counted
@@ -32,6 +32,9 @@ TABLE = "audit"
 GAP_TOOL = "audit.gap"
 DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_BATCH = 500
+LINGER_S = 0.02
+"""How long the writer lets records gather before a batch: one insert per burst of calls,
+not per call (a reader, and closing, write what is queued at once)."""
 RETRY_S = 1.0
 """Pause before writing again after a failed batch (the store may be restarting)."""
 FIELDS = (
@@ -139,6 +142,8 @@ class AuditStore:
     async def _run(self) -> None:
         while not self._stop.is_set():
             await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), LINGER_S)
             self._wake.clear()
             try:
                 await self.flush()
