@@ -145,11 +145,14 @@ async def test_every_tier_audits_its_mutations_and_denials_without_secrets(
 
 
 async def test_a_refusal_at_the_edge_names_its_tier_and_is_a_denial(
-    registry: Registry, settings: Settings, owner: Principal
+    registry: Registry, settings: Settings, owner: Principal, admin_key: str
 ) -> None:
     async with serve(registry, settings) as url, httpx.AsyncClient(base_url=url) as client:
         await client.post("/v1/tools/server.register", json={}, headers={"X-Trace-Id": "edge-rest"})
         await client.post("/mcp/", json={}, headers={"X-Trace-Id": "edge-mcp-1"})
+        await _query(registry, owner, limit=1)  # writes what is queued
+        auth = {"Authorization": f"Bearer {admin_key}"}
+        metrics = (await client.get("/metrics", headers=auth)).text
     rest = await _query(registry, owner, trace_id="edge-rest")
     mcp = await _query(registry, owner, trace_id="edge-mcp-1")
     assert [(r["tier"], r["decision"], r["outcome"]) for r in rest] == [
@@ -158,3 +161,22 @@ async def test_a_refusal_at_the_edge_names_its_tier_and_is_a_denial(
     assert [(r["tier"], r["source"]) for r in mcp] == [("mcp-http", "127.0.0.1")]
     store = registry.resources.peek(AuditStore)
     assert store.written >= 2 and store.dropped == 0
+    assert f"prvng_audit_index_written_total {float(store.written)}" in metrics
+    assert "prvng_audit_index_dropped_total 0.0" in metrics
+
+
+async def test_the_audit_reads_over_its_rest_alias_with_typed_query_parameters(
+    registry: Registry, settings: Settings, admin_key: str
+) -> None:
+    async with serve(registry, settings) as url, httpx.AsyncClient(base_url=url) as client:
+        auth = {"Authorization": f"Bearer {admin_key}"}
+        for name in ("rest-a", "rest-b"):
+            await client.post("/v1/tools/user.create", json={"name": name}, headers=auth)
+        query = {"tool": "user.*", "since": "2020-01-01T00:00:00Z", "limit": "1"}
+        first = (await client.get("/v1/audit", params=query, headers=auth)).json()
+        query["cursor"] = first["data"]["next_cursor"]
+        second = (await client.get("/v1/audit", params=query, headers=auth)).json()
+    assert first["ok"] and second["ok"], (first, second)
+    targets = [page["data"]["records"][0]["target"] for page in (first, second)]
+    assert set(targets) == {"user:rest-a", "user:rest-b"}  # one a page; same-ms ties sort by id
+    assert second["data"]["next_cursor"] is None

@@ -1,4 +1,5 @@
-"""`GET /metrics`: the pipeline's call statistics (and this process's) for Prometheus."""
+"""`GET /metrics`: the pipeline's call statistics, the audit sinks' counters (and this
+process's) for Prometheus."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
+from daemons.common.audit_store import AuditStore
 from registry import Registry
+from registry.audit import FanOutSink
 from registry.stats import BUCKETS_S
 
 
@@ -39,6 +42,26 @@ class _RegistryCollector(Collector):
             buckets = list(zip(bounds, accumulate(hist.counts), strict=True))
             latency.add_metric([tool], buckets, hist.sum_s)
         yield latency
+        yield from _audit_metrics(self.registry)
+
+
+def _audit_metrics(registry: Registry) -> Iterator[Metric]:
+    sink = registry.audit_sink
+    if not isinstance(sink, FanOutSink):
+        return
+    failures = CounterMetricFamily(
+        "prvng_audit_sink_failures", "Audit records a sink failed to take", labels=["sink"]
+    )
+    for name, count in sorted(sink.failures.items()):
+        failures.add_metric([name], count)
+    yield failures
+    for index in (s for s in sink.sinks if isinstance(s, AuditStore)):
+        for name, value, what in (
+            ("written", index.written, "Audit records written to the SurrealDB index"),
+            ("dropped", index.dropped, "Audit records the index never got (queue full)"),
+            ("failed_batches", index.failures, "Index batches the store refused (retried)"),
+        ):
+            yield CounterMetricFamily(f"prvng_audit_index_{name}", what, value=value)
 
 
 class Metrics:

@@ -42,15 +42,19 @@ class QueryInput(StrictModel):
     outcome: str | None = Field(
         default=None, pattern=r"^[a-z_]{1,32}$", description="`ok` or an error code"
     )
-    decision: Literal["allow", "deny"] | None = None
-    trace_id: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_\-]{8,64}$")
+    decision: Literal["allow", "deny"] | None = Field(
+        default=None, description="`allow`: let through; `deny`: refused by a gate"
+    )
+    trace_id: str | None = Field(
+        default=None, pattern=r"^[0-9A-Za-z_\-]{8,64}$", description="One call's trace id"
+    )
     target: str | None = Field(
         default=None, max_length=256, description="What the call acted on (`server:web-1`)"
     )
     cursor: str | None = Field(
         default=None, max_length=256, description="`next_cursor` of the previous page"
     )
-    limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
+    limit: int = Field(default=50, ge=1, le=MAX_LIMIT, description="Records per page")
 
 
 class AuditEntry(StrictModel):
