@@ -180,3 +180,14 @@ async def test_the_audit_reads_over_its_rest_alias_with_typed_query_parameters(
     targets = [page["data"]["records"][0]["target"] for page in (first, second)]
     assert set(targets) == {"user:rest-a", "user:rest-b"}  # one a page; same-ms ties sort by id
     assert second["data"]["next_cursor"] is None
+
+
+async def test_a_nul_in_a_refused_path_does_not_break_reading_the_audit(
+    registry: Registry, settings: Settings, owner: Principal
+) -> None:
+    """Found by the fuzzer: the engine stores a NUL but cannot answer it, so one refused
+    request for `/v1/a%00b` made every later `audit.query` over it fail."""
+    async with serve(registry, settings) as url, httpx.AsyncClient(base_url=url) as client:
+        await client.get("/v1/a%00b", headers={"X-Trace-Id": "nul-in-path"})
+    records = await _query(registry, owner, trace_id="nul-in-path")
+    assert [r["tool"] for r in records] == ["GET /v1/a\ufffdb"]

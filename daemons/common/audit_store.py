@@ -83,7 +83,12 @@ class AuditFilter:
 
 
 def _row(record: AuditRecord) -> dict[str, Any]:
-    return {"id": record.event_id, **record.to_dict()}
+    """The record as stored. A NUL (a refused request's path may hold one) becomes U+FFFD:
+    the engine stores it but cannot answer it, which would break every query over it."""
+    row: dict[str, Any] = {"id": record.event_id}
+    for name, value in record.to_dict().items():
+        row[name] = value.replace("\0", "\ufffd") if isinstance(value, str) else value
+    return row
 
 
 class AuditStore:
@@ -106,7 +111,6 @@ class AuditStore:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._closed = False
         self._schema_ready = False
         self._gap_since: str | None = None
         self._gap_count = 0
@@ -119,7 +123,7 @@ class AuditStore:
     # -- the sink: no I/O on the caller's path ------------------------------------------
 
     async def record(self, record: AuditRecord) -> None:
-        if self._closed or len(self._queue) >= self.max_queue:
+        if len(self._queue) >= self.max_queue:
             self._drop(record)
             return
         self._queue.append(record)
@@ -129,11 +133,10 @@ class AuditStore:
 
     def _drop(self, record: AuditRecord) -> None:
         if self._gap_count == 0:
-            why = "closed" if self._closed else f"full ({self.max_queue} records queued)"
             log.warning(
-                "audit index %s: records are kept in the JSONL tail only until it drains "
-                "(an audit.gap record will count them)",
-                why,
+                "audit index full (%d records queued): records are kept in the JSONL tail "
+                "only until it drains (an audit.gap record will count them)",
+                self.max_queue,
             )
             self._gap_since = record.timestamp
         self._gap_count += 1
@@ -157,7 +160,7 @@ class AuditStore:
     async def flush(self) -> None:
         """Write every queued record now (and the gap record, if records were dropped)."""
         async with self._lock:
-            while self._queue or (self._gap_count and not self._closed):
+            while self._queue or self._gap_count:
                 if not self._queue:
                     await self._insert([_row(self._gap_record())])
                     self._gap_count, self._gap_since = 0, None
@@ -211,7 +214,8 @@ class AuditStore:
             )
             self.dropped += len(self._queue)
             self._queue.clear()
-        self._closed = True
+        self._stop.clear()  # a record after this starts a writer again, never waits unseen
+        self._schema_ready = False  # the next store may be a new (mem://) one
 
     # -- reading ---------------------------------------------------------------------
 
