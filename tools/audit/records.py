@@ -13,7 +13,8 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -26,6 +27,13 @@ from registry.timestamps import iso_utc
 MAX_LIMIT = 500
 EVERYONE = "*"
 """The target id of a query over every principal's records."""
+
+
+class Decision(StrEnum):
+    """`allow`: let through; `deny`: refused by a gate."""
+
+    ALLOW = "allow"
+    DENY = "deny"
 
 
 class QueryInput(StrictModel):
@@ -42,9 +50,7 @@ class QueryInput(StrictModel):
     outcome: str | None = Field(
         default=None, pattern=r"^[a-z_]{1,32}$", description="`ok` or an error code"
     )
-    decision: Literal["allow", "deny"] | None = Field(
-        default=None, description="`allow`: let through; `deny`: refused by a gate"
-    )
+    decision: Decision | None = None
     trace_id: str | None = Field(
         default=None, pattern=r"^[0-9A-Za-z_\-]{8,64}$", description="One call's trace id"
     )
@@ -123,7 +129,7 @@ async def query_audit(args: QueryInput, ctx: ToolContext) -> AuditPage:
         tool_regex=tool_regex(args.tool) if args.tool else None,
         outcome=args.outcome,
         trace_id=args.trace_id,
-        decision=args.decision,
+        decision=args.decision.value if args.decision else None,
         target=args.target,
     )
     store = await ctx.resource(AuditStore)
