@@ -10,6 +10,7 @@ BENCHMARKS = (
     "bench.tiers",
     "bench.mcp",
     "bench.authz",
+    "bench.audit",
     "bench.orchestrator",
     "bench.contract_suite",
     "bench.startup",

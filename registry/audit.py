@@ -2,21 +2,28 @@
 
 The pipeline writes one record per mutation (any outcome) and per refused call (any
 tool). Arguments are recorded as a digest, never in clear, since they may hold secrets.
-The local log rotates by size and age and keeps a bounded number of rotated files, so no
-caller, authenticated or not, can fill the disk through it.
+A `FanOutSink` hands each record to several sinks (the JSONL tail file, the SurrealDB
+index, later NATS `ops.audit.>`); one failing sink never fails the call. The local log
+rotates by size and age and keeps a bounded number of rotated files, so no caller,
+authenticated or not, can fill the disk through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
+import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger("prvng.audit")
 
 DEFAULT_MAX_BYTES = 10 << 20
 DEFAULT_MAX_AGE_S = 7 * 86400.0
@@ -61,8 +68,8 @@ async def big_args_digest(args: dict[str, Any], step: int = 200) -> str:
 class AuditRecord:
     """One audited call, or (with `count`) several refusals from one `source` summed up.
 
-    The last three fields are optional and left out of the JSON when unset, so a reader
-    of the original schema reads every record unchanged."""
+    The fields after `duration_ms` are optional and left out of the JSON when unset, so a
+    reader of the original schema reads every record unchanged."""
 
     event_id: str
     timestamp: str
@@ -79,6 +86,13 @@ class AuditRecord:
     """How many refusals this record stands for (absent: one)."""
     truncated_from: int | None = None
     """The length of `tool` before it was cut short (an attacker chooses the path)."""
+    tier: str | None = None
+    """The way in: `http`, `mcp-http`, `mcp-stdio`, `cli-local`, `cli-remote`."""
+    target: str | None = None
+    """What the call acts on (`server:web-1`, several joined by `,`); None: the tool itself."""
+    decision: str | None = None
+    """`allow` (the gates let it through), `deny` (a gate refused it); None: refused before
+    any decision (its input was invalid)."""
 
     @classmethod
     def new(cls, **fields: Any) -> AuditRecord:
@@ -94,7 +108,8 @@ class AuditRecord:
 
 
 _FIELDS = tuple(f.name for f in fields(AuditRecord))
-_OPTIONAL = ("source", "count", "truncated_from")
+_OPTIONAL = ("source", "count", "truncated_from", "tier", "target", "decision")
+ALLOW, DENY = "allow", "deny"
 
 
 def _epoch(timestamp: str) -> float | None:
@@ -108,6 +123,50 @@ class AuditSink(Protocol):
     """Where audit records go (a local log here; NATS `ops.audit.*` via the mirror)."""
 
     async def record(self, record: AuditRecord) -> None: ...
+
+
+@runtime_checkable
+class ClosingSink(Protocol):
+    """A sink holding work or files that the registry must flush when it closes."""
+
+    async def aclose(self) -> None: ...
+
+
+async def close_sink(sink: AuditSink) -> None:
+    """Flush and close `sink` if it has anything to close (`aclose` or a plain `close`)."""
+    if isinstance(sink, ClosingSink):
+        await sink.aclose()
+        return
+    close = getattr(sink, "close", None)
+    if callable(close):
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+
+
+class FanOutSink:
+    """Sends each record to every sink in order; a sink's error is logged and counted
+    (`failures[name]`), never raised, so the audit of a call cannot fail the call."""
+
+    def __init__(self, sinks: Sequence[AuditSink]) -> None:
+        self.sinks = tuple(sinks)
+        self.failures: dict[str, int] = {}
+
+    async def record(self, record: AuditRecord) -> None:
+        for sink in self.sinks:
+            try:
+                await sink.record(record)
+            except Exception:  # one broken sink must not fail the call or starve the others
+                name = type(sink).__name__
+                self.failures[name] = self.failures.get(name, 0) + 1
+                log.exception("audit sink %s failed on record %s", name, record.event_id)
+
+    async def aclose(self) -> None:
+        for sink in self.sinks:
+            try:
+                await close_sink(sink)
+            except Exception:
+                log.exception("audit sink %s failed to close", type(sink).__name__)
 
 
 class JsonlAuditSink:

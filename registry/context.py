@@ -1,4 +1,5 @@
-"""What a handler sees of its call: who, which trace, shared resources, the listing, progress.
+"""What a handler sees of its call: who, which trace, which tier, shared resources, the
+listing, progress.
 
 Handlers get what they use, not the registry: they cannot invoke other tools around the
 pipeline or write to the audit sink.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeVar
 
 from registry.listing import ToolListing
@@ -17,6 +19,22 @@ from registry.resources import Resources
 T = TypeVar("T")
 
 ProgressSink = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class CallTier(StrEnum):
+    """The way a call came in, as its tier says (audited with the call).
+
+    A remote CLI and a stdio MCP relayed to `/mcp` name themselves with the
+    `X-Prvng-Tier` header; that is a label for the audit, never a grant."""
+
+    HTTP = "http"
+    MCP_HTTP = "mcp-http"
+    MCP_STDIO = "mcp-stdio"
+    CLI_LOCAL = "cli-local"
+    CLI_REMOTE = "cli-remote"
+
+
+TIER_HEADER = "X-Prvng-Tier"
 
 
 @dataclass(slots=True)
@@ -29,6 +47,8 @@ class ToolContext:
     listing: Callable[[], ToolListing]
     """Every operation of this registry (`tools.list`, `platform.info`)."""
     progress_sink: ProgressSink | None = None
+    tier: CallTier | None = None
+    """None when no tier set it (a direct `Registry.invoke`, as tests and benches do)."""
 
     async def resource(self, key: type[T]) -> T:
         return await self.resources.get(key)

@@ -22,9 +22,9 @@ import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from registry.approval import ApprovalGate
-from registry.audit import AuditRecord, AuditSink, args_digest, big_args_digest
+from registry.audit import ALLOW, DENY, AuditRecord, AuditSink, args_digest, big_args_digest
 from registry.bulk import SLICE, is_sliceable, validate_in_steps
-from registry.context import ProgressSink, ToolContext
+from registry.context import CallTier, ProgressSink, ToolContext
 from registry.errors import (
     ErrorCode,
     Internal,
@@ -34,7 +34,7 @@ from registry.errors import (
     Unauthenticated,
 )
 from registry.listing import ToolListing
-from registry.model import Risk, ToolSpec
+from registry.model import Risk, Target, ToolSpec
 from registry.principal import Authenticator, Authorizer, Principal
 from registry.ratelimit import RateLimiter
 from registry.resources import Resources
@@ -58,6 +58,9 @@ class Invocation:
     big_input: bool = False
     """Past `BIG_INPUT` values: validated and digested in bounded steps, off the loop."""
     started: float = field(default_factory=time.perf_counter)
+    tier: CallTier | None = None
+    targets: Sequence[Target] | None = None
+    """What the authorizer allowed the call on (None until it did)."""
 
 
 Next = Callable[[Invocation], Awaitable[Any]]
@@ -247,7 +250,10 @@ class Authorize:
 
     async def __call__(self, call: Invocation, call_next: Next) -> Any:
         assert call.principal is not None
-        await self._authorizer.authorize(call.principal, call.spec, call.input, self._resources)
+        targets = await self._authorizer.authorize(
+            call.principal, call.spec, call.input, self._resources
+        )
+        call.targets = targets or ()
         return await call_next(call)
 
 
@@ -314,7 +320,7 @@ class Audit:
         except PlatformError as exc:
             summed = isinstance(exc, RateLimited) and exc.summed  # the limiter writes those
             if (call.spec.risk is not Risk.READ or exc.code in _REFUSALS) and not summed:
-                await self._write(call, exc.code.value)
+                await self._write(call, exc.code.value, exc)
             raise
         except Exception:
             await self._write(call, ErrorCode.INTERNAL.value)
@@ -323,7 +329,10 @@ class Audit:
             await self._write(call, "ok")
         return result
 
-    async def _write(self, call: Invocation, outcome: str) -> None:
+    async def _write(
+        self, call: Invocation, outcome: str, exc: PlatformError | None = None
+    ) -> None:
+        refused = exc is not None and exc.code in _REFUSALS
         args = _audited_args(call)
         digest = await big_args_digest(args) if call.big_input else args_digest(args)
         await self._sink.record(
@@ -336,8 +345,24 @@ class Audit:
                 outcome=outcome,
                 args_digest=digest,
                 duration_ms=round((time.perf_counter() - call.started) * 1000, 3),
+                tier=call.tier,
+                target=_target(call, exc),
+                decision=DENY if refused else ALLOW if call.targets is not None else None,
             )
         )
+
+
+def _target(call: Invocation, exc: PlatformError | None) -> str | None:
+    """`kind:id` of what the call acts on (the refused one for a denial); None: the tool."""
+    if exc is not None and isinstance(refused := exc.details.get("target"), dict):
+        return None if refused.get("kind") == "tool" else f"{refused['kind']}:{refused['id']}"
+    hidden = {str(call.args.get(name)) for name in call.spec.secret_fields}
+    named = [
+        f"{t.kind}:{'[secret]' if t.id in hidden else t.id}"
+        for t in call.targets or ()
+        if t.kind != "tool"
+    ]
+    return ",".join(named) or None
 
 
 def _audited_args(call: Invocation) -> dict[str, Any]:
@@ -384,7 +409,12 @@ def handler_terminal(
         assert call.principal is not None
         principal = call.principal
         ctx = ToolContext(
-            principal, call.trace_id, resources, lambda: listing(principal), call.progress_sink
+            principal,
+            call.trace_id,
+            resources,
+            lambda: listing(principal),
+            call.progress_sink,
+            call.tier,
         )
         if call.streaming:
             if spec.stream is None:

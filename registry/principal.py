@@ -8,6 +8,7 @@ the authorizer, never the pipeline step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Protocol
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from registry.errors import Forbidden
 
 if TYPE_CHECKING:
-    from registry.model import ToolSpec
+    from registry.model import Target, ToolSpec
     from registry.resources import Resources
 
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
@@ -56,8 +57,9 @@ class Authorizer(Protocol):
 
     async def authorize(
         self, principal: Principal, spec: ToolSpec, args: Any, resources: Resources
-    ) -> None:
-        """Raises `Forbidden` unless the call is allowed on every target it names."""
+    ) -> Sequence[Target] | None:
+        """Raises `Forbidden` unless the call is allowed on every target it names; returns
+        the targets it allowed (for the audit record), or None when it names none."""
 
     def may_call(self, principal: Principal, spec: ToolSpec) -> bool:
         """Whether the tool is callable at all (on some target): what a listing shows."""
@@ -87,7 +89,7 @@ class RoleAuthorizer:
 
     async def authorize(
         self, principal: Principal, spec: ToolSpec, args: Any, resources: Resources
-    ) -> None:
+    ) -> Sequence[Target] | None:
         permission, tool = spec.permission, spec.name
         if not self.may_call(principal, spec):
             raise Forbidden(
@@ -95,3 +97,4 @@ class RoleAuthorizer:
                 f"which roles {sorted(principal.roles) or '[]'} do not grant",
                 details={"tool": tool, "permission": permission, "roles": sorted(principal.roles)},
             )
+        return None

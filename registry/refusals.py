@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 from itertools import islice
 
-from registry.audit import AuditRecord, AuditSink, args_digest
+from registry.audit import DENY, AuditRecord, AuditSink, args_digest
+from registry.context import CallTier
 from registry.errors import PlatformError, RateLimited
 from registry.ratelimit import Limit, retry_message
 from registry.timestamps import utc_now_iso
@@ -39,11 +40,13 @@ def source_of(host: str) -> str:
 
 @dataclass(slots=True)
 class _Summed:
-    """Refusals with one outcome not written one by one in the current window."""
+    """One refusal to write, or those with one outcome summed up in the current window
+    (with the last one's target, trace id and tier)."""
 
     count: int
     target: str
     trace_id: str
+    tier: CallTier | None
 
 
 @dataclass(slots=True)
@@ -127,7 +130,14 @@ class EdgeRefusals:
         for source in gone:
             await self._write_summed(source, self._sources.pop(source))
 
-    async def record(self, source: str, target: str, err: PlatformError, trace_id: str) -> None:
+    async def record(
+        self,
+        source: str,
+        target: str,
+        err: PlatformError,
+        trace_id: str,
+        tier: CallTier | None = None,
+    ) -> None:
         """Audit one refusal: written now while the window's detail lasts, else counted."""
         now = time.monotonic()
         state = await self._state(source, now)
@@ -137,14 +147,14 @@ class EdgeRefusals:
             state.window_started, state.written = now, 0
         if state.written < self.detailed:
             state.written += 1
-            await self._write(source, target, err.code.value, trace_id, None)
+            await self._write(source, _Summed(1, target, trace_id, tier), err.code.value, None)
             return
         summed = state.summed.get(err.code.value)
         if summed is None:
-            state.summed[err.code.value] = _Summed(1, target, trace_id)
+            state.summed[err.code.value] = _Summed(1, target, trace_id, tier)
         else:
             summed.count += 1
-            summed.target, summed.trace_id = target, trace_id
+            summed.target, summed.trace_id, summed.tier = target, trace_id, tier
 
     async def flush(self) -> None:
         """Write every pending count (the server is stopping)."""
@@ -153,16 +163,15 @@ class EdgeRefusals:
 
     async def _write_summed(self, source: str, state: _Source) -> None:
         for outcome, summed in state.summed.items():
-            await self._write(source, summed.target, outcome, summed.trace_id, summed.count)
+            await self._write(source, summed, outcome, summed.count)
         state.summed.clear()
 
-    async def _write(
-        self, source: str, target: str, outcome: str, trace_id: str, count: int | None
-    ) -> None:
+    async def _write(self, source: str, refusal: _Summed, outcome: str, count: int | None) -> None:
+        target = refusal.target
         await self._sink.record(
             AuditRecord.new(
                 timestamp=utc_now_iso(),
-                trace_id=trace_id,
+                trace_id=refusal.trace_id,
                 tool=target[:MAX_TARGET],
                 risk="unknown",
                 principal=None,
@@ -172,5 +181,7 @@ class EdgeRefusals:
                 source=source,
                 count=count,
                 truncated_from=len(target) if len(target) > MAX_TARGET else None,
+                tier=refusal.tier,
+                decision=DENY,
             )
         )

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from registry.approval import ApprovalGate, NoApprovals
-from registry.audit import AuditSink
-from registry.context import ProgressSink
+from registry.audit import AuditSink, close_sink
+from registry.context import CallTier, ProgressSink
 from registry.envelope import Envelope
 from registry.errors import Internal, InvalidInput, NotFound, PlatformError, Unauthenticated
 from registry.listing import ToolListing, tool_info
@@ -142,6 +142,7 @@ class Registry:
         credential: str | None = None,
         trace_id: str | None = None,
         progress: ProgressSink | None = None,
+        tier: CallTier | None = None,
     ) -> Envelope:
         """Run one call through the pipeline; never raises a `PlatformError`."""
         trace_id = trace_id or new_trace_id()
@@ -151,7 +152,7 @@ class Registry:
                 args = {}
             elif not isinstance(args, dict):
                 raise InvalidInput(f"{name} takes a JSON object, not {type(args).__name__}")
-            call = Invocation(spec, args, trace_id, principal, credential, progress)
+            call = Invocation(spec, args, trace_id, principal, credential, progress, tier=tier)
             data = await self._chain(call)
         except PlatformError as exc:
             return Envelope.failure(exc, trace_id)
@@ -171,6 +172,7 @@ class Registry:
         principal: Principal | None = None,
         credential: str | None = None,
         trace_id: str | None = None,
+        tier: CallTier | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Open a streaming tool through the whole pipeline; its items as JSON data.
 
@@ -181,13 +183,17 @@ class Registry:
             args = {}
         elif not isinstance(args, dict):
             raise InvalidInput(f"{name} takes a JSON object, not {type(args).__name__}")
-        call = Invocation(spec, args, trace_id or new_trace_id(), principal, credential)
+        call = Invocation(spec, args, trace_id or new_trace_id(), principal, credential, tier=tier)
         call.streaming = True
         items: AsyncIterator[dict[str, Any]] = await self._chain(call)
         return items
 
     async def aclose(self) -> None:
-        await self.resources.aclose()
+        """Flush the audit first: its sinks may still need the resources (the state store)."""
+        try:
+            await close_sink(self.audit_sink)
+        finally:
+            await self.resources.aclose()
 
     async def __aenter__(self) -> Registry:
         return self

@@ -7,7 +7,8 @@ construct a store or a daemon themselves.
 
     Settings ─┬─ PlatformAuthenticator (bootstrap KeyStore, IdentityStore, SessionSigner)
               ├─ CedarAuthorizer    (PRVNG_CONFIG/policies, validated now)
-              ├─ JsonlAuditSink     TokenBucketLimiter (PRVNG_RATE_LIMITS)
+              ├─ FanOutSink(JsonlAuditSink tail, AuditStore in SurrealDB)
+              ├─ TokenBucketLimiter (PRVNG_RATE_LIMITS; its summed refusals to the same sink)
               ├─ StateStore         (lazy: opened on first use)
               ├─ OrchestratorHandle (lazy: the engine in process, or the daemon's client)
               └─ HealthBoard        (registry, state, orchestrator probes)
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from daemons.common.audit_store import AuditStore
 from daemons.common.authentication import PlatformAuthenticator
 from daemons.common.authorization import CedarAuthorizer
 from daemons.common.files import private_dir
@@ -30,6 +32,7 @@ from daemons.common.state import StateStore
 from daemons.orchestrator.model import WorkflowState
 from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import JsonlAuditSink, Principal, Registry, Resources
+from registry.audit import FanOutSink
 from registry.errors import InvalidInput
 from registry.ratelimit import Limit, TokenBucketLimiter, limits_from
 from tools import all_specs
@@ -90,14 +93,20 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     specs = all_specs()
     resources = Resources()
     identities = IdentityStore(lambda: resources.get(StateStore))
+    audit_index = AuditStore(lambda: resources.get(StateStore))
     signer = SessionSigner(settings)
     authorizer = CedarAuthorizer(settings.config_dir / "policies", specs)
     private_dir(settings.logs_dir, home=settings.home)  # the audit log's, 0700 whatever the umask
-    audit_sink = JsonlAuditSink(
-        settings.logs_dir / "audit.jsonl",
-        max_bytes=settings.audit_max_bytes,
-        max_age_s=settings.audit_max_age_s,
-        retention=settings.audit_retention,
+    audit_sink = FanOutSink(
+        [
+            JsonlAuditSink(
+                settings.logs_dir / "audit.jsonl",
+                max_bytes=settings.audit_max_bytes,
+                max_age_s=settings.audit_max_age_s,
+                retention=settings.audit_retention,
+            ),
+            audit_index,
+        ]
     )
     limiter = TokenBucketLimiter(
         rate_limits(settings), sink=audit_sink, exempt_roles=settings.rate_limit_exempt
@@ -112,6 +121,7 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     resources.put(TokenBucketLimiter, limiter)
     resources.put(Settings, settings)
     resources.put(IdentityStore, identities)
+    resources.put(AuditStore, audit_index)
     resources.put(SessionSigner, signer)
     resources.put(CedarAuthorizer, authorizer)
     resources.provide(StateStore, lambda: StateStore.open(settings.state_url))

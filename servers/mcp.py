@@ -27,13 +27,13 @@ from pydantic import PrivateAttr
 
 from daemons.common.version import platform_version
 from registry import Envelope, PlatformError, Principal, Registry, Risk, ToolSpec
-from registry.context import ProgressSink
+from registry.context import CallTier, ProgressSink
 from registry.registry import unknown_tool
 from registry.schema import compact_input_schema, compact_output_schema
 from registry.toolsets import parse_toolsets, toolset_of
 from registry.trace import new_trace_id, trace_id_from_headers
 from servers.http.mcp_gate import TOOLSETS_PARAM
-from servers.wire import bearer_token, json_bytes
+from servers.wire import bearer_token, json_bytes, request_tier
 
 SERVER_NAME = "provisioning-platform"
 INSTRUCTIONS = (
@@ -54,15 +54,16 @@ def tool_result(env: Envelope) -> ToolResult:
     )
 
 
-def _caller() -> tuple[str | None, str | None]:
-    """The bearer credential and trace id of the HTTP request carrying this call, if any."""
+def _caller() -> tuple[str | None, str | None, CallTier]:
+    """The bearer credential, trace id and tier of the HTTP request carrying this call
+    (no request: stdio)."""
     try:
         request = get_http_request()
     except RuntimeError:
-        return None, None
-    return bearer_token(request.headers.get("authorization")), trace_id_from_headers(
-        request.headers
-    )
+        return None, None, CallTier.MCP_STDIO
+    headers = request.headers
+    tier = request_tier("/mcp", headers)
+    return bearer_token(headers.get("authorization")), trace_id_from_headers(headers), tier
 
 
 def _request_meta() -> dict[str, Any]:
@@ -124,7 +125,10 @@ class RegistryTool(Tool):
         return dict(self.meta or {})
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
-        credential, trace_id = (None, None) if self._principal is not None else _caller()
+        if self._principal is not None:  # stdio: the process's own principal, no HTTP
+            credential, trace_id, tier = None, None, CallTier.MCP_STDIO
+        else:
+            credential, trace_id, tier = _caller()
         meta = _request_meta()
         if trace_id is None and isinstance(meta.get("traceparent"), str):
             trace_id = trace_id_from_headers({"traceparent": meta["traceparent"]})
@@ -135,6 +139,7 @@ class RegistryTool(Tool):
             credential=credential,
             trace_id=trace_id,
             progress=_progress_sink(meta),
+            tier=tier,
         )
         return tool_result(env)
 
@@ -152,7 +157,7 @@ class UnknownTools(Middleware):
             return await call_next(context)
         except NotFoundError:
             name = context.message.name
-            _, trace_id = _caller()
+            _, trace_id, _ = _caller()
             return tool_result(Envelope.failure(unknown_tool(name), trace_id or new_trace_id()))
 
 
@@ -191,7 +196,7 @@ class _VisibleTools(UnknownTools):
         tools = await call_next(context)
         principal = self._principal
         if principal is None:
-            credential, _ = _caller()
+            credential, _, _ = _caller()
             try:
                 principal = await self._registry.authenticate(credential)
             except PlatformError:

@@ -16,6 +16,7 @@ import pytest
 
 from daemons.common.settings import Settings
 from registry import AuditRecord, JsonlAuditSink, Registry
+from registry.audit import FanOutSink
 from registry.timestamps import utc_now_iso
 from servers.assembly import build_registry
 from servers.supervisor import serve
@@ -132,6 +133,8 @@ async def test_rotation_is_configured_from_the_environment(
     monkeypatch.setenv("PRVNG_AUDIT_MAX_AGE_S", "60")
     monkeypatch.setenv("PRVNG_AUDIT_RETENTION", "2")
     async with build_registry(Settings.from_env()) as registry:
-        sink = registry.audit_sink
+        fan_out = registry.audit_sink
+        assert isinstance(fan_out, FanOutSink)
+        sink = fan_out.sinks[0]
         assert isinstance(sink, JsonlAuditSink)
         assert (sink.max_bytes, sink.max_age_s, sink.retention) == (4096, 60, 2)

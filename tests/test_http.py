@@ -70,7 +70,7 @@ async def test_bearer_key_is_required_except_on_open_paths(
     assert (await client.get("/v1/tools", headers=as_viewer)).status_code == 200
     denied = await client.post("/v1/tools/server.register", json={"name": "v-1"}, headers=as_viewer)
     assert "server:write" in str(_error(denied, 403, "forbidden")["message"])
-    refusals = [(r["tool"], r["outcome"]) for r in registry.audit_sink.read()]  # type: ignore[attr-defined]  # the JSONL sink
+    refusals = [(r["tool"], r["outcome"]) for r in registry.audit_sink.sinks[0].read()]  # type: ignore[attr-defined]  # the fan-out's JSONL tail
     assert ("GET /v1/tools", "unauthenticated") in refusals
     assert ("POST /mcp/", "unauthenticated") in refusals
     assert ("server.register", "forbidden") in refusals

@@ -28,6 +28,7 @@ TOOL_MODULES = (
     "tools.access.logins",
     "tools.access.policies",
     "tools.secret.vault",
+    "tools.audit.records",
 )
 
 

@@ -167,7 +167,7 @@ class CedarAuthorizer:
 
     async def authorize(
         self, principal: Principal, spec: ToolSpec, args: Any, resources: Resources
-    ) -> None:
+    ) -> list[Target]:
         targets = [Target("tool", spec.name)]
         if spec.targets is not None:
             targets = await spec.targets(args, resources) or targets
@@ -184,3 +184,4 @@ class CedarAuthorizer:
                         "roles": sorted(principal.roles),
                     },
                 )
+        return targets

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from urllib.parse import quote, urlencode, urlsplit
 
 from daemons.common.sse import SseParser
+from servers.cli.remote import TIER_HEADERS
 
 
 def _stream_path(base: str, name: str, args: dict[str, Any]) -> str:
@@ -46,7 +47,7 @@ def open_stream(
     `http.client.HTTPException`) when it cannot be reached."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
-    headers = {"Accept": "text/event-stream"}
+    headers = {"Accept": "text/event-stream", **TIER_HEADERS}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     try:

@@ -74,6 +74,7 @@ async def _invoke_here(
     settings: Settings, api_key: str | None, name: str, args: dict[str, Any], trace_id: str | None
 ) -> dict[str, Any]:
     from daemons.common.keystore import KeyStore
+    from registry.context import CallTier
     from registry.envelope import Envelope
     from registry.errors import PlatformError
     from registry.trace import new_trace_id
@@ -94,6 +95,7 @@ async def _invoke_here(
             credential=api_key,
             trace_id=trace_id,
             progress=_progress if sys.stderr.isatty() else None,
+            tier=CallTier.CLI_LOCAL,
         )
         await finish_started_work(registry, _tell)
     finally:
@@ -148,6 +150,7 @@ async def _stream_here(
     settings: Settings, name: str, args: dict[str, Any], show: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any] | None:
     from daemons.common.keystore import KeyStore
+    from registry.context import CallTier
     from registry.envelope import Envelope
     from registry.errors import PlatformError
     from registry.trace import new_trace_id
@@ -158,7 +161,9 @@ async def _stream_here(
     try:
         async with build_registry(settings, keystore=keystore) as registry:
             principal = await local_principal(settings, registry, keystore)
-            items = await registry.open_stream(name, args, principal=principal, trace_id=trace_id)
+            items = await registry.open_stream(
+                name, args, principal=principal, trace_id=trace_id, tier=CallTier.CLI_LOCAL
+            )
             async for item in items:
                 show(item)
     except PlatformError as exc:

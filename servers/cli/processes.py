@@ -23,6 +23,7 @@ from daemons.common.settings import Settings
 from daemons.common.signals import ServerStopped, serve_until, stop_requested
 from daemons.common.version import platform_version
 from registry import PlatformError
+from registry.context import TIER_HEADER, CallTier
 from registry.errors import exit_code
 from registry.timestamps import utc_now_iso
 from servers import runfile
@@ -161,7 +162,10 @@ async def _proxy_stdio(settings: Settings, url: str, toolsets: frozenset[str] | 
 
     key = settings.api_key or KeyStore(settings).ensure_admin_key().read_text().strip()
     query = f"?{TOOLSETS_PARAM}={','.join(sorted(toolsets))}" if toolsets else ""
-    transport = StreamableHttpTransport(f"{url}/mcp{query}", auth=key)
+    # Names the relay in the platform's audit as stdio MCP (`servers.wire.request_tier`).
+    transport = StreamableHttpTransport(
+        f"{url}/mcp{query}", auth=key, headers={TIER_HEADER: CallTier.MCP_STDIO.value}
+    )
     proxy = create_proxy(
         transport,
         name=SERVER_NAME,

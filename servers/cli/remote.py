@@ -16,6 +16,9 @@ from urllib.parse import quote, urlsplit
 
 from servers.runfile import RunInfo, challenge_proof
 
+TIER_HEADERS = {"X-Prvng-Tier": "cli-remote"}
+"""Names this client in the platform's audit (`registry.context.TIER_HEADER`; spelled out
+here so a remote call need not import `registry`)."""
 CALL_TIMEOUT_S = 300.0
 PROBE_TIMEOUT_S = 2.0
 CHALLENGE_TIMEOUT_S = 10.0
@@ -77,7 +80,7 @@ def post_tool(
     timeout: float = CALL_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Call one tool on the platform at `url`; always returns an envelope."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {"Content-Type": "application/json", "Accept": "application/json", **TIER_HEADERS}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     if trace_id:

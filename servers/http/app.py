@@ -50,7 +50,7 @@ from servers.http.openapi import openapi_document
 from servers.http.sse import EVENTS_TOOL, resume_from, stream_response, wants_stream
 from servers.runfile import MAX_CHALLENGE, challenge_proof
 from servers.stdio import MESSAGE_DEPTH, parse_error
-from servers.wire import bearer_token, json_bytes
+from servers.wire import bearer_token, json_bytes, request_tier
 
 log = logging.getLogger("prvng.http")
 
@@ -104,7 +104,8 @@ class BearerAuth:
             if err is not None:
                 trace_id = trace_id_from_headers(headers)
                 target = f"{scope['method']} {scope['path']}"
-                await self.refusals.record(source, target, err, trace_id)
+                tier = request_tier(scope["path"], headers)
+                await self.refusals.record(source, target, err, trace_id, tier)
                 extra = {} if err.code is ErrorCode.RATE_LIMITED else {"WWW-Authenticate": "Bearer"}
                 await error_response(err, trace_id, extra)(scope, receive, send)
                 return
@@ -178,7 +179,10 @@ class _Tier:
             )
         resume_from(spec, request.headers.get("last-event-id"), args)
         principal = _principal(request)
-        return await stream_response(self.registry, spec, args, principal, trace_id, self.closing)
+        tier = request_tier(request.url.path, request.headers)
+        return await stream_response(
+            self.registry, spec, args, principal, trace_id, self.closing, tier
+        )
 
     async def health(self, request: Request) -> Response:
         """Open to all, so it says only ok/degraded; a valid bearer also sees each component."""
@@ -223,7 +227,11 @@ class _Tier:
         self, request: Request, trace_id: str, name: str, args: dict[str, Any]
     ) -> Response:
         env = await self.registry.invoke(
-            name, args, principal=_principal(request), trace_id=trace_id
+            name,
+            args,
+            principal=_principal(request),
+            trace_id=trace_id,
+            tier=request_tier(request.url.path, request.headers),
         )
         return envelope_response(env)
 

@@ -1,4 +1,5 @@
-"""`GET /metrics`: the pipeline's call statistics (and this process's) for Prometheus.
+"""`GET /metrics`: the pipeline's call statistics, the audit sinks' counters (and this
+process's) for Prometheus.
 
 Reading them is action `metrics.read` (permission `metrics:read`, in the `read` group, so
 viewer and up may): the endpoint is authorized like a tool, though it is none."""
@@ -14,8 +15,10 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
+from daemons.common.audit_store import AuditStore
 from registry import AuditRecord, Principal, Registry, StrictModel, ToolContext, ToolSpec
-from registry.audit import args_digest
+from registry.audit import DENY, FanOutSink, args_digest
+from registry.context import CallTier
 from registry.errors import Forbidden
 from registry.stats import BUCKETS_S
 from registry.timestamps import utc_now_iso
@@ -64,6 +67,26 @@ class _RegistryCollector(Collector):
             buckets = list(zip(bounds, accumulate(hist.counts), strict=True))
             latency.add_metric([tool], buckets, hist.sum_s)
         yield latency
+        yield from _audit_metrics(self.registry)
+
+
+def _audit_metrics(registry: Registry) -> Iterator[Metric]:
+    sink = registry.audit_sink
+    if not isinstance(sink, FanOutSink):
+        return
+    failures = CounterMetricFamily(
+        "prvng_audit_sink_failures", "Audit records a sink failed to take", labels=["sink"]
+    )
+    for name, count in sorted(sink.failures.items()):
+        failures.add_metric([name], count)
+    yield failures
+    for index in (s for s in sink.sinks if isinstance(s, AuditStore)):
+        for name, value, what in (
+            ("written", index.written, "Audit records written to the SurrealDB index"),
+            ("dropped", index.dropped, "Audit records the index never got (queue full)"),
+            ("failed_batches", index.failures, "Index batches the store refused (retried)"),
+        ):
+            yield CounterMetricFamily(f"prvng_audit_index_{name}", what, value=value)
 
 
 class Metrics:
@@ -89,6 +112,8 @@ class Metrics:
                     outcome="forbidden",
                     args_digest=args_digest(None),
                     duration_ms=0.0,
+                    tier=CallTier.HTTP,
+                    decision=DENY,
                 )
             )
             raise Forbidden(

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from daemons.common.sse import SseMessage, sse_frames
 from registry import Principal, Registry, ToolSpec
+from registry.context import CallTier
 from registry.errors import InvalidInput
 from servers.wire import json_bytes
 
@@ -68,8 +69,11 @@ async def stream_response(
     principal: Principal,
     trace_id: str,
     closing: asyncio.Event,
+    tier: CallTier,
 ) -> Response:
-    items = await registry.open_stream(spec.name, args, principal=principal, trace_id=trace_id)
+    items = await registry.open_stream(
+        spec.name, args, principal=principal, trace_id=trace_id, tier=tier
+    )
     return StreamingResponse(
         sse_frames(_messages(spec, items), closing=closing),
         media_type=SSE_MEDIA_TYPE,
