@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from daemons.common.locks import OwnerLock
 from registry.errors import Conflict, Internal, Unavailable
 
+_FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")
 NAMESPACE = "prvng"
 DATABASE = "main"
 
@@ -110,6 +112,22 @@ class StateStore:
         if record is None:
             raise Internal(f"state store returned nothing for {table}:{key}")
         return record
+
+    async def update_if(
+        self, table: str, key: str, data: dict[str, Any], *, field: str, expected: Sequence[Any]
+    ) -> dict[str, Any] | None:
+        """Merge `data` into the record only while its `field` is one of `expected`, in one
+        statement (a compare-and-set): the record after, or None when the condition (or
+        the record) was not there. Two writers racing on one transition: one wins."""
+        from surrealdb import RecordID
+
+        if not _FIELD.match(field):
+            raise Internal(f"not a field name: {field!r}")
+        rows = await self._db.query(
+            f"UPDATE $rid MERGE $data WHERE {field} IN $expected RETURN AFTER",
+            {"rid": RecordID(table, key), "data": data, "expected": list(expected)},
+        )
+        return _first(rows)
 
     async def delete(self, table: str, key: str) -> dict[str, Any] | None:
         """Remove a record; the removed record, or None when there was none."""

@@ -1,0 +1,68 @@
+"""Audit events of the ops plane, published on `ops.audit.<outcome>`.
+
+Keeper and controller both emit them: every decision (auto-approved, approval required,
+approved, rejected, denied, expired) and every outcome (dispatched, succeeded, failed,
+refused tokens, replays, dead letters). The event id is the message id, so publishing an
+event again (a retry) stores it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from nats.js import JetStreamContext
+from pydantic import Field
+
+from daemons.bus import MSG_ID, TRACE_ID, audit_subject
+from registry.model import StrictModel
+from registry.timestamps import utc_now_iso
+
+
+class Outcome(StrEnum):
+    AUTO_APPROVED = "auto_approved"
+    APPROVAL_REQUIRED = "approval_required"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    DISPATCHED = "dispatched"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INVALID_TOKEN = "invalid_token"
+    REPLAYED = "replayed"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class AuditEvent(StrictModel):
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    at: str = Field(default_factory=utc_now_iso)
+    outcome: Outcome
+    component: str
+    """`keeper` or `controller`."""
+    op_id: str | None = None
+    op_type: str | None = None
+    actor: str | None = None
+    """Who caused it: the requester, the approver, or the component itself."""
+    trace_id: str = ""
+    reason: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditPublisher:
+    """Publishes audit events to JetStream (each one stored before `emit` returns)."""
+
+    def __init__(self, js: JetStreamContext, component: str) -> None:
+        self._js = js
+        self.component = component
+
+    async def emit(self, outcome: Outcome, **fields: Any) -> AuditEvent:
+        event = AuditEvent(outcome=outcome, component=self.component, **fields)
+        headers = {MSG_ID: event.id}
+        if event.trace_id:
+            headers[TRACE_ID] = event.trace_id
+        await self._js.publish(
+            audit_subject(outcome), event.model_dump_json().encode(), headers=headers
+        )
+        return event

@@ -1,0 +1,87 @@
+"""The ops plane end to end: request → policy → signed → JetStream → controller → orchestrator."""
+
+from __future__ import annotations
+
+import jwt
+from nats.aio.client import Client
+
+from daemons.controller.ledger import Ledger, OpState
+from daemons.common.state import StateStore
+from daemons.keeper import Keeper
+from daemons.ops import OpStatus, require_published
+from daemons.orchestrator.engine.service import Orchestrator
+from daemons.orchestrator.model import WorkflowState
+from ops.conftest import StartController
+from ops.helpers import ALICE, BOB, noop_op, outcomes, wait_until
+from registry.errors import ApprovalRequired
+
+
+async def _op_state(state: StateStore, op_id: str) -> str | None:
+    record = await Ledger(state).get(op_id)
+    return None if record is None else str(record["state"])
+
+
+async def test_auto_approved_op_runs_once_and_is_audited(
+    keeper: Keeper,
+    nc: Client,
+    state: StateStore,
+    orchestrator: Orchestrator,
+    start_controller: StartController,
+) -> None:
+    controller = await start_controller()
+    decision = require_published(
+        await keeper.request(noop_op(labels={"env": "dev"}), ALICE, trace_id="trace-1")
+    )
+    assert decision.rule == "dev"
+    assert decision.token is not None
+    claims = jwt.decode(decision.token, options={"verify_signature": False})
+    assert claims["sub"] == "alice" and claims["jti"] == decision.op_id
+    assert claims["trace_id"] == "trace-1"
+
+    async def succeeded() -> bool:
+        return await _op_state(state, decision.op_id) == OpState.SUCCEEDED
+
+    await wait_until(succeeded, what="the op to succeed")
+    view = await orchestrator.get(decision.op_id)
+    assert view.state is WorkflowState.SUCCEEDED
+    assert controller.counts["ack"] == 1
+    js = nc.jetstream()
+
+    async def audited() -> bool:
+        return "succeeded" in await outcomes(js, decision.op_id)
+
+    await wait_until(audited, what="the success audit event")
+    assert await outcomes(js, decision.op_id) == ["auto_approved", "dispatched", "succeeded"]
+
+
+async def test_prod_op_waits_for_an_approver_then_runs(
+    keeper: Keeper,
+    nc: Client,
+    state: StateStore,
+    orchestrator: Orchestrator,
+    start_controller: StartController,
+) -> None:
+    await start_controller()
+    pending = await keeper.request(
+        noop_op("db-1", labels={"env": "prod"}, op_type="server.delete", risk="destructive"),
+        ALICE,
+    )
+    assert pending.status is OpStatus.PENDING and pending.token is None
+    try:
+        require_published(pending)
+    except ApprovalRequired as exc:
+        assert exc.details["op_id"] == pending.op_id
+    else:
+        raise AssertionError("a pending op must answer approval_required")
+    assert await _op_state(state, pending.op_id) is None  # nothing reached the controller
+
+    approved = await keeper.approve(pending.op_id, BOB)
+    assert approved.status is OpStatus.PUBLISHED and approved.approvers == ["bob"]
+    claims = jwt.decode(approved.token or "", options={"verify_signature": False})
+    assert claims["approvers"] == ["bob"] and claims["sub"] == "alice"
+
+    async def succeeded() -> bool:
+        return await _op_state(state, pending.op_id) == OpState.SUCCEEDED
+
+    await wait_until(succeeded, what="the approved op to succeed")
+    assert (await orchestrator.get(pending.op_id)).state is WorkflowState.SUCCEEDED
