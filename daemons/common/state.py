@@ -19,6 +19,7 @@ from daemons.common.locks import OwnerLock
 from registry.errors import Conflict, Internal, Unavailable
 
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")
+_CAS_RETRIES = 20
 NAMESPACE = "prvng"
 DATABASE = "main"
 
@@ -120,14 +121,23 @@ class StateStore:
         statement (a compare-and-set): the record after, or None when the condition (or
         the record) was not there. Two writers racing on one transition: one wins."""
         from surrealdb import RecordID
+        from surrealdb.errors import SurrealError
 
         if not _FIELD.match(field):
             raise Internal(f"not a field name: {field!r}")
-        rows = await self._db.query(
-            f"UPDATE $rid MERGE $data WHERE {field} IN $expected RETURN AFTER",
-            {"rid": RecordID(table, key), "data": data, "expected": list(expected)},
+        sql = f"UPDATE $rid MERGE $data WHERE {field} IN $expected RETURN AFTER"
+        variables = {"rid": RecordID(table, key), "data": data, "expected": list(expected)}
+        for _ in range(_CAS_RETRIES):
+            try:
+                return _first(await self._db.query(sql, variables))
+            except SurrealError as exc:
+                # A concurrent writer won the commit: evaluate the condition again.
+                if "can be retried" not in str(exc):
+                    raise Internal(f"state store refused to update {table}:{key}: {exc}") from exc
+        raise Conflict(
+            f"{table} {key!r} is being changed by others; try again",
+            details={"table": table, "id": key},
         )
-        return _first(rows)
 
     async def delete(self, table: str, key: str) -> dict[str, Any] | None:
         """Remove a record; the removed record, or None when there was none."""

@@ -157,6 +157,7 @@ class Controller:
         jti = claims.jti
         try:
             if not fresh and await self._dispatcher.outcome(jti) is not None:
+                await self._emit(Outcome.DISPATCHED, claims)  # again: stored once
                 self._follow(jti, claims)
                 return Ack("dispatched before")
             await self._dispatcher.submit(jti, op)
@@ -206,9 +207,12 @@ class Controller:
         if result is RunState.RUNNING:
             return
         state = OpState.SUCCEEDED if result is RunState.SUCCEEDED else OpState.FAILED
-        if await self._ledger.finish(jti, state):
-            outcome = Outcome.SUCCEEDED if state is OpState.SUCCEEDED else Outcome.FAILED
+        outcome = Outcome.SUCCEEDED if state is OpState.SUCCEEDED else Outcome.FAILED
+        try:  # the event first: a retry (reconcile) re-emits it, and it is stored once
             await self._emit(outcome, claims)
+            await self._ledger.finish(jti, state)
+        except PlatformError as exc:
+            log.warning("%s: %s finished, not yet recorded: %s", self.name, jti, exc.message)
 
     async def _emit(self, outcome: Outcome, claims: OpsClaims, reason: str = "") -> None:
         await self._audit.emit(

@@ -117,6 +117,7 @@ class Keeper:
                 continue  # another approver changed it meanwhile: read it again
             await self._audit.emit(
                 Outcome.APPROVED,
+                key=approver.id,
                 op_id=op_id,
                 op_type=record["op"]["type"],
                 actor=approver.id,
@@ -175,11 +176,26 @@ class Keeper:
         return _decision(op_id, {**record, **change})
 
     async def republish(self) -> list[str]:
-        """On start: publish ops a crash left approved but unacknowledged by JetStream."""
+        """On start (or after an outage): publish ops left approved but not acknowledged
+        by JetStream, their decision's audit event first (both stored once)."""
         rows = await self._state.query(
             f"SELECT * FROM {TABLE} WHERE status = $status", {"status": OpStatus.APPROVED.value}
         )
-        return [(await self.publish(str(row["id"]))).op_id for row in rows]
+        published = []
+        for row in rows:
+            op_id = str(row["id"])
+            auto = row["decision"] == Decision.AUTO_APPROVE
+            await self._audit.emit(
+                Outcome.AUTO_APPROVED if auto else Outcome.APPROVED,
+                key="" if auto else row["approvers"][-1],
+                op_id=op_id,
+                op_type=row["op"]["type"],
+                actor=row["requester"] if auto else row["approvers"][-1],
+                trace_id=row["trace_id"],
+                reason=f"policy rule {row['rule']}",
+            )
+            published.append((await self.publish(op_id)).op_id)
+        return published
 
     async def expire(self, now: float | None = None) -> list[str]:
         """Mark pending ops past their approval lifetime expired (audited); their ids."""

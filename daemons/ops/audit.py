@@ -2,8 +2,9 @@
 
 Keeper and controller both emit them: every decision (auto-approved, approval required,
 approved, rejected, denied, expired) and every outcome (dispatched, succeeded, failed,
-refused tokens, replays, dead letters). The event id is the message id, so publishing an
-event again (a retry) stores it once.
+refused tokens, replays, dead letters). The event id is the message id; for an op's event
+it is derived from the op id and the outcome (and a key, such as the approver), so a step
+retried after a crash publishes its event again and JetStream stores it once.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
+import nats.errors
 from nats.js import JetStreamContext
 from pydantic import Field
 
 from daemons.bus import MSG_ID, TRACE_ID, audit_subject
+from registry.errors import Unavailable
 from registry.model import StrictModel
 from registry.timestamps import utc_now_iso
 
@@ -57,12 +60,22 @@ class AuditPublisher:
         self._js = js
         self.component = component
 
-    async def emit(self, outcome: Outcome, **fields: Any) -> AuditEvent:
+    async def emit(self, outcome: Outcome, key: str = "", **fields: Any) -> AuditEvent:
+        """Publish one event; `Unavailable` when JetStream did not store it."""
         event = AuditEvent(outcome=outcome, component=self.component, **fields)
+        if event.op_id:
+            event.id = ".".join(part for part in (event.op_id, outcome.value, key) if part)
         headers = {MSG_ID: event.id}
         if event.trace_id:
             headers[TRACE_ID] = event.trace_id
-        await self._js.publish(
-            audit_subject(outcome), event.model_dump_json().encode(), headers=headers
-        )
+        try:
+            await self._js.publish(
+                audit_subject(outcome), event.model_dump_json().encode(), headers=headers
+            )
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(
+                f"NATS did not store the audit event ({exc}); the step is retried or "
+                "refused, never taken unaudited",
+                details={"outcome": outcome.value, "op_id": event.op_id},
+            ) from exc
         return event

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jwt
 from nats.aio.client import Client
 
-from daemons.controller.ledger import Ledger, OpState
 from daemons.common.state import StateStore
+from daemons.controller.ledger import Ledger, OpState
 from daemons.keeper import Keeper
 from daemons.ops import OpStatus, require_published
 from daemons.orchestrator.engine.service import Orchestrator
