@@ -1,9 +1,11 @@
 """The controller's idempotency ledger in SurrealDB: `op:<jti>`.
 
-`received → dispatched → succeeded | failed`, or `dead_lettered`; each transition is a
-compare-and-set on `state`, so of two controllers holding one op, one dispatches.
-The record keeps the stream sequence of the message that introduced the jti: the same
-jti in another message is a replay.
+`dispatched → succeeded | failed`, or `dead_lettered`. The record is created by the
+controller that claims the op, with a create that fails when the record exists: that
+create is the `received → dispatched` compare-and-set (one statement instead of two on
+the hot path), so of two controllers holding one op, exactly one claims it. Later
+transitions are compare-and-sets on `state`. The record keeps the stream sequence of the
+message that introduced the jti: the same jti in another message is a replay.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from daemons.common.state import StateStore
-from daemons.ops.model import OpRequest, OpsClaims
+from daemons.ops.model import OpsClaims
 from registry.errors import Conflict
 from registry.timestamps import utc_now_iso
 
@@ -20,8 +22,8 @@ TABLE = "op"
 
 
 class OpState(StrEnum):
-    RECEIVED = "received"
     DISPATCHED = "dispatched"
+    """Claimed by `owner`: submitted to the executor, or about to be."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DEAD_LETTERED = "dead_lettered"
@@ -34,45 +36,39 @@ class Ledger:
     def __init__(self, state: StateStore) -> None:
         self._state = state
 
-    async def receive(self, claims: OpsClaims, op: OpRequest, stream_seq: int) -> dict[str, Any]:
-        """The op's record, created `received` on first sight."""
+    async def claim(
+        self, claims: OpsClaims, stream_seq: int, owner: str
+    ) -> tuple[bool, dict[str, Any]]:
+        """`(True, record)` when this call claimed the op; `(False, existing record)` when
+        it was claimed before (by anyone, from any message)."""
         record = {
-            "state": OpState.RECEIVED.value,
+            "state": OpState.DISPATCHED.value,
             "stream_seq": stream_seq,
-            "op": op.model_dump(mode="json"),
-            "claims": claims.model_dump(mode="json"),
-            "received_at": utc_now_iso(),
-            "owner": None,
+            "op_type": claims.op_type,
+            "trace_id": claims.trace_id,
+            "requester": claims.sub,
+            "approvers": claims.approvers,
+            "owner": owner,
+            "dispatched_at": utc_now_iso(),
             "detail": "",
         }
         try:
-            return await self._state.create(TABLE, claims.jti, record)
+            await self._state.insert(TABLE, claims.jti, record)
         except Conflict:
             existing = await self._state.get(TABLE, claims.jti)
-            if existing is None:  # deleted meanwhile: nothing to protect any more
-                return await self._state.create(TABLE, claims.jti, record)
-            return existing
+            if existing is not None:
+                return False, existing
+            await self._state.insert(TABLE, claims.jti, record)  # deleted meanwhile
+        return True, record
 
     async def get(self, jti: str) -> dict[str, Any] | None:
         return await self._state.get(TABLE, jti)
 
-    async def claim(self, jti: str, owner: str) -> bool:
-        """`received → dispatched` for `owner`; False when someone else got there first."""
-        change = {"state": OpState.DISPATCHED.value, "owner": owner, "dispatched_at": utc_now_iso()}
-        return (
-            await self._state.update_if(
-                TABLE, jti, change, field="state", expected=[OpState.RECEIVED.value]
-            )
-            is not None
-        )
-
     async def finish(self, jti: str, state: OpState, detail: str = "") -> bool:
-        """`received | dispatched → succeeded | failed | dead_lettered`; False if already so."""
+        """`dispatched → succeeded | failed | dead_lettered`; False if it was not dispatched."""
         change = {"state": state.value, "detail": detail, "finished_at": utc_now_iso()}
-        expected = [OpState.RECEIVED.value, OpState.DISPATCHED.value]
-        return (
-            await self._state.update_if(TABLE, jti, change, field="state", expected=expected)
-            is not None
+        return await self._state.update_if(
+            TABLE, jti, change, field="state", expected=[OpState.DISPATCHED.value]
         )
 
     async def in_state(self, state: OpState) -> list[dict[str, Any]]:

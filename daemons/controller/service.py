@@ -1,10 +1,11 @@
 """The controller: a durable pull consumer on `ops.pending.>` that runs each op once.
 
-Per message: verify the token strictly (refused → `Term` + audit); record the jti in the
-ledger (the same jti in another message → `Term`, a replay); terminal already → `Ack`
-without dispatch; claim `received → dispatched` (compare-and-set: one controller wins);
-submit to the dispatcher with the jti as workflow id → `Ack`; executor unreachable →
-`Nak` with a growing delay, dead-lettered (recorded, audited, `Term`) at `max_deliver`.
+Per message: verify the token strictly (refused → `Term` + audit); claim the jti in the
+ledger (a create that one controller wins; the same jti from another message → `Term`,
+a replay); terminal already → `Ack` without dispatch; submit to the dispatcher with the
+jti as workflow id (after a crash: only if the executor never saw it) → `Ack`; executor
+unreachable → `Nak` with a growing delay, dead-lettered (recorded, audited, `Term`) at
+`max_deliver`.
 Each dispatched op is then followed to its end (`succeeded | failed`, audited).
 On start, ops a crash left `dispatched` are reconciled with the executor.
 """
@@ -38,6 +39,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class _Ref:
+    """What following an op and auditing it needs (the ledger keeps no token)."""
+
+    jti: str
+    op_type: str
+    trace_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerConfig:
     durable: str = "ops-controller"
     ack_wait_s: float = 30.0
@@ -45,6 +55,8 @@ class ControllerConfig:
     backoff_s: list[float] = field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
     """Redelivery delays after a missed ack (JetStream) and after a Nak (ours)."""
     batch: int = 64
+    in_flight: int = 256
+    """Messages handled at once (each holds its ack until done)."""
     fetch_timeout_s: float = 1.0
 
 
@@ -70,6 +82,8 @@ class Controller:
         self._audit = AuditPublisher(self._js, "controller")
         self._loop: asyncio.Task[None] | None = None
         self._trackers: dict[str, asyncio.Task[None]] = {}
+        self._handling: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.config.in_flight)
 
     def consumer_config(self) -> ConsumerConfig:
         c = self.config
@@ -92,7 +106,9 @@ class Controller:
 
     async def stop(self) -> None:
         """Stop pulling and following; what is unacked is redelivered to whoever pulls."""
-        tasks = [t for t in (self._loop, *self._trackers.values()) if t is not None]
+        tasks = [
+            t for t in (self._loop, *self._handling, *self._trackers.values()) if t is not None
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -111,7 +127,15 @@ class Controller:
                 log.warning("%s: fetch failed: %s", self.name, exc)
                 await asyncio.sleep(0.2)
                 continue
-            await asyncio.gather(*(self._one(msg) for msg in messages))
+            for msg in messages:  # handled concurrently; the next fetch does not wait
+                await self._slots.acquire()
+                task = asyncio.create_task(self._one(msg))
+                self._handling.add(task)
+                task.add_done_callback(self._handled)
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._handling.discard(task)
+        self._slots.release()
 
     async def _one(self, msg: Msg) -> None:
         try:
@@ -138,27 +162,19 @@ class Controller:
                 details={"stream_seq": seq, "subject": msg.subject},
             )
             return Term(reason)
-        record = await self._ledger.receive(claims, message.op, seq)
+        fresh, record = await self._ledger.claim(claims, seq, self.name)
         if record["stream_seq"] != seq:
             await self._emit(Outcome.REPLAYED, claims, reason=f"first seen as message {seq}")
             return Term(f"{claims.jti} replayed (first seen as message {record['stream_seq']})")
         if OpState(record["state"]) in TERMINAL:
             return Ack(f"already {record['state']}")
-        fresh = record["state"] == OpState.RECEIVED and await self._ledger.claim(
-            claims.jti, self.name
-        )
-        if not fresh:
-            current = await self._ledger.get(claims.jti)
-            if current is None or OpState(current["state"]) in TERMINAL:
-                return Ack("handled meanwhile")
         return await self._dispatch(msg, claims, message.op, fresh)
 
     async def _dispatch(self, msg: Msg, claims: OpsClaims, op: OpRequest, fresh: bool) -> AckResult:
         jti = claims.jti
         try:
             if not fresh and await self._dispatcher.outcome(jti) is not None:
-                await self._emit(Outcome.DISPATCHED, claims)  # again: stored once
-                self._follow(jti, claims)
+                self._follow(claims)
                 return Ack("dispatched before")
             await self._dispatcher.submit(jti, op)
         except Unavailable as exc:
@@ -171,34 +187,35 @@ class Controller:
             await self._ledger.finish(jti, OpState.FAILED, exc.message)
             await self._emit(Outcome.FAILED, claims, reason=exc.message)
             return Term(exc.message)
-        await self._emit(Outcome.DISPATCHED, claims)
-        self._follow(jti, claims)
+        self._follow(claims)  # audited at its end: a dispatch is a step, not an outcome
         return Ack("dispatched")
 
     async def reconcile(self) -> list[str]:
-        """Ops left `dispatched` (a controller died): submit what the executor never saw,
-        follow the rest to their end. Their ids."""
+        """Ops a dead controller left `dispatched`: follow those the executor knows to
+        their end. (One it never saw was never acked: its message comes back and is
+        submitted then.) Their ids."""
         ids = []
         for record in await self._ledger.in_state(OpState.DISPATCHED):
             jti = str(record["id"])
-            claims = OpsClaims.model_validate(record["claims"])
             try:
-                if await self._dispatcher.outcome(jti) is None:
-                    await self._dispatcher.submit(jti, OpRequest.model_validate(record["op"]))
+                known = await self._dispatcher.outcome(jti) is not None
             except PlatformError as exc:
                 log.warning("%s: cannot reconcile %s yet: %s", self.name, jti, exc.message)
                 continue
-            self._follow(jti, claims)
-            ids.append(jti)
+            if known:
+                self._follow(_Ref(jti, str(record["op_type"]), str(record["trace_id"])))
+                ids.append(jti)
         return ids
 
-    def _follow(self, jti: str, claims: OpsClaims) -> None:
+    def _follow(self, ref: _Ref | OpsClaims) -> None:
+        jti = ref.jti
         if jti not in self._trackers:
-            task = asyncio.create_task(self._track(jti, claims), name=f"follow-{jti}")
+            task = asyncio.create_task(self._track(ref), name=f"follow-{jti}")
             self._trackers[jti] = task
             task.add_done_callback(lambda _t: self._trackers.pop(jti, None))
 
-    async def _track(self, jti: str, claims: OpsClaims) -> None:
+    async def _track(self, ref: _Ref | OpsClaims) -> None:
+        jti = ref.jti
         try:
             result = await self._dispatcher.wait(jti)
         except PlatformError as exc:
@@ -209,18 +226,18 @@ class Controller:
         state = OpState.SUCCEEDED if result is RunState.SUCCEEDED else OpState.FAILED
         outcome = Outcome.SUCCEEDED if state is OpState.SUCCEEDED else Outcome.FAILED
         try:  # the event first: a retry (reconcile) re-emits it, and it is stored once
-            await self._emit(outcome, claims)
+            await self._emit(outcome, ref)
             await self._ledger.finish(jti, state)
         except PlatformError as exc:
             log.warning("%s: %s finished, not yet recorded: %s", self.name, jti, exc.message)
 
-    async def _emit(self, outcome: Outcome, claims: OpsClaims, reason: str = "") -> None:
+    async def _emit(self, outcome: Outcome, ref: _Ref | OpsClaims, reason: str = "") -> None:
         await self._audit.emit(
             outcome,
-            op_id=claims.jti,
-            op_type=claims.op_type,
+            op_id=ref.jti,
+            op_type=ref.op_type,
             actor=self.name,
-            trace_id=claims.trace_id,
+            trace_id=ref.trace_id,
             reason=reason,
         )
 

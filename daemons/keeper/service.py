@@ -56,7 +56,8 @@ class Keeper:
         rule = self.policy.decide(op)
         now = time.time()
         record: dict[str, Any] = {
-            "op": op.model_dump(mode="json"),
+            "op": op.model_dump_json(),  # one string: cheap to store, exact to read back
+            "op_type": op.type,
             "requester": requester.id,
             "trace_id": trace_id,
             "decision": rule.decision.value,
@@ -73,20 +74,29 @@ class Keeper:
         audit = {"op_id": op_id, "op_type": op.type, "actor": requester.id, "trace_id": trace_id}
         if rule.decision is Decision.DENY:
             record |= {"status": OpStatus.DENIED.value, "reason": f"policy rule {rule.name}"}
-            await self._state.create(TABLE, op_id, record)
+            await self._state.insert(TABLE, op_id, record)
             await self._audit.emit(Outcome.DENIED, reason=record["reason"], **audit)
             return _decision(op_id, record)
         if rule.decision is Decision.REQUIRE_APPROVAL:
             record["status"] = OpStatus.PENDING.value
-            await self._state.create(TABLE, op_id, record)
+            await self._state.insert(TABLE, op_id, record)
             await self._audit.emit(
                 Outcome.APPROVAL_REQUIRED, reason=f"policy rule {rule.name}", **audit
             )
             return _decision(op_id, record)
-        record |= {"status": OpStatus.APPROVED.value, "token": self._sign(op_id, record)}
-        await self._state.create(TABLE, op_id, record)
+        # Auto-approved: decided, audited, published, then recorded once. A crash before
+        # the record leaves nothing that must be recovered: the op is in the stream or it
+        # is not (and the caller, who got no answer, asks again).
+        record |= {"status": OpStatus.APPROVED.value, "token": self._sign(op_id, record, op)}
         await self._audit.emit(Outcome.AUTO_APPROVED, reason=f"policy rule {rule.name}", **audit)
-        return await self.publish(op_id)
+        try:
+            seq = await self._send(op_id, record, op)
+        except Unavailable:
+            await self._state.insert(TABLE, op_id, record)  # `republish` sends it later
+            raise
+        record |= {"status": OpStatus.PUBLISHED.value, "stream_seq": seq}
+        await self._state.insert(TABLE, op_id, record)
+        return _decision(op_id, record)
 
     async def approve(self, op_id: str, approver: Principal, trace_id: str = "") -> OpDecision:
         for _ in range(_CAS_ATTEMPTS):
@@ -113,18 +123,20 @@ class Keeper:
             if done:
                 signed = {**record, "approvers": approvers}
                 change |= {"status": OpStatus.APPROVED.value, "token": self._sign(op_id, signed)}
-            if await self._cas(op_id, record, change) is None:
+            if not await self._cas(op_id, record, change):
                 continue  # another approver changed it meanwhile: read it again
             await self._audit.emit(
                 Outcome.APPROVED,
                 key=approver.id,
                 op_id=op_id,
-                op_type=record["op"]["type"],
+                op_type=record["op_type"],
                 actor=approver.id,
                 trace_id=trace_id or record["trace_id"],
                 details={"approvers": approvers, "needed": record["approvals_needed"]},
             )
-            return await self.publish(op_id) if done else _decision(op_id, {**record, **change})
+            if done:
+                return await self._publish(op_id, {**record, **change})
+            return _decision(op_id, {**record, **change})
         raise Conflict(f"{op_id} keeps changing; try approving again", details={"op_id": op_id})
 
     async def reject(
@@ -140,12 +152,12 @@ class Keeper:
                 details={"op_id": op_id},
             )
         change = {"status": OpStatus.REJECTED.value, "reason": reason or "rejected"}
-        if await self._cas(op_id, record, change) is None:
+        if not await self._cas(op_id, record, change):
             raise Conflict(f"{op_id} changed meanwhile; look at it again", details={"op_id": op_id})
         await self._audit.emit(
             Outcome.REJECTED,
             op_id=op_id,
-            op_type=record["op"]["type"],
+            op_type=record["op_type"],
             actor=approver.id,
             trace_id=trace_id or record["trace_id"],
             reason=change["reason"],
@@ -160,7 +172,17 @@ class Keeper:
         record = await self._record(op_id)
         if record["status"] not in (OpStatus.APPROVED, OpStatus.PUBLISHED):
             raise Conflict(f"{op_id} is {record['status']}, not approved", details={"op_id": op_id})
-        op = OpRequest.model_validate(record["op"])
+        return await self._publish(op_id, record)
+
+    async def _publish(self, op_id: str, record: dict[str, Any]) -> OpDecision:
+        seq = await self._send(op_id, record)
+        change = {"status": OpStatus.PUBLISHED.value, "stream_seq": seq}
+        await self._state.update_if(TABLE, op_id, change, field="status", expected=["approved"])
+        return _decision(op_id, {**record, **change})
+
+    async def _send(self, op_id: str, record: dict[str, Any], op: OpRequest | None = None) -> int:
+        """Publish the signed op (`Nats-Msg-Id` = op id); its stream sequence."""
+        op = op or OpRequest.model_validate_json(record["op"])
         body = OpMessage(token=record["token"], op=op).model_dump_json().encode()
         headers = {MSG_ID: op_id, TRACE_ID: record["trace_id"] or op_id}
         try:
@@ -171,9 +193,7 @@ class Keeper:
                 "again when the keeper restarts, or call publish again",
                 details={"op_id": op_id},
             ) from exc
-        change = {"status": OpStatus.PUBLISHED.value, "stream_seq": ack.seq}
-        await self._state.update_if(TABLE, op_id, change, field="status", expected=["approved"])
-        return _decision(op_id, {**record, **change})
+        return int(ack.seq)
 
     async def republish(self) -> list[str]:
         """On start (or after an outage): publish ops left approved but not acknowledged
@@ -189,7 +209,7 @@ class Keeper:
                 Outcome.AUTO_APPROVED if auto else Outcome.APPROVED,
                 key="" if auto else row["approvers"][-1],
                 op_id=op_id,
-                op_type=row["op"]["type"],
+                op_type=row["op_type"],
                 actor=row["requester"] if auto else row["approvers"][-1],
                 trace_id=row["trace_id"],
                 reason=f"policy rule {row['rule']}",
@@ -211,10 +231,10 @@ class Keeper:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _sign(self, op_id: str, record: dict[str, Any]) -> str:
+    def _sign(self, op_id: str, record: dict[str, Any], op: OpRequest | None = None) -> str:
         claims = self._signer.claims(
             op_id,
-            OpRequest.model_validate(record["op"]),
+            op or OpRequest.model_validate_json(record["op"]),
             requester=record["requester"],
             approvers=list(record["approvers"]),
             rule=record["rule"],
@@ -243,21 +263,19 @@ class Keeper:
 
     async def _expire(self, op_id: str, record: dict[str, Any], trace_id: str) -> bool:
         change = {"status": OpStatus.EXPIRED.value, "reason": "approval lifetime passed"}
-        if await self._cas(op_id, record, change) is None:
+        if not await self._cas(op_id, record, change):
             return False
         await self._audit.emit(
             Outcome.EXPIRED,
             op_id=op_id,
-            op_type=record["op"]["type"],
+            op_type=record["op_type"],
             actor="keeper",
             trace_id=trace_id or record["trace_id"],
             reason=change["reason"],
         )
         return True
 
-    async def _cas(
-        self, op_id: str, record: dict[str, Any], change: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    async def _cas(self, op_id: str, record: dict[str, Any], change: dict[str, Any]) -> bool:
         change = {**change, "version": record["version"] + 1}
         return await self._state.update_if(
             TABLE, op_id, change, field="version", expected=[record["version"]]

@@ -1,10 +1,11 @@
 """Audit events of the ops plane, published on `ops.audit.<outcome>`.
 
 Keeper and controller both emit them: every decision (auto-approved, approval required,
-approved, rejected, denied, expired) and every outcome (dispatched, succeeded, failed,
-refused tokens, replays, dead letters). The event id is the message id; for an op's event
-it is derived from the op id and the outcome (and a key, such as the approver), so a step
-retried after a crash publishes its event again and JetStream stores it once.
+approved, rejected, denied, expired) and every outcome (succeeded, failed, refused
+tokens, replays, dead letters; a dispatch is a step the ledger records, not an outcome).
+The event id is the message id; for an op's event it is derived from the op id and the
+outcome (and a key, such as the approver), so a step retried after a crash publishes its
+event again and JetStream stores it once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     DENIED = "denied"
     EXPIRED = "expired"
-    DISPATCHED = "dispatched"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     INVALID_TOKEN = "invalid_token"
@@ -39,7 +39,8 @@ class Outcome(StrEnum):
 
 
 class AuditEvent(StrictModel):
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = ""
+    """Derived from the op (see the module docstring), else random."""
     at: str = Field(default_factory=utc_now_iso)
     outcome: Outcome
     component: str
@@ -65,6 +66,8 @@ class AuditPublisher:
         event = AuditEvent(outcome=outcome, component=self.component, **fields)
         if event.op_id:
             event.id = ".".join(part for part in (event.op_id, outcome.value, key) if part)
+        else:
+            event.id = uuid.uuid4().hex
         headers = {MSG_ID: event.id}
         if event.trace_id:
             headers[TRACE_ID] = event.trace_id

@@ -51,7 +51,7 @@ async def test_auto_approved_op_runs_once_and_is_audited(
         return "succeeded" in await outcomes(js, decision.op_id)
 
     await wait_until(audited, what="the success audit event")
-    assert await outcomes(js, decision.op_id) == ["auto_approved", "dispatched", "succeeded"]
+    assert await outcomes(js, decision.op_id) == ["auto_approved", "succeeded"]
 
 
 async def test_prod_op_waits_for_an_approver_then_runs(
