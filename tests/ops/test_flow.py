@@ -5,13 +5,15 @@ from __future__ import annotations
 import jwt
 from nats.aio.client import Client
 
+from daemons.common.settings import Settings
 from daemons.common.state import StateStore
+from daemons.controller import open_controller
 from daemons.controller.ledger import Ledger, OpState
-from daemons.keeper import Keeper
+from daemons.keeper import Keeper, open_keeper
 from daemons.ops import OpStatus, require_published
 from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import WorkflowState
-from ops.conftest import StartController
+from ops.conftest import FAST, StartController
 from ops.helpers import ALICE, BOB, noop_op, outcomes, wait_until
 from registry.errors import ApprovalRequired
 
@@ -85,3 +87,23 @@ async def test_prod_op_waits_for_an_approver_then_runs(
 
     await wait_until(succeeded, what="the approved op to succeed")
     assert (await orchestrator.get(pending.op_id)).state is WorkflowState.SUCCEEDED
+
+
+async def test_keeper_and_controller_built_from_settings_run_an_op(
+    settings: Settings, nc: Client, state: StateStore, orchestrator: Orchestrator
+) -> None:
+    """`open_keeper` (shipped policy, keys generated in PRVNG_HOME/keys) and
+    `open_controller` (the same key ring's public keys) agree without being told."""
+    keeper = await open_keeper(settings, state, nc)
+    controller = await open_controller(settings, state, nc, orchestrator, config=FAST)
+    try:
+        decision = require_published(await keeper.request(noop_op(), ALICE))
+        assert decision.rule == "local-unlabelled"
+
+        async def succeeded() -> bool:
+            return await _op_state(state, decision.op_id) == OpState.SUCCEEDED
+
+        await wait_until(succeeded, what="the op to succeed")
+        assert list(settings.keys_dir.glob("ops-signing-*.pem"))
+    finally:
+        await controller.stop()
