@@ -36,6 +36,8 @@ from daemons.ops.model import OpMessage, OpRequest, OpsClaims
 from registry.errors import PlatformError, Unavailable
 
 log = logging.getLogger(__name__)
+_RETRY_DELAYS_S = [0.1, 0.2, 0.5, 1.0, 2.0, *[5.0] * 120]
+"""About ten minutes of retries when recording a finished op."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +54,18 @@ class ControllerConfig:
     durable: str = "ops-controller"
     ack_wait_s: float = 30.0
     max_deliver: int = 6
-    backoff_s: list[float] = field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
-    """Redelivery delays after a missed ack (JetStream) and after a Nak (ours)."""
+    """Deliveries with the executor unreachable before an op is dead-lettered."""
+    nak_delays_s: list[float] = field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
+    """Our delays after a Nak (executor unreachable), by delivery count."""
+    max_redelivery_s: float = 600.0
+
+    def redelivery_backoff(self) -> list[float]:
+        """JetStream's delays after a missed ack: ack_wait, doubling, capped (the last one
+        repeats; it replaces ack_wait, so it starts there)."""
+        return [
+            min(self.ack_wait_s * 2**i, self.max_redelivery_s) for i in range(self.max_deliver - 1)
+        ]
+
     batch: int = 64
     in_flight: int = 256
     """Messages handled at once (each holds its ack until done)."""
@@ -93,8 +105,11 @@ class Controller:
             deliver_policy=DeliverPolicy.ALL,
             filter_subject=PENDING_PREFIX + ">",
             ack_wait=c.ack_wait_s,
-            max_deliver=c.max_deliver,
-            backoff=c.backoff_s[: c.max_deliver - 1] or None,
+            # JetStream never gives a message up by itself: an outage of NATS or of the
+            # state store must not drop an op unrecorded. We dead-letter, on purpose, an op
+            # whose executor stayed unreachable for `max_deliver` deliveries.
+            max_deliver=-1,
+            backoff=c.redelivery_backoff() or None,
         )
 
     async def start(self) -> None:
@@ -215,21 +230,23 @@ class Controller:
             task.add_done_callback(lambda _t: self._trackers.pop(jti, None))
 
     async def _track(self, ref: _Ref | OpsClaims) -> None:
+        """Wait for the op's end, then audit and record it, retrying while NATS or the
+        state store is away (the op was acked: nobody else will record it)."""
         jti = ref.jti
-        try:
-            result = await self._dispatcher.wait(jti)
-        except PlatformError as exc:
-            log.warning("%s: lost sight of %s: %s", self.name, jti, exc.message)
-            return
-        if result is RunState.RUNNING:
-            return
-        state = OpState.SUCCEEDED if result is RunState.SUCCEEDED else OpState.FAILED
-        outcome = Outcome.SUCCEEDED if state is OpState.SUCCEEDED else Outcome.FAILED
-        try:  # the event first: a retry (reconcile) re-emits it, and it is stored once
-            await self._emit(outcome, ref)
-            await self._ledger.finish(jti, state)
-        except PlatformError as exc:
-            log.warning("%s: %s finished, not yet recorded: %s", self.name, jti, exc.message)
+        for delay in _RETRY_DELAYS_S:
+            try:
+                result = await self._dispatcher.wait(jti)
+                if result is RunState.RUNNING:
+                    return
+                state = OpState.SUCCEEDED if result is RunState.SUCCEEDED else OpState.FAILED
+                outcome = Outcome.SUCCEEDED if state is OpState.SUCCEEDED else Outcome.FAILED
+                await self._emit(outcome, ref)  # first: emitted again on a retry, stored once
+                await self._ledger.finish(jti, state)
+                return
+            except PlatformError as exc:
+                log.warning("%s: %s not recorded yet (%s); retrying", self.name, jti, exc.message)
+                await asyncio.sleep(delay)  # a retry backoff, not a wait for a state
+        log.error("%s: gave up recording %s; the next start reconciles it", self.name, jti)
 
     async def _emit(self, outcome: Outcome, ref: _Ref | OpsClaims, reason: str = "") -> None:
         await self._audit.emit(
@@ -242,8 +259,8 @@ class Controller:
         )
 
     def _delay(self, msg: Msg) -> float:
-        backoff = self.config.backoff_s or [1.0]
-        return backoff[min(msg.metadata.num_delivered, len(backoff)) - 1]
+        delays = self.config.nak_delays_s or [1.0]
+        return delays[min(msg.metadata.num_delivered, len(delays)) - 1]
 
     def following(self) -> int:
         """Dispatched ops this controller is waiting on."""

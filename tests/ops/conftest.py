@@ -28,7 +28,7 @@ from daemons.orchestrator.actions import load_actions
 from daemons.orchestrator.engine.service import Orchestrator
 
 FAST = ControllerConfig(
-    ack_wait_s=1.0, max_deliver=4, backoff_s=[0.5, 0.5, 1.0], batch=64, fetch_timeout_s=0.2
+    ack_wait_s=1.0, max_deliver=4, nak_delays_s=[0.5, 0.5, 1.0], batch=64, fetch_timeout_s=0.2
 )
 
 

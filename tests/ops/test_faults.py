@@ -140,7 +140,8 @@ async def test_unreachable_orchestrator_naks_then_dead_letters(
         op_id = (await keeper.request(noop_op(labels={"env": "dev"}), ALICE)).op_id
 
         async def dead() -> bool:
-            return (await _states(state, [op_id]))[OpState.DEAD_LETTERED] == 1
+            dead_lettered = (await _states(state, [op_id]))[OpState.DEAD_LETTERED] == 1
+            return dead_lettered and controller.counts["term"] == 1
 
         await wait_until(dead, what="the op to be dead-lettered")
         max_deliver = controller.config.max_deliver
@@ -170,6 +171,10 @@ async def test_orchestrator_back_before_max_deliver_runs_the_op_once(
     dispatcher = DownTwice(OrchestratorDispatcher(orchestrator))
     controller = await start_controller(dispatcher)
     op_id = (await keeper.request(noop_op(labels={"env": "dev"}), ALICE)).op_id
-    await wait_until(lambda: _all_succeeded(state, [op_id]), what="the op after two naks")
+
+    async def done() -> bool:
+        return await _all_succeeded(state, [op_id]) and controller.counts["ack"] == 1
+
+    await wait_until(done, what="the op after two naks")
     assert controller.counts == Counter({"nak": 2, "ack": 1})
     assert dispatcher.submits == Counter({op_id: 1})

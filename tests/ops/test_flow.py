@@ -41,12 +41,13 @@ async def test_auto_approved_op_runs_once_and_is_audited(
     assert claims["trace_id"] == "trace-1"
 
     async def succeeded() -> bool:
-        return await _op_state(state, decision.op_id) == OpState.SUCCEEDED
+        state_now = await _op_state(state, decision.op_id)
+        return state_now == OpState.SUCCEEDED and controller.counts["ack"] == 1
 
-    await wait_until(succeeded, what="the op to succeed")
+    await wait_until(succeeded, what="the op to succeed and be acknowledged")
     view = await orchestrator.get(decision.op_id)
     assert view.state is WorkflowState.SUCCEEDED
-    assert controller.counts["ack"] == 1
+    assert dict(controller.counts) == {"ack": 1}
     js = nc.jetstream()
 
     async def audited() -> bool:
