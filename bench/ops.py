@@ -95,6 +95,7 @@ class _Plane:
     def __init__(self, home: Path, url: str) -> None:
         self.home, self.url = home, url
         self.done: dict[str, asyncio.Future[float]] = {}
+        self.early: dict[str, float] = {}
 
     async def __aenter__(self) -> _Plane:
         settings = _settings(self.home)
@@ -127,15 +128,22 @@ class _Plane:
 
     async def _succeeded(self, msg: Msg) -> None:
         event = AuditEvent.model_validate_json(msg.data)
-        future = self.done.get(event.op_id or "")
-        if future is not None and not future.done():
-            future.set_result(time.perf_counter())
+        op_id, now = event.op_id or "", time.perf_counter()
+        future = self.done.get(op_id)
+        if future is None:  # done before `request` returned: kept for `one` to find
+            self.early[op_id] = now
+        elif not future.done():
+            future.set_result(now)
 
     async def one(self, i: int) -> float:
         """One op end to end; its latency in seconds."""
         start = time.perf_counter()
         decision = await self.keeper.request(_op(i), REQUESTER)
-        future = self.done.setdefault(decision.op_id, asyncio.get_running_loop().create_future())
+        early = self.early.pop(decision.op_id, None)
+        if early is not None:
+            return early - start
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.done[decision.op_id] = future
         end = await asyncio.wait_for(future, 30)
         del self.done[decision.op_id]
         return end - start
