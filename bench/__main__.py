@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench.orchestrator",
     "bench.contract_suite",
     "bench.startup",
+    "bench.ops",
 )
 
 

@@ -7,9 +7,11 @@ process: a second opener gets `Unavailable` naming the holder, instead of corrup
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,21 +19,28 @@ from typing import Any
 from daemons.common.locks import OwnerLock
 from registry.errors import Conflict, Internal, Unavailable
 
+_FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")
+_CAS_RETRIES = 20
 NAMESPACE = "prvng"
 DATABASE = "main"
 
 
 def _plain(value: Any) -> Any:
     """SurrealDB values → JSON-able Python values (record ids become their key)."""
-    from surrealdb import RecordID
-
-    if isinstance(value, RecordID):
+    if isinstance(value, _record_id()):
         return str(value.id)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+@functools.cache
+def _record_id() -> Any:
+    from surrealdb import RecordID  # imported late: the CLI's fast path loads this module
+
+    return RecordID
 
 
 def _first(result: Any) -> dict[str, Any] | None:
@@ -110,6 +119,47 @@ class StateStore:
         if record is None:
             raise Internal(f"state store returned nothing for {table}:{key}")
         return record
+
+    async def insert(self, table: str, key: str, data: dict[str, Any]) -> None:
+        """`create` without reading the record back (hot paths: less to decode)."""
+        from surrealdb import RecordID
+
+        variables = {"rid": RecordID(table, key), "data": data}
+        await self._retrying(table, key, "CREATE $rid CONTENT $data RETURN NONE", variables)
+
+    async def update_if(
+        self, table: str, key: str, data: dict[str, Any], *, field: str, expected: Sequence[Any]
+    ) -> bool:
+        """Merge `data` into the record only while its `field` is one of `expected`, in one
+        statement (a compare-and-set); False when the condition (or the record) was not
+        there. Two writers racing on one transition: one wins."""
+        from surrealdb import RecordID
+
+        if not _FIELD.match(field):
+            raise Internal(f"not a field name: {field!r}")
+        sql = f"UPDATE $rid MERGE $data WHERE {field} IN $expected RETURN VALUE true"
+        variables = {"rid": RecordID(table, key), "data": data, "expected": list(expected)}
+        return bool(await self._retrying(table, key, sql, variables))
+
+    async def _retrying(self, table: str, key: str, sql: str, variables: dict[str, Any]) -> Any:
+        """Run one statement; a commit lost to a concurrent writer is run again (it says it
+        "can be retried"), so conditions are evaluated against what that writer left."""
+        from surrealdb.errors import SurrealError
+
+        for _ in range(_CAS_RETRIES):
+            try:
+                return await self._db.query(sql, variables)
+            except SurrealError as exc:
+                if "already exists" in str(exc):
+                    raise Conflict(
+                        f"{table} {key!r} already exists", details={"table": table, "id": key}
+                    ) from None
+                if "can be retried" not in str(exc):
+                    raise Internal(f"state store refused to write {table}:{key}: {exc}") from exc
+        raise Conflict(
+            f"{table} {key!r} is being changed by others; try again",
+            details={"table": table, "id": key},
+        )
 
     async def delete(self, table: str, key: str) -> dict[str, Any] | None:
         """Remove a record; the removed record, or None when there was none."""

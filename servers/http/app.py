@@ -54,7 +54,7 @@ from servers.wire import bearer_token, json_bytes, request_tier
 
 log = logging.getLogger("prvng.http")
 
-OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/.well-known/jwks.json"})
 
 _PRINCIPAL = PRINCIPAL_SCOPE_KEY
 _JSON = "application/json"
@@ -156,6 +156,7 @@ class _Tier:
         self.registry = registry
         self.run_secret = run_secret
         self.max_body = settings.max_body_bytes
+        self.keys_dir = settings.keys_dir
         self.health_board = health
         self.refusals = refusals
         self._metrics = Metrics(registry)
@@ -217,6 +218,14 @@ class _Tier:
 
     async def metrics(self, request: Request, trace_id: str) -> Response:
         return await self._metrics.scrape(_principal(request), trace_id)
+
+    async def jwks(self, request: Request) -> Response:
+        """The keeper's verification keys (public parts only), read at each request so a
+        rotated key is served at once: any JOSE library can check an approval token."""
+        from daemons.ops.keyring import KeyRing
+
+        jwks = await asyncio.to_thread(lambda: KeyRing(self.keys_dir).load().jwks())
+        return Response(json_bytes(jwks), media_type="application/jwk-set+json")
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
@@ -384,6 +393,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/health", tier.health, methods=["GET"]),
         Route("/openapi.json", tier.openapi, methods=["GET"]),
+        Route("/.well-known/jwks.json", tier.jwks, methods=["GET"]),
         Route("/v1/tools/{name}", _endpoint(tier.call_tool), methods=["POST"]),
         Route("/v1/streams/{name}", _endpoint(tier.open_stream), methods=["GET"]),
         Route("/events", _endpoint(tier.events), methods=["GET"]),

@@ -1,0 +1,72 @@
+"""Where a verified op goes: the `Dispatcher` seam and the orchestrator behind it.
+
+`submit` must be idempotent by op id (the orchestrator takes the jti as the workflow id:
+submitting the same spec again is a no-op), so a controller that crashed between its
+claim and its submit can be followed by another that submits again safely.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from daemons.ops.model import OpRequest
+from daemons.orchestrator.model import WorkflowSpec, WorkflowState
+from daemons.orchestrator.protocol import OrchestratorAPI
+from registry.errors import InvalidInput, NotFound
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Dispatcher(Protocol):
+    async def submit(self, op_id: str, op: OpRequest) -> None:
+        """Start the op's workflow under `op_id` (idempotent). `Unavailable` when the
+        executor cannot be reached (retried later); `InvalidInput` when it never can run."""
+        ...
+
+    async def outcome(self, op_id: str) -> RunState | None:
+        """Where the op stands, or None when the executor never saw it."""
+        ...
+
+    async def wait(self, op_id: str) -> RunState:
+        """The op's outcome once it finished."""
+        ...
+
+
+_DONE = {
+    WorkflowState.SUCCEEDED: RunState.SUCCEEDED,
+    WorkflowState.FAILED: RunState.FAILED,
+    WorkflowState.CANCELLED: RunState.FAILED,
+    WorkflowState.ROLLED_BACK: RunState.FAILED,
+}
+
+
+class OrchestratorDispatcher:
+    """Runs an op's plan, exactly as signed, as workflow `op_id` (in process or over HTTP)."""
+
+    def __init__(self, api: OrchestratorAPI) -> None:
+        self._api = api
+
+    async def submit(self, op_id: str, op: OpRequest) -> None:
+        try:
+            spec = WorkflowSpec.model_validate(op.plan.workflow)
+        except ValidationError as exc:
+            raise InvalidInput(f"the op's workflow is not a workflow: {exc}") from None
+        await self._api.submit(spec, workflow_id=op_id)
+
+    async def outcome(self, op_id: str) -> RunState | None:
+        try:
+            view = await self._api.get(op_id)
+        except NotFound:
+            return None
+        return _DONE.get(view.state, RunState.RUNNING)
+
+    async def wait(self, op_id: str) -> RunState:
+        view = await self._api.wait(op_id, timeout_s=None)
+        return _DONE.get(view.state, RunState.RUNNING)

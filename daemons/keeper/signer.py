@@ -1,0 +1,57 @@
+"""Approved op → compact JWS (PyJWT, `alg: EdDSA`, `typ`, `kid`) carrying `OpsClaims`."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+from daemons.ops.keyring import KeyRing
+from daemons.ops.model import ALGORITHM, AUDIENCE, ISSUER, TOKEN_TYPE, OpRequest, OpsClaims
+
+TOKEN_TTL_S = 3600
+"""How long a signed op may wait in the stream for a controller (covers redeliveries)."""
+
+
+class Signer:
+    def __init__(self, keys: KeyRing, *, ttl_s: int = TOKEN_TTL_S, issuer: str = ISSUER) -> None:
+        self._keys = keys
+        self.ttl_s = ttl_s
+        self.issuer = issuer
+
+    def claims(
+        self,
+        op_id: str,
+        op: OpRequest,
+        *,
+        requester: str,
+        approvers: list[str],
+        rule: str,
+        trace_id: str,
+    ) -> OpsClaims:
+        now = int(time.time())
+        return OpsClaims(
+            iss=self.issuer,
+            sub=requester,
+            aud=AUDIENCE,
+            jti=op_id,
+            iat=now,
+            nbf=now,
+            exp=now + self.ttl_s,
+            op_type=op.type,
+            target=op.target,
+            params_digest=op.params_digest(),
+            plan_digest=op.plan_digest(),
+            approvers=approvers,
+            rule=rule,
+            trace_id=trace_id,
+        )
+
+    def sign(self, claims: OpsClaims) -> str:
+        kid, key = self._keys.signing_key()
+        return jwt.encode(
+            claims.model_dump(mode="json"),
+            key,
+            algorithm=ALGORITHM,
+            headers={"kid": kid, "typ": TOKEN_TYPE},
+        )

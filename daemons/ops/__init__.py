@@ -1,0 +1,41 @@
+"""The ops plane's shared contract: ops, claims, audit events, keys and the gate seam.
+
+Keeper and controller never import each other; both import this, and talk over NATS.
+"""
+
+from daemons.ops.audit import AuditEvent, AuditPublisher, Outcome
+from daemons.ops.gate import OpsGate, OpsHandle, require_published
+from daemons.ops.keyring import KeyRing, verification_keys
+from daemons.ops.model import (
+    Decision,
+    OpDecision,
+    OpMessage,
+    OpPlan,
+    OpRequest,
+    OpsClaims,
+    OpStatus,
+    OpTarget,
+    canonical_json,
+    digest,
+)
+
+__all__ = [
+    "AuditEvent",
+    "AuditPublisher",
+    "Decision",
+    "KeyRing",
+    "OpDecision",
+    "OpMessage",
+    "OpPlan",
+    "OpRequest",
+    "OpStatus",
+    "OpTarget",
+    "OpsClaims",
+    "OpsGate",
+    "OpsHandle",
+    "Outcome",
+    "canonical_json",
+    "digest",
+    "require_published",
+    "verification_keys",
+]

@@ -1,0 +1,134 @@
+"""What an op is, what the keeper signs about it and what travels on `ops.pending.<type>`.
+
+The token binds the op by digest: `params_digest` is the SHA-256 of the params' canonical
+JSON, `plan_digest` that of the plan (the exact workflow and its listed changes). The
+controller recomputes both from the message it received, so what was approved is what
+runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field
+
+from registry.model import StrictModel
+
+ISSUER = "prvng-keeper"
+AUDIENCE = "prvng-controller"
+TOKEN_TYPE = "ops+jwt"
+ALGORITHM = "EdDSA"
+OP_ID_PATTERN = r"^op-[a-f0-9]{32}$"
+"""An op id (the token's jti): also the orchestrator's workflow id, so kept plain."""
+
+
+def canonical_json(value: Any) -> bytes:
+    """One byte string per JSON value: sorted keys, no spaces, UTF-8 (RFC 8785 for our
+    values: strings, integers, booleans, null, lists and objects)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def digest(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+class OpTarget(StrictModel):
+    """What an op acts on; policies match its name, provider and labels."""
+
+    name: str = Field(min_length=1, max_length=253)
+    provider: str = Field(default="", max_length=64)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class OpPlan(StrictModel):
+    """What would run (`workflow`, a `WorkflowSpec` as JSON) and what it would change."""
+
+    workflow: dict[str, Any]
+    changes: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class OpRequest(StrictModel):
+    """An op a tool asks the keeper to decide on."""
+
+    type: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.-]*$")
+    target: OpTarget
+    images: list[str] = Field(default_factory=list, max_length=256)
+    """Server image, taskserv name or the workflow's action kinds: what policies call image."""
+    risk: Literal["read", "write", "destructive"] = "write"
+    params: dict[str, Any] = Field(default_factory=dict)
+    plan: OpPlan
+
+    def params_digest(self) -> str:
+        return digest(self.params)
+
+    def plan_digest(self) -> str:
+        return digest(self.plan.model_dump(mode="json"))
+
+
+class OpsClaims(StrictModel):
+    """The claims of an approval token (a compact JWS, EdDSA)."""
+
+    iss: str
+    sub: str
+    """The requester."""
+    aud: str
+    jti: str = Field(pattern=OP_ID_PATTERN)
+    iat: int
+    nbf: int
+    exp: int
+    op_type: str
+    target: OpTarget
+    params_digest: str
+    plan_digest: str
+    approvers: list[str]
+    """Who approved (empty for an auto-approved op); never the requester."""
+    rule: str
+    """The policy rule that decided."""
+    trace_id: str
+
+
+class OpMessage(StrictModel):
+    """The body of a message on `ops.pending.<type>`."""
+
+    token: str = Field(max_length=16_384)
+    op: OpRequest
+
+
+class Decision(StrEnum):
+    AUTO_APPROVE = "auto_approve"
+    REQUIRE_APPROVAL = "require_approval"
+    DENY = "deny"
+
+
+class OpStatus(StrEnum):
+    """An op as the keeper sees it."""
+
+    PENDING = "pending"
+    """Waiting for approvers."""
+    APPROVED = "approved"
+    """Signed; not yet acknowledged by JetStream (publishing again is safe)."""
+    PUBLISHED = "published"
+    """Signed and stored by JetStream: the controller will see it."""
+    DENIED = "denied"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class OpDecision(StrictModel):
+    """The keeper's answer to a request, an approval or a rejection."""
+
+    op_id: str
+    status: OpStatus
+    decision: Decision
+    rule: str
+    approvers: list[str] = Field(default_factory=list)
+    approvals_needed: int = 0
+    approver_roles: list[str] = Field(default_factory=list)
+    expires_at: str | None = None
+    token: str | None = None
+    reason: str = ""
