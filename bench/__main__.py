@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench.contract_suite",
     "bench.startup",
     "bench.ops",
+    "bench.ncl_sync",
 )
 
 

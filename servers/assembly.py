@@ -11,6 +11,7 @@ construct a store or a daemon themselves.
               ├─ TokenBucketLimiter (PRVNG_RATE_LIMITS; its summed refusals to the same sink)
               ├─ StateStore         (lazy: opened on first use)
               ├─ OrchestratorHandle (lazy: the engine in process, or the daemon's client)
+              ├─ ConfigCache        (ncl-sync's cache: every config read; ncl-sync.ncl)
               └─ HealthBoard        (registry, state, orchestrator probes)
 """
 
@@ -29,6 +30,7 @@ from daemons.common.keystore import KeyStore
 from daemons.common.sessions import SessionSigner
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
+from daemons.ncl_sync import ConfigCache, NclSyncConfig, open_cache
 from daemons.orchestrator.model import WorkflowState
 from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import JsonlAuditSink, Principal, Registry, Resources
@@ -62,6 +64,12 @@ async def open_orchestrator(
 
     async with Orchestrator(settings, state=await resources.get(StateStore)) as engine:
         yield OrchestratorHandle(engine, "in process", engine.health)
+
+
+@asynccontextmanager
+async def open_config_cache(settings: Settings) -> AsyncIterator[ConfigCache]:
+    """ncl-sync's cache as configured by the workspace's `ncl-sync.ncl`."""
+    yield open_cache(settings, NclSyncConfig.load(settings.config_dir))
 
 
 def _health_board(registry: Registry) -> HealthBoard:
@@ -126,6 +134,7 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     resources.put(CedarAuthorizer, authorizer)
     resources.provide(StateStore, lambda: StateStore.open(settings.state_url))
     resources.provide(OrchestratorHandle, lambda: open_orchestrator(settings, resources))
+    resources.provide(ConfigCache, lambda: open_config_cache(settings))
     resources.put(HealthBoard, _health_board(registry))
     registry.extend(specs)
     return registry

@@ -241,11 +241,18 @@ def _run_orchestrator(settings: Settings, host: str, port: int | None) -> int:
     return run_daemon(settings, host, ORCHESTRATOR_PORT if port is None else port)
 
 
+def _run_ncl_sync(settings: Settings, _host: str, _port: int | None) -> int:
+    from daemons.ncl_sync import run_daemon
+
+    return run_daemon(settings)
+
+
 DaemonRunner = Callable[[Settings, str, "int | None"], int]
 
 DAEMONS: dict[str, tuple[str, DaemonRunner]] = {
     "http": ("the HTTP daemon: REST, /mcp, OpenAPI, /health (port 8080)", _run_http),
     "orchestrator": ("the workflow engine and its internal API (port 8081)", _run_orchestrator),
+    "ncl-sync": ("the config cache for PRVNG_CONFIG (no port)", _run_ncl_sync),
 }
 
 

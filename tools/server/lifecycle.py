@@ -15,6 +15,7 @@ from pydantic import Field
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
+from daemons.ncl_sync import ConfigCache
 from daemons.orchestrator.provisioning.templates import (
     server_delete_workflow,
     servers_create_workflow,
@@ -65,7 +66,9 @@ async def _create_targets(args: CreateInput, resources: Resources) -> list[Targe
     A config that cannot be read names no target; the handler then reports why."""
     settings = await resources.get(Settings)
     try:
-        workspace = await evaluate(settings.config_dir, args.config)
+        workspace = await evaluate(
+            await resources.get(ConfigCache), settings.config_dir, args.config
+        )
     except PlatformError:
         return []
     servers = workspace.get("servers", []) if isinstance(workspace, dict) else []
@@ -92,7 +95,7 @@ async def _delete_targets(args: DeleteInput, resources: Resources) -> list[Targe
 
 async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
     settings = await ctx.resource(Settings)
-    workspace = await evaluate(settings.config_dir, args.config)
+    workspace = await evaluate(await ctx.resource(ConfigCache), settings.config_dir, args.config)
     spec = await asyncio.to_thread(
         servers_create_workflow, workspace, args.names, catalog=settings.config_dir
     )
