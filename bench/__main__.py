@@ -11,6 +11,7 @@ BENCHMARKS = (
     "bench.orchestrator",
     "bench.contract_suite",
     "bench.startup",
+    "bench.audit_mirror",
 )
 
 

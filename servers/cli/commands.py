@@ -219,11 +219,19 @@ def _run_orchestrator(settings: Settings, host: str, port: int | None) -> int:
     return run_daemon(settings, host, ORCHESTRATOR_PORT if port is None else port)
 
 
+def _run_audit_mirror(settings: Settings, host: str, port: int | None) -> int:
+    """No listener of its own: `host` and `port` do not apply."""
+    from daemons.audit_mirror.daemon import run_daemon
+
+    return run_daemon(settings)
+
+
 DaemonRunner = Callable[[Settings, str, "int | None"], int]
 
 DAEMONS: dict[str, tuple[str, DaemonRunner]] = {
     "http": ("the HTTP daemon: REST, /mcp, OpenAPI, /health (port 8080)", _run_http),
     "orchestrator": ("the workflow engine and its internal API (port 8081)", _run_orchestrator),
+    "audit-mirror": ("ops.audit.> as signed git commits in PRVNG_HOME/audit", _run_audit_mirror),
 }
 
 
