@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench.startup",
     "bench.ops",
     "bench.ncl_sync",
+    "bench.audit_mirror",
 )
 
 

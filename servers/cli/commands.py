@@ -247,12 +247,20 @@ def _run_ncl_sync(settings: Settings, _host: str, _port: int | None) -> int:
     return run_daemon(settings)
 
 
+def _run_audit_mirror(settings: Settings, host: str, port: int | None) -> int:
+    """No listener of its own: `host` and `port` do not apply."""
+    from daemons.audit_mirror.daemon import run_daemon
+
+    return run_daemon(settings)
+
+
 DaemonRunner = Callable[[Settings, str, "int | None"], int]
 
 DAEMONS: dict[str, tuple[str, DaemonRunner]] = {
     "http": ("the HTTP daemon: REST, /mcp, OpenAPI, /health (port 8080)", _run_http),
     "orchestrator": ("the workflow engine and its internal API (port 8081)", _run_orchestrator),
     "ncl-sync": ("the config cache for PRVNG_CONFIG (no port)", _run_ncl_sync),
+    "audit-mirror": ("ops.audit.> as signed git commits in PRVNG_HOME/audit", _run_audit_mirror),
 }
 
 
