@@ -139,6 +139,23 @@ async def test_control_plans_name_the_workflow_and_its_state(
     assert await _world(registry, owner, settings) == before
 
 
+async def test_a_plan_is_refused_where_the_submission_would_be(
+    registry: Registry, owner: Principal
+) -> None:
+    """A cycle, an unknown action, bad params: the orchestrator's own checks, no plan."""
+    for tasks in (
+        [
+            {"id": "a", "action": "noop", "depends_on": ["b"]},
+            {"id": "b", "action": "noop", "depends_on": ["a"]},
+        ],
+        [{"id": "a", "action": "teleport"}],
+        [{"id": "a", "action": "shell", "params": {"nope": 1}}],
+    ):
+        spec = {"name": "p-bad", "tasks": tasks, "plan": True}
+        refused = await registry.invoke("workflow.submit", spec, principal=owner)
+        assert refused.code == "invalid_input", (tasks, refused)
+
+
 async def test_a_plan_needs_the_permission_of_the_act(
     registry: Registry, keystore: KeyStore
 ) -> None:

@@ -16,7 +16,7 @@ from pydantic import Field, RootModel, WithJsonSchema
 from daemons.common.inventory import DELETED, Inventory
 from daemons.common.state import StateStore
 from daemons.orchestrator.model import WorkflowSpec
-from daemons.orchestrator.protocol import OrchestratorAPI
+from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
 from daemons.orchestrator.views import WorkflowView
 from registry import NotFound, StrictModel, ToolContext
 from registry.audit import sha256_digest
@@ -183,6 +183,7 @@ def server_targets(
 
 async def plan_spec(op: str, spec: WorkflowSpec, wf_id: str | None, ctx: ToolContext) -> Plan:
     """The plan of submitting `spec`: its workflow, and its provisioning changes."""
+    await (await ctx.resource(OrchestratorHandle)).api.check(spec)
     changes, state = await provisioning_changes(spec, ctx)
     labels: dict[str, dict[str, str]] = {}
     for name, record in state.items():

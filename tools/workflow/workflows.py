@@ -197,6 +197,11 @@ TOOLS = [
             ContractCase("diamond", _wf("c-sub", _noop("a"), _noop("b", "a"), _noop("c", "a"))),
             ContractCase("plan", _wf("c-subp", _noop("a"), plan=True)),
             ContractCase(
+                "plan of a cycle",
+                _wf("c-cycp", _noop("a", "b"), _noop("b", "a"), plan=True),
+                expect="invalid_input",
+            ),
+            ContractCase(
                 "cycle", _wf("c-cyc", _noop("a", "b"), _noop("b", "a")), expect="invalid_input"
             ),
             ContractCase(
