@@ -197,3 +197,14 @@ async def test_the_audit_record_of_a_plan_says_plan(registry: Registry, owner: P
     assert env.ok, env.error
     page: Any = env.data
     assert sorted(r["outcome"] for r in page["records"]) == ["ok", "plan"]
+
+
+async def test_a_plan_keeps_secret_references_never_their_values(
+    registry: Registry, owner: Principal
+) -> None:
+    await _call(registry, owner, "secret.set", name="db-password", value="hunter2-plan")
+    env = {"DB_PASSWORD": {"secret": "db-password"}}
+    task = {"id": "a", "action": "shell", "params": {"command": "true", "env": env}}
+    plan = await _call(registry, owner, "workflow.submit", name="p-sec", tasks=[task], plan=True)
+    assert plan["workflow"]["tasks"][0]["params"]["env"] == env
+    assert "hunter2-plan" not in json.dumps(plan)

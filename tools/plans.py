@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, RootModel, WithJsonSchema
+from pydantic import ConfigDict, Field, RootModel, WithJsonSchema
 
 from daemons.common.inventory import DELETED, Inventory
 from daemons.common.state import StateStore
@@ -58,7 +58,10 @@ against `Plan` in full, and docs/plans.md describes it."""
 
 
 class WorkflowOrPlan(RootModel[WorkflowView | Annotated[Plan, WithJsonSchema(_PLAN_SCHEMA)]]):
-    """A workflow-starting tool's answer: the workflow, or (with `plan`) its plan."""
+    """A workflow-starting tool's answer: the workflow, or (with `plan`) its plan (an
+    object either way, as MCP wants of an output schema's root)."""
+
+    model_config = ConfigDict(json_schema_extra={"type": "object"})
 
 
 def make_plan(
