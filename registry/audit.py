@@ -30,14 +30,20 @@ DEFAULT_MAX_AGE_S = 7 * 86400.0
 DEFAULT_RETENTION = 10
 
 
+def canonical_json(value: Any) -> bytes:
+    """The one canonical JSON form digests are taken of: sorted keys, no spaces, UTF-8."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text.encode()
+
+
+def sha256_digest(value: Any) -> str:
+    """`sha256:<hex>` of `canonical_json(value)` (call args, plans, the state a plan saw)."""
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
 def args_digest(args: Any) -> str:
     """A stable SHA-256 of the canonical JSON form of a call's arguments."""
-    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return sha256_digest(args)
 
 
 async def big_args_digest(args: dict[str, Any], step: int = 200) -> str:
@@ -48,16 +54,16 @@ async def big_args_digest(args: dict[str, Any], step: int = 200) -> str:
         return args_digest(args)
     digest = hashlib.sha256(b"{")
     for i, key in enumerate(sorted(args)):
-        digest.update(b"%s%s:" % (b"," if i else b"", _canonical(key)))
+        digest.update(b"%s%s:" % (b"," if i else b"", canonical_json(key)))
         value = args[key]
         if type(value) is not list or len(value) <= step:
-            digest.update(_canonical(value))
+            digest.update(canonical_json(value))
             continue
         digest.update(b"[")
         for start in range(0, len(value), step):
             if start:
                 digest.update(b",")
-            digest.update(_canonical(value[start : start + step])[1:-1])
+            digest.update(canonical_json(value[start : start + step])[1:-1])
             await asyncio.sleep(0)
         digest.update(b"]")
     digest.update(b"}")

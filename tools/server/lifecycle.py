@@ -35,6 +35,7 @@ from registry import (
 from registry.errors import PlatformError
 from registry.resources import Resources
 from tools.config.nickel import evaluate
+from tools.plans import Plan, WorkflowOrPlan, plan_spec
 from tools.server.registration import ServerName
 from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
 
@@ -93,16 +94,18 @@ async def _delete_targets(args: DeleteInput, resources: Resources) -> list[Targe
     return targets
 
 
-async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
+async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView | Plan:
     settings = await ctx.resource(Settings)
     workspace = await evaluate(await ctx.resource(ConfigCache), settings.config_dir, args.config)
     spec = await asyncio.to_thread(
         servers_create_workflow, workspace, args.names, catalog=settings.config_dir
     )
+    if args.plan:
+        return await plan_spec("server.create", spec, args.id, ctx)
     return await submit(ctx, spec, args)
 
 
-async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
+async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView | Plan:
     """Refuses names the inventory never had: deleting a typo must not look like success
     (a server deleted before stays in the inventory as `deleted`, so a repeat is fine)."""
     inventory = Inventory(await ctx.resource(StateStore))
@@ -118,6 +121,8 @@ async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
             details={"servers": missing},
         )
     spec = server_delete_workflow(args.names)
+    if args.plan:
+        return await plan_spec("server.delete", spec, args.id, ctx)
     return await submit(ctx, spec, args)
 
 
@@ -133,7 +138,7 @@ TOOLS = [
             "return when it is done. Every step is undone if one fails for good."
         ),
         input_model=CreateInput,
-        output_model=WorkflowView,
+        output_model=WorkflowOrPlan,
         handler=create,
         follow=FOLLOW_WORKFLOW,
         permission="server:write",
@@ -153,6 +158,7 @@ TOOLS = [
                 expect="invalid_input",
             ),
             ContractCase("no such config", {"config": "missing.ncl"}, expect="not_found"),
+            ContractCase("plan", {"config": LAB_CONFIG, "names": ["lab-1"], "plan": True}),
         ),
     ),
     ToolSpec(
@@ -160,7 +166,7 @@ TOOLS = [
         rate_class=RateClass.EXEC,
         summary="Delete servers: stop their taskservs and remove them (a workflow)",
         input_model=DeleteInput,
-        output_model=WorkflowView,
+        output_model=WorkflowOrPlan,
         handler=delete,
         follow=FOLLOW_WORKFLOW,
         permission="server:write",
@@ -183,6 +189,17 @@ TOOLS = [
             ),
             ContractCase("no names", {"names": []}, expect="invalid_input"),
             ContractCase("unknown server", {"names": ["ghost"]}, expect="not_found"),
+            ContractCase(
+                "plan",
+                {"names": ["lab-1"], "plan": True},
+                setup=(
+                    Call(
+                        "server.create",
+                        {"config": LAB_CONFIG, "names": ["lab-1"], "id": "c-sdp-pre", "wait": True},
+                    ),
+                ),
+            ),
+            ContractCase("plan, unknown server", {"names": ["ghost"], "plan": True}, "not_found"),
         ),
     ),
 ]
