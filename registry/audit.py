@@ -23,22 +23,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from registry.canonical import canonical_json, sha256_digest
+
 log = logging.getLogger("prvng.audit")
 
 DEFAULT_MAX_BYTES = 10 << 20
 DEFAULT_MAX_AGE_S = 7 * 86400.0
 DEFAULT_RETENTION = 10
-
-
-def canonical_json(value: Any) -> bytes:
-    """The one canonical JSON form digests are taken of: sorted keys, no spaces, UTF-8."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return text.encode()
-
-
-def sha256_digest(value: Any) -> str:
-    """`sha256:<hex>` of `canonical_json(value)` (call args, plans, the state a plan saw)."""
-    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
 
 
 def args_digest(args: Any) -> str:

@@ -19,7 +19,7 @@ from daemons.orchestrator.model import WorkflowSpec
 from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
 from daemons.orchestrator.views import WorkflowView
 from registry import NotFound, StrictModel, ToolContext
-from registry.audit import sha256_digest
+from registry.canonical import sha256_digest
 from tools.workflow.access import owned
 
 Action = Literal["create", "update", "delete", "no-op"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from daemons.ops.model import canonical_json
+from registry.canonical import canonical_json
 from registry.errors import InvalidInput
 
 EVENTS_DIR = "events"

@@ -15,8 +15,6 @@ from daemons.ops.model import (
     OpsClaims,
     OpStatus,
     OpTarget,
-    canonical_json,
-    digest,
 )
 
 __all__ = [
@@ -34,8 +32,6 @@ __all__ = [
     "OpsGate",
     "OpsHandle",
     "Outcome",
-    "canonical_json",
-    "digest",
     "require_published",
     "verification_keys",
 ]

@@ -8,13 +8,12 @@ runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field
 
+from registry.canonical import sha256_digest
 from registry.model import StrictModel
 
 ISSUER = "prvng-keeper"
@@ -23,18 +22,6 @@ TOKEN_TYPE = "ops+jwt"
 ALGORITHM = "EdDSA"
 OP_ID_PATTERN = r"^op-[a-f0-9]{32}$"
 """An op id (the token's jti): also the orchestrator's workflow id, so kept plain."""
-
-
-def canonical_json(value: Any) -> bytes:
-    """One byte string per JSON value: sorted keys, no spaces, UTF-8 (RFC 8785 for our
-    values: strings, integers, booleans, null, lists and objects)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
-
-
-def digest(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
 
 
 class OpTarget(StrictModel):
@@ -64,10 +51,10 @@ class OpRequest(StrictModel):
     plan: OpPlan
 
     def params_digest(self) -> str:
-        return digest(self.params)
+        return sha256_digest(self.params)
 
     def plan_digest(self) -> str:
-        return digest(self.plan.model_dump(mode="json"))
+        return sha256_digest(self.plan.model_dump(mode="json"))
 
 
 class OpsClaims(StrictModel):
