@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nats.aio.client import Client
 
+from daemons.audit_mirror.daemon import AuditVerifier
 from daemons.bus import NatsServer
 from daemons.common.settings import Settings
 from servers.daemon_components import AuditMirrorComponent
@@ -35,3 +36,15 @@ async def test_without_nats_it_waits_and_starts_nothing(settings: Settings) -> N
     assert status.ready and status.detail == "waiting for NATS (PRVNG_NATS_URL is not set)"
     assert component.mirror is None
     await component.stop()
+
+
+async def test_the_verifier_resource_names_stream_events_with_no_commit(
+    settings: Settings, nats_server: NatsServer, nc: Client
+) -> None:
+    ids = await publish(nc, 2)  # no mirror runs: nothing is committed
+    report, stream_checked = await AuditVerifier(settings, nats_server.url).verify()
+    assert stream_checked and not report.ok
+    assert sorted(p.kind for p in report.problems) == ["missing_event", "missing_event"]
+    assert all(any(i in p.detail for i in ids) for p in report.problems)
+    report, stream_checked = await AuditVerifier(settings, nats_server.url).verify(stream=False)
+    assert not stream_checked and report.ok
