@@ -11,12 +11,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from daemons.audit_mirror import AuditRepo, ensure_signing_key, parse_event
 from daemons.audit_mirror.repo import git_env, run_git
 from daemons.common.settings import Settings
 from registry import Principal, Registry
+from servers.supervisor import serve
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 
@@ -86,3 +88,17 @@ def test_the_cli_keeps_the_offline_command_and_calls_the_tool_by_name(forged: st
     assert [p["kind"] for p in answer["problems"]] == [
         p["kind"] for p in json.loads(offline.stdout)["problems"]
     ]
+
+
+async def test_the_rest_alias_answers_the_report(
+    registry: Registry, settings: Settings, admin_key: str, forged: str
+) -> None:
+    async with serve(registry, settings) as url, httpx.AsyncClient(base_url=url) as client:
+        response = await client.get(
+            "/v1/audit/verify",
+            params={"stream": "false"},
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ok"] and body["data"]["ok"] is False and body["data"]["head"] == forged

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from daemons.audit_mirror.daemon import AuditVerifier
-from registry import ContractCase, StrictModel, ToolContext, ToolSpec
+from registry import ContractCase, RestAlias, StrictModel, ToolContext, ToolSpec
 
 
 class VerifyInput(StrictModel):
@@ -61,6 +61,7 @@ TOOLS = [
         handler=verify_audit,
         permission="audit:admin",
         idempotent=True,
+        rest=RestAlias("GET", "/v1/audit/verify"),
         tags=("audit",),
         cases=(
             ContractCase("an empty record verifies", {}),
