@@ -12,6 +12,7 @@ construct a store or a daemon themselves.
               ├─ StateStore         (lazy: opened on first use)
               ├─ OrchestratorHandle (lazy: the engine in process, or the daemon's client)
               ├─ ConfigCache        (ncl-sync's cache: every config read; ncl-sync.ncl)
+              ├─ AuditVerifier      (the signed audit repository's check; PRVNG_NATS_URL)
               └─ HealthBoard        (registry, state, orchestrator probes)
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from daemons.audit_mirror.daemon import AuditVerifier
 from daemons.common.audit_store import AuditStore
 from daemons.common.authentication import PlatformAuthenticator
 from daemons.common.authorization import CedarAuthorizer
@@ -132,6 +134,7 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     resources.put(AuditStore, audit_index)
     resources.put(SessionSigner, signer)
     resources.put(CedarAuthorizer, authorizer)
+    resources.put(AuditVerifier, AuditVerifier.from_settings(settings))
     resources.provide(StateStore, lambda: StateStore.open(settings.state_url))
     resources.provide(OrchestratorHandle, lambda: open_orchestrator(settings, resources))
     resources.provide(ConfigCache, lambda: open_config_cache(settings))

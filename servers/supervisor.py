@@ -24,6 +24,7 @@ from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import Registry
 from registry.timestamps import utc_now_iso
 from servers import runfile
+from servers.daemon_components import daemon_components
 from servers.http import begin_shutdown, create_app
 
 log = logging.getLogger("prvng.platform")
@@ -189,6 +190,9 @@ def build_platform(settings: Settings, registry: Registry, host: str, port: int)
     platform = Platform(settings, registry)
     platform.add_component(StateComponent(registry))
     platform.add_component(OrchestratorComponent(registry))
+    for daemon in daemon_components(settings, registry, os.environ.get("PRVNG_NATS_URL")):
+        platform.health.add(daemon.name, daemon.status)
+        platform.add_component(daemon)
     app = create_app(registry, settings, run_secret=platform.run_secret)
     http = HttpComponent(app, host, port, limits=settings.http)
     platform.health.add(http.name, http.status)

@@ -2,6 +2,7 @@
 
 NATS is `PRVNG_NATS_URL`, else a bundled nats-server on the home's store (as the
 platform's); remotes come from `PRVNG_AUDIT_REMOTES` (comma-separated git URLs).
+`AuditVerifier` is the same check for a running event loop (the `audit.verify` tool's).
 """
 
 from __future__ import annotations
@@ -72,11 +73,33 @@ async def _stream(url: str) -> dict[str, bytes]:
         await nc.close()
 
 
+def _verify_repo(settings: Settings, stream: dict[str, bytes] | None) -> VerifyReport:
+    config = mirror_config(settings)
+    key = ensure_signing_key(config.keys_dir)
+    anchors = remote_heads(config.repo_dir, config.remotes)
+    return verify(config.repo_dir, key.allowed_signers, stream=stream, anchors=anchors)
+
+
 def verify_home(settings: Settings, nats_url: str | None) -> VerifyReport:
     """Verify the home's audit repository: against its remotes' heads and, with a NATS
     URL, against the audit stream."""
-    config = mirror_config(settings)
-    key = ensure_signing_key(config.keys_dir)
     stream = asyncio.run(_stream(nats_url)) if nats_url else None
-    anchors = remote_heads(config.repo_dir, config.remotes)
-    return verify(config.repo_dir, key.allowed_signers, stream=stream, anchors=anchors)
+    return _verify_repo(settings, stream)
+
+
+class AuditVerifier:
+    """`verify_home` from inside an event loop: git runs in a worker thread."""
+
+    def __init__(self, settings: Settings, nats_url: str | None = None) -> None:
+        self.settings = settings
+        self.nats_url = nats_url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuditVerifier:
+        return cls(settings, os.environ.get("PRVNG_NATS_URL") or None)
+
+    async def verify(self, *, stream: bool = True) -> tuple[VerifyReport, bool]:
+        """The report, and whether the audit stream was consulted (needs a NATS URL)."""
+        events = await _stream(self.nats_url) if stream and self.nats_url else None
+        report = await asyncio.to_thread(_verify_repo, self.settings, events)
+        return report, events is not None
