@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -91,6 +92,10 @@ class Plane:
     async def _start_controller(self, state: StateStore) -> None:
         await _controller(self._stack, self.home, self.url, state)
 
+    def cpu_s(self) -> float:
+        """CPU seconds the plane has used (every thread; nats-server not counted)."""
+        return time.process_time()
+
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
@@ -133,11 +138,20 @@ class SplitPlane(Plane):
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
+        self.child = child
         self._stack.push_async_callback(_stop, child)
         assert child.stdout is not None
         line = await asyncio.wait_for(child.stdout.readline(), 60)
         if line != READY:
             raise RuntimeError(f"the controller process did not start: {line!r}")
+
+    def cpu_s(self) -> float:
+        """Both processes' CPU seconds (the child's from /proc: 0 where there is none)."""
+        stat = Path(f"/proc/{self.child.pid}/stat")
+        if not stat.exists():
+            return super().cpu_s()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return super().cpu_s() + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _stop(child: asyncio.subprocess.Process) -> None:
