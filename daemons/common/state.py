@@ -149,11 +149,17 @@ class StateStore:
         for table, inserts in by_table.items():
             try:
                 created = await self._insert_new(table, inserts)
-            except Exception as exc:  # handed to every caller waiting on it
+            except Exception as exc:
+                if len(inserts) == 1:
+                    inserts[0].done.set_exception(exc)
+                    continue
+                # One bad row must not fail its neighbours: each one alone, its own error.
+                created = set()
                 for pending in inserts:
-                    if not pending.done.done():
-                        pending.done.set_exception(exc)
-                continue
+                    try:
+                        created |= await self._insert_new(table, [pending])
+                    except Exception as alone:  # handed to its caller
+                        pending.done.set_exception(alone)
             for pending in inserts:
                 if pending.done.done():
                     continue

@@ -73,3 +73,17 @@ async def test_an_op_ended_twice_in_one_turn_ends_once() -> None:
         assert results == [True, False, False, False]
         assert (await ledger.get("op-1") or {})["state"] == OpState.SUCCEEDED
         assert (await ledger.get("op-2") or {})["state"] == OpState.SUCCEEDED
+
+
+async def test_a_row_the_store_refuses_fails_only_its_own_insert() -> None:
+    async with StateStore.open("mem://") as state:
+        results = await asyncio.gather(
+            state.insert("op", "good", {"n": 1}),
+            state.insert("op", "bad", {"n": object()}),
+            state.insert("op", "fine", {"n": 2}),
+            return_exceptions=True,
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], Exception)
+        assert await state.get("op", "good") == {"id": "good", "n": 1}
+        assert await state.get("op", "bad") is None
