@@ -62,6 +62,9 @@ class StateStore:
         self.url = url
         self._inserts: list[_Insert] = []
         self._flushing: set[asyncio.Task[None]] = set()
+        self._conditional = asyncio.Lock()
+        """Conditional updates run one at a time: the embedded engine (3.0.0b10) let two
+        concurrent `UPDATE ... WHERE version IN [v]` both succeed (tests/test_state_cas.py)."""
 
     @classmethod
     @asynccontextmanager
@@ -229,7 +232,8 @@ class StateStore:
 
         for _ in range(_CAS_RETRIES):
             try:
-                return await self._db.query(sql, variables)
+                async with self._conditional:
+                    return await self._db.query(sql, variables)
             except SurrealError as exc:
                 if "already exists" in str(exc):
                     raise Conflict(
