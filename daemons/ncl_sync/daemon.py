@@ -54,15 +54,30 @@ class NclSyncDaemon:
         self.rounds = 0
         """Completed sync rounds (the first warm-up is round 1); tests wait on it."""
         self.ready = asyncio.Event()
+        self._errors: dict[Path, str] = {}
 
     async def sync(self) -> dict[Path, str]:
         """Re-read every workspace file through the cache; the errors by file."""
         errors = await self.cache.warm(self.workspace, workspace_files(self.workspace))
-        for target, error in errors.items():
-            log.warning("ncl-sync: %s: %s", target, error)
+        self._tell(errors)
         self.rounds += 1
         self._write_stats()
         return errors
+
+    def _tell(self, errors: dict[Path, str]) -> None:
+        """Say what changed, not every error of every round: at warm-up, which files do not
+        export on their own (schemas, broken examples); later, each new error and each fix."""
+        if self.rounds == 0:
+            if errors:
+                names = ", ".join(sorted(os.path.relpath(p, self.workspace) for p in errors))
+                log.info("ncl-sync: %d file(s) do not export on their own: %s", len(errors), names)
+        else:
+            for target, error in errors.items():
+                if self._errors.get(target) != error:
+                    log.warning("ncl-sync: %s: %s", target, error)
+            for target in self._errors.keys() - errors.keys():
+                log.info("ncl-sync: %s exports again", target)
+        self._errors = errors
 
     def _write_stats(self) -> None:
         summary = self.cache.summary() | {"workspace": str(self.workspace), "rounds": self.rounds}
