@@ -119,6 +119,11 @@ class Controller:
         sub = await self._js.pull_subscribe_bind(self.config.durable, stream=PENDING_STREAM)
         self._loop = asyncio.create_task(self._pull(sub), name=f"{self.name}-pull")
 
+    @property
+    def running(self) -> bool:
+        """Pulling (started, not stopped, its loop alive)."""
+        return self._loop is not None and not self._loop.done()
+
     async def stop(self) -> None:
         """Stop pulling and following; what is unacked is redelivered to whoever pulls."""
         tasks = [
