@@ -44,6 +44,7 @@ from daemons.common.sessions import SessionSigner
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.controller import Controller
+from daemons.controller.ledger import Ledger
 from daemons.controller.runtime import open_controller
 from daemons.keeper import Keeper
 from daemons.keeper.runtime import open_keeper
@@ -133,7 +134,7 @@ async def _ops(resources: Resources) -> AsyncIterator[OpsHandle]:
     """The gate tools call: the keeper, with a controller in this process to execute."""
     keeper = await resources.get(Keeper)
     await resources.get(Controller)
-    yield OpsHandle(keeper)
+    yield OpsHandle(keeper, Ledger(await resources.get(StateStore)))
 
 
 def provide_ops(registry: Registry, settings: Settings, store_dir: Path | None) -> None:
@@ -186,7 +187,8 @@ def _health_board(registry: Registry) -> HealthBoard:
         if not resources.is_open(Bus):
             return ComponentStatus(True, "starts on first use")
         bus = resources.peek(Bus)
-        return ComponentStatus(bus.nc.is_connected, bus.url)
+        where = "bundled nats-server" if bus.server is not None else "PRVNG_NATS_URL"
+        return ComponentStatus(bus.nc.is_connected, where)
 
     async def keeper() -> ComponentStatus:
         if not resources.is_open(Keeper):

@@ -9,6 +9,7 @@ from daemons.ops.keyring import KeyRing, verification_keys
 from daemons.ops.model import (
     Decision,
     OpDecision,
+    OpInfo,
     OpMessage,
     OpPlan,
     OpRequest,
@@ -25,6 +26,7 @@ __all__ = [
     "Decision",
     "KeyRing",
     "OpDecision",
+    "OpInfo",
     "OpMessage",
     "OpPlan",
     "OpRequest",

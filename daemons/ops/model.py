@@ -117,6 +117,8 @@ class OpStatus(StrEnum):
     DENIED = "denied"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    """Withdrawn while pending, by its requester or an admin."""
 
 
 class OpDecision(StrictModel):
@@ -132,3 +134,13 @@ class OpDecision(StrictModel):
     expires_at: str | None = None
     token: str | None = None
     reason: str = ""
+
+
+class OpInfo(OpDecision):
+    """A decision with what it was about: `ops.list` and `ops.get` show this."""
+
+    op_type: str
+    requester: str
+    target: OpTarget
+    created_at: str
+    trace_id: str = ""
