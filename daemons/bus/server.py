@@ -46,6 +46,7 @@ def nats_server_binary() -> Path:
 def _config(store_dir: Path, run_dir: Path, host: str, port: int) -> str:
     return (
         f'listen: "{host}:{port if port else -1}"\n'
+        "max_payload: 8MB\n"  # an op carries its whole workflow (a spec may be over 1 MiB)
         f'ports_file_dir: "{run_dir}"\n'
         "jetstream {\n"
         f'  store_dir: "{store_dir}"\n'

@@ -64,11 +64,20 @@ class Ledger:
     async def get(self, jti: str) -> dict[str, Any] | None:
         return await self._state.get(TABLE, jti)
 
-    async def finish(self, jti: str, state: OpState, detail: str = "") -> bool:
-        """`dispatched → succeeded | failed | dead_lettered`; False if it was not dispatched."""
+    async def finish(self, jti: str, state: OpState, detail: str = "", code: str = "") -> bool:
+        """`dispatched → succeeded | failed | dead_lettered`; False if it was not dispatched.
+        `code`: the error code of the executor's refusal (what a waiting tool answers)."""
         change = {"state": state.value, "detail": detail, "finished_at": utc_now_iso()}
+        if code:
+            change["code"] = code
         return await self._state.update_if(
             TABLE, jti, change, field="state", expected=[OpState.DISPATCHED.value]
+        )
+
+    async def note(self, jti: str, detail: str) -> None:
+        """Why a dispatched op waits (the executor could not take it yet)."""
+        await self._state.update_if(
+            TABLE, jti, {"detail": detail}, field="state", expected=[OpState.DISPATCHED.value]
         )
 
     async def in_state(self, state: OpState) -> list[dict[str, Any]]:

@@ -202,9 +202,10 @@ class Controller:
                 await self._ledger.finish(jti, OpState.DEAD_LETTERED, exc.message)
                 await self._emit(Outcome.DEAD_LETTERED, claims, reason=exc.message)
                 return Term(f"dead-lettered after {msg.metadata.num_delivered} deliveries")
+            await self._ledger.note(jti, exc.message)
             return Nak(exc.message, self._delay(msg))
         except PlatformError as exc:  # the executor refused the workflow: it never can run
-            await self._ledger.finish(jti, OpState.FAILED, exc.message)
+            await self._ledger.finish(jti, OpState.FAILED, exc.message, exc.code.value)
             await self._emit(Outcome.FAILED, claims, reason=exc.message)
             return Term(exc.message)
         self._follow(claims)  # audited at its end: a dispatch is a step, not an outcome

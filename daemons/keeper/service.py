@@ -52,8 +52,14 @@ class Keeper:
         """The verification keys (`/.well-known/jwks.json`)."""
         return self.keys.jwks()
 
-    async def request(self, op: OpRequest, requester: Principal, trace_id: str = "") -> OpDecision:
-        op_id = f"op-{uuid.uuid4().hex}"
+    async def request(
+        self, op: OpRequest, requester: Principal, trace_id: str = "", op_id: str | None = None
+    ) -> OpDecision:
+        """Decide on `op`. With `op_id` (a workflow id the caller chose), asking again for
+        the same op is answered with its decision; another op under that id is a conflict."""
+        if op_id is not None and (known := await self._state.get(TABLE, op_id)) is not None:
+            return _same_op(op_id, known, op, requester)
+        op_id = op_id or f"op-{uuid.uuid4().hex}"
         rule = self.policy.decide(op)
         now = time.time()
         record: dict[str, Any] = {
@@ -347,6 +353,18 @@ def _decision(op_id: str, record: dict[str, Any]) -> OpDecision:
         token=record.get("token"),
         reason=record.get("reason", ""),
     )
+
+
+def _same_op(op_id: str, record: dict[str, Any], op: OpRequest, requester: Principal) -> OpDecision:
+    known = OpRequest.model_validate_json(record["op"])
+    same = (known.params_digest(), known.plan_digest()) == (op.params_digest(), op.plan_digest())
+    if not same or record["requester"] != requester.id:
+        raise Conflict(
+            f"id {op_id!r} already names another op (or another requester's); "
+            "choose another id, or leave it out",
+            details={"op_id": op_id},
+        )
+    return _decision(op_id, record)
 
 
 def _info(op_id: str, record: dict[str, Any]) -> OpInfo:

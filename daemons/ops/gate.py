@@ -18,7 +18,7 @@ from registry.principal import Principal
 
 class OpsGate(Protocol):
     async def request(
-        self, op: OpRequest, requester: Principal, trace_id: str = ""
+        self, op: OpRequest, requester: Principal, trace_id: str = "", op_id: str | None = None
     ) -> OpDecision: ...
 
     async def approve(self, op_id: str, approver: Principal, trace_id: str = "") -> OpDecision: ...

@@ -21,8 +21,9 @@ ISSUER = "prvng-keeper"
 AUDIENCE = "prvng-controller"
 TOKEN_TYPE = "ops+jwt"
 ALGORITHM = "EdDSA"
-OP_ID_PATTERN = r"^op-[a-f0-9]{32}$"
-"""An op id (the token's jti): also the orchestrator's workflow id, so kept plain."""
+OP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+"""An op id (the token's jti): also the orchestrator's workflow id, so it has the workflow
+id's shape: `op-<32 hex>` when the keeper picks it, the caller's workflow id otherwise."""
 
 
 def canonical_json(value: Any) -> bytes:

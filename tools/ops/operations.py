@@ -11,7 +11,6 @@ from pydantic import Field, ValidationError
 from daemons.ops import OpDecision, OpInfo, OpsHandle, OpStatus, OpTarget
 from daemons.ops.model import OP_ID_PATTERN
 from daemons.orchestrator.model import WorkflowSpec
-from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import (
     ContractCase,
     InvalidInput,
@@ -160,8 +159,10 @@ def _decided(decision: OpDecision, workflow_id: str | None = None) -> OpDecided:
 async def approve_op(args: IdInput, ctx: ToolContext) -> OpDecided:
     handle = await _handle(ctx)
     decision = await handle.gate.approve(args.op_id, ctx.principal, ctx.trace_id)
-    published = decision.status is OpStatus.PUBLISHED
-    return _decided(decision, decision.op_id if published else None)
+    if decision.status is not OpStatus.PUBLISHED:
+        return _decided(decision)  # more approvers to come
+    await dispatched(ctx, decision.op_id)  # answered once its workflow runs
+    return _decided(decision, decision.op_id)
 
 
 async def reject_op(args: RejectInput, ctx: ToolContext) -> OpDecided:
@@ -179,7 +180,7 @@ async def request_op(args: RequestInput, ctx: ToolContext) -> OpDecided:
     spec = spec.model_copy(update={"labels": owned(spec.labels, ctx.principal.id)})
     op = op_request(args.type, spec, target=args.target, params=args.params, risk=args.risk)
     op_id = await request(ctx, op)
-    await dispatched((await ctx.resource(OrchestratorHandle)).api, op_id)
+    await dispatched(ctx, op_id)
     return _decided(await (await _handle(ctx)).gate.get(op_id), op_id)
 
 

@@ -35,7 +35,13 @@ from registry.errors import PlatformError
 from registry.resources import Resources
 from tools.config.nickel import evaluate
 from tools.server.registration import ServerName
-from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
+from tools.workflow.submission import (
+    FOLLOW_WORKFLOW,
+    WORKFLOW_VOLATILE,
+    SubmitOptions,
+    op_params,
+    submit,
+)
 
 LAB_CONFIG = "examples/lab.ncl"
 """The small workspace contract cases build (no fixed ports)."""
@@ -96,7 +102,7 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
     spec = await asyncio.to_thread(
         servers_create_workflow, workspace, args.names, catalog=settings.config_dir
     )
-    return await submit(ctx, spec, args)
+    return await submit(ctx, spec, args, op_type="server.create", params=op_params(args))
 
 
 async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
@@ -115,7 +121,9 @@ async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
             details={"servers": missing},
         )
     spec = server_delete_workflow(args.names)
-    return await submit(ctx, spec, args)
+    return await submit(
+        ctx, spec, args, op_type="server.delete", params=op_params(args), risk="destructive"
+    )
 
 
 TOOLS = [

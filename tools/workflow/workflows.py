@@ -38,6 +38,7 @@ from tools.workflow.submission import (
     WORKFLOW_VOLATILE,
     SubmitOptions,
     finish,
+    op_params,
     orchestrator,
     submit,
 )
@@ -92,7 +93,8 @@ async def submit_workflow(args: SubmitInput, ctx: ToolContext) -> WorkflowView:
         _fields_set=args.model_fields_set.intersection(_SPEC_FIELDS),
         **{name: getattr(args, name) for name in _SPEC_FIELDS},
     )
-    return await submit(ctx, spec, args)
+    params = op_params(args, exclude=_SPEC_FIELDS)  # the spec itself is the op's plan
+    return await submit(ctx, spec, args, op_type="workflow.submit", params=params)
 
 
 async def get_workflow(args: IdInput, ctx: ToolContext) -> WorkflowView:
