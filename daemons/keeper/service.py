@@ -8,6 +8,7 @@ compare-and-set on its `version`, so two approvers racing cannot lose one's appr
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import time
 import uuid
@@ -63,7 +64,9 @@ class Keeper:
         rule = self.policy.decide(op)
         now = time.time()
         record: dict[str, Any] = {
-            "op": op.model_dump_json(),  # one string: cheap to store, exact to read back
+            # One string: cheap to store, exact to read back. Off the event loop, as the
+            # signing below: an op carries its whole workflow (up to megabytes).
+            "op": await asyncio.to_thread(op.model_dump_json),
             "op_type": op.type,
             "requester": requester.id,
             "trace_id": trace_id,
@@ -94,7 +97,8 @@ class Keeper:
         # Auto-approved: decided, audited, published, then recorded once. A crash before
         # the record leaves nothing that must be recovered: the op is in the stream or it
         # is not (and the caller, who got no answer, asks again).
-        record |= {"status": OpStatus.APPROVED.value, "token": self._sign(op_id, record, op)}
+        token = await asyncio.to_thread(self._sign, op_id, record, op)
+        record |= {"status": OpStatus.APPROVED.value, "token": token}
         await self._audit.emit(Outcome.AUTO_APPROVED, reason=f"policy rule {rule.name}", **audit)
         try:
             seq = await self._send(op_id, record, op)
@@ -237,7 +241,8 @@ class Keeper:
     async def _send(self, op_id: str, record: dict[str, Any], op: OpRequest | None = None) -> int:
         """Publish the signed op (`Nats-Msg-Id` = op id); its stream sequence."""
         op = op or OpRequest.model_validate_json(record["op"])
-        body = OpMessage(token=record["token"], op=op).model_dump_json().encode()
+        message = OpMessage(token=record["token"], op=op)
+        body = (await asyncio.to_thread(message.model_dump_json)).encode()
         headers = {MSG_ID: op_id, TRACE_ID: record["trace_id"] or op_id}
         try:
             ack = await self._js.publish(pending_subject(op.type), body, headers=headers)

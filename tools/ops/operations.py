@@ -225,7 +225,7 @@ TOOLS = [
         tags=("ops",),
         cases=(
             ContractCase("unknown", {"op_id": _UNKNOWN}, expect="not_found"),
-            ContractCase("bad id", {"op_id": "wf-1"}, expect="invalid_input"),
+            ContractCase("bad id", {"op_id": "Not an id!"}, expect="invalid_input"),
         ),
     ),
     ToolSpec(

@@ -6,6 +6,8 @@ submission passes the ops gate (`tools.ops.gating`): nothing runs unsigned."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Collection
 from typing import Any, Literal
 
@@ -154,6 +156,9 @@ async def submit(
     api = handle.api
     spec = spec.model_copy(update={"labels": owned(spec.labels, ctx.principal.id)})
     target = await op_target(spec, ctx.resources)
-    op = op_request(op_type, spec, target=target, params=params, risk=risk)
+    # Off the event loop: the plan is the whole workflow (a spec may be over 1 MiB).
+    op = await asyncio.to_thread(
+        functools.partial(op_request, op_type, spec, target=target, params=params, risk=risk)
+    )
     view = await dispatched(ctx, await request(ctx, op, options.id))
     return await finish(api, view, ctx, options.wait, options.wait_timeout_s)
