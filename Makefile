@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 
-.PHONY: run test bench lint typecheck layers clean
+.PHONY: run test bench lint typecheck layers clean system-packages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,17 @@ $(TESTING): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(RUNTIME) $(TESTING)
 
-run: $(RUNTIME)
+# What pip cannot install: git signs the audit trail through ssh-keygen (openssh-client).
+system-packages:
+	@command -v ssh-keygen >/dev/null || { \
+	  echo "installing openssh-client (ssh-keygen signs the audit trail)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openssh-client; }
+
+run: $(RUNTIME) system-packages
 	$(BIN)/prvng platform start --host $${HOST:-127.0.0.1} --port $${PORT:-8080}
 
-test: $(TESTING) lint typecheck layers
+test: $(TESTING) system-packages lint typecheck layers
 	$(BIN)/python -m pytest -q
 
 lint: $(TESTING)

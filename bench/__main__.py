@@ -15,6 +15,8 @@ BENCHMARKS = (
     "bench.contract_suite",
     "bench.startup",
     "bench.ops",
+    "bench.ncl_sync",
+    "bench.audit_mirror",
 )
 
 

@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from registry.canonical import canonical_json, sha256_digest
+
 log = logging.getLogger("prvng.audit")
 
 DEFAULT_MAX_BYTES = 10 << 20
@@ -32,12 +34,7 @@ DEFAULT_RETENTION = 10
 
 def args_digest(args: Any) -> str:
     """A stable SHA-256 of the canonical JSON form of a call's arguments."""
-    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return sha256_digest(args)
 
 
 async def big_args_digest(args: dict[str, Any], step: int = 200) -> str:
@@ -48,16 +45,16 @@ async def big_args_digest(args: dict[str, Any], step: int = 200) -> str:
         return args_digest(args)
     digest = hashlib.sha256(b"{")
     for i, key in enumerate(sorted(args)):
-        digest.update(b"%s%s:" % (b"," if i else b"", _canonical(key)))
+        digest.update(b"%s%s:" % (b"," if i else b"", canonical_json(key)))
         value = args[key]
         if type(value) is not list or len(value) <= step:
-            digest.update(_canonical(value))
+            digest.update(canonical_json(value))
             continue
         digest.update(b"[")
         for start in range(0, len(value), step):
             if start:
                 digest.update(b",")
-            digest.update(_canonical(value[start : start + step])[1:-1])
+            digest.update(canonical_json(value[start : start + step])[1:-1])
             await asyncio.sleep(0)
         digest.update(b"]")
     digest.update(b"}")

@@ -326,7 +326,7 @@ class Audit:
             await self._write(call, ErrorCode.INTERNAL.value)
             raise
         if call.spec.risk is not Risk.READ or call.streaming:
-            await self._write(call, "ok")
+            await self._write(call, "plan" if call.args.get("plan") is True else "ok")
         return result
 
     async def _write(

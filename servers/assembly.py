@@ -11,6 +11,8 @@ construct a store or a daemon themselves.
               ├─ TokenBucketLimiter (PRVNG_RATE_LIMITS; its summed refusals to the same sink)
               ├─ StateStore         (lazy: opened on first use)
               ├─ OrchestratorHandle (lazy: the engine in process, or the daemon's client)
+              ├─ ConfigCache        (ncl-sync's cache: every config read; ncl-sync.ncl)
+              ├─ AuditVerifier      (the signed audit repository's check; PRVNG_NATS_URL)
               ├─ Bus → Keeper, Controller → OpsHandle (lazy: the ops plane, see `provide_ops`)
               └─ HealthBoard        (registry, state, orchestrator, nats, keeper, controller)
 
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
+from daemons.audit_mirror.daemon import AuditVerifier
 from daemons.bus import PENDING_STREAM, NatsServer, connect
 from daemons.common.audit_store import AuditStore
 from daemons.common.authentication import PlatformAuthenticator
@@ -48,6 +51,7 @@ from daemons.controller.ledger import Ledger
 from daemons.controller.runtime import open_controller
 from daemons.keeper import Keeper
 from daemons.keeper.runtime import open_keeper
+from daemons.ncl_sync import ConfigCache, NclSyncConfig, open_cache
 from daemons.ops import OpsHandle
 from daemons.orchestrator.model import WorkflowState
 from daemons.orchestrator.protocol import OrchestratorHandle
@@ -166,6 +170,12 @@ async def drain_ops(registry: Registry, timeout_s: float = DRAIN_TIMEOUT_S) -> N
         await asyncio.sleep(0.01)  # polled against the deadline above
 
 
+@asynccontextmanager
+async def open_config_cache(settings: Settings) -> AsyncIterator[ConfigCache]:
+    """ncl-sync's cache as configured by the workspace's `ncl-sync.ncl`."""
+    yield open_cache(settings, NclSyncConfig.load(settings.config_dir))
+
+
 def _health_board(registry: Registry) -> HealthBoard:
     resources = registry.resources
     board = HealthBoard()
@@ -247,9 +257,11 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     resources.put(AuditStore, audit_index)
     resources.put(SessionSigner, signer)
     resources.put(CedarAuthorizer, authorizer)
+    resources.put(AuditVerifier, AuditVerifier.from_settings(settings))
     resources.provide(StateStore, lambda: StateStore.open(settings.state_url))
     resources.provide(OrchestratorHandle, lambda: open_orchestrator(settings, resources))
     provide_ops(registry, settings, None)
+    resources.provide(ConfigCache, lambda: open_config_cache(settings))
     resources.put(HealthBoard, _health_board(registry))
     registry.extend(specs)
     return registry

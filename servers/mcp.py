@@ -23,6 +23,7 @@ from fastmcp.server.dependencies import get_context, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
+from mcp_types import Tool as MCPTool
 from pydantic import PrivateAttr
 
 from daemons.common.version import platform_version
@@ -123,6 +124,13 @@ class RegistryTool(Tool):
     def get_meta(self) -> dict[str, Any]:
         """Our `_meta` only: FastMCP's tags repeat the toolset the name already says."""
         return dict(self.meta or {})
+
+    def to_mcp_tool(self, **overrides: Any) -> MCPTool:
+        """The listed tool, without an empty `_meta` (bytes against the listing budget)."""
+        tool = super().to_mcp_tool(**overrides)
+        if not tool.meta:
+            tool.meta = None
+        return tool
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         if self._principal is not None:  # stdio: the process's own principal, no HTTP

@@ -27,6 +27,7 @@ from registry import Registry
 from registry.timestamps import utc_now_iso
 from servers import runfile
 from servers.assembly import Bus, provide_ops
+from servers.daemon_components import daemon_components
 from servers.http import begin_shutdown, create_app
 
 log = logging.getLogger("prvng.platform")
@@ -212,6 +213,9 @@ def build_platform(settings: Settings, registry: Registry, host: str, port: int)
     platform.add_component(ResourceComponent("nats", registry, Bus))
     platform.add_component(ResourceComponent("keeper", registry, Keeper))
     platform.add_component(ResourceComponent("controller", registry, Controller))
+    for daemon in daemon_components(settings, registry, os.environ.get("PRVNG_NATS_URL")):
+        platform.health.add(daemon.name, daemon.status)
+        platform.add_component(daemon)
     app = create_app(registry, settings, run_secret=platform.run_secret)
     http = HttpComponent(app, host, port, limits=settings.http)
     platform.health.add(http.name, http.status)

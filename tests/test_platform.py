@@ -112,7 +112,8 @@ async def test_a_second_platform_on_the_same_home_fails_fast(on_disk: Settings) 
                 health = (await client.get(f"{url}/health")).json()
             assert health["status"] == "ok"
             assert set(health["components"]) == {
-                *("registry", "state", "orchestrator", "nats", "keeper", "controller", "http")
+                *("registry", "state", "orchestrator", "nats", "keeper", "controller"),
+                *("ncl-sync", "audit-mirror", "http"),
             }
             assert all(c["ready"] for c in health["components"].values()), health
             assert health["components"]["state"]["detail"] == "surrealkv"
@@ -161,7 +162,10 @@ def test_platform_process_runs_until_sigterm(
         url = line.split()[3]
         info = read_run_file(on_disk.run_file)
         assert info is not None and (info.pid, info.url) == (proc.pid, url)
-        assert info.components == ["state", "orchestrator", "nats", "keeper", "controller", "http"]
+        assert info.components == [
+            *("state", "orchestrator", "nats", "keeper", "controller"),
+            *("ncl-sync", "audit-mirror", "http"),
+        ]
         status = platform_status(on_disk)
         assert status["running"] and status["pid"] == proc.pid
         assert status["health"]["status"] == "ok"

@@ -99,9 +99,11 @@ def web_workspace(tmp_path: Path) -> tuple[Path, int]:
     port = _free_port()
     ws = tmp_path / "ws"
     ws.mkdir()
-    schema = PROJECT_ROOT / "config" / "schemas" / "server.ncl"
+    (ws / "schemas").mkdir()
+    schema = (PROJECT_ROOT / "config" / "schemas" / "server.ncl").read_text()
+    (ws / "schemas" / "server.ncl").write_text(schema)  # imports stay inside the workspace
     (ws / "workspace.ncl").write_text(
-        f'let s = import "{schema}" in\n'
+        'let s = import "schemas/server.ncl" in\n'
         '{ name = "web", servers = [{ name = "web-1", taskservs = '
         f'[{{ name = "static-web", port = {port} }}] }}] }} | s.Workspace\n'
     )

@@ -29,6 +29,7 @@ TOOL_MODULES = (
     "tools.access.policies",
     "tools.secret.vault",
     "tools.audit.records",
+    "tools.audit.trail",
     "tools.ops.operations",
 )
 

@@ -16,8 +16,6 @@ from daemons.ops.model import (
     OpsClaims,
     OpStatus,
     OpTarget,
-    canonical_json,
-    digest,
 )
 
 __all__ = [
@@ -36,8 +34,6 @@ __all__ = [
     "OpsGate",
     "OpsHandle",
     "Outcome",
-    "canonical_json",
-    "digest",
     "require_published",
     "verification_keys",
 ]

@@ -8,13 +8,12 @@ runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field
 
+from registry.canonical import sha256_digest
 from registry.model import StrictModel
 
 ISSUER = "prvng-keeper"
@@ -24,27 +23,6 @@ ALGORITHM = "EdDSA"
 OP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """An op id (the token's jti): also the orchestrator's workflow id, so it has the workflow
 id's shape: `op-<32 hex>` when the keeper picks it, the caller's workflow id otherwise."""
-
-
-def canonical_json(value: Any) -> bytes:
-    """One byte string per JSON value: sorted keys, no spaces, UTF-8 (RFC 8785 for our
-    values: strings, integers, booleans, null, lists and objects)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
-
-
-def digest(value: Any) -> str:
-    """`sha256:` of `canonical_json(value)`, hashed as it is encoded: the encoder runs in
-    Python steps (same bytes as the one-shot C encoder), so a megabyte plan hashed in a
-    worker thread leaves the event loop its turns."""
-    encoder = json.JSONEncoder(
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    hashed = hashlib.sha256()
-    for chunk in encoder.iterencode(value):
-        hashed.update(chunk.encode())
-    return "sha256:" + hashed.hexdigest()
 
 
 class OpTarget(StrictModel):
@@ -74,10 +52,10 @@ class OpRequest(StrictModel):
     plan: OpPlan
 
     def params_digest(self) -> str:
-        return digest(self.params)
+        return sha256_digest(self.params)
 
     def plan_digest(self) -> str:
-        return digest(self.plan.model_dump(mode="json"))
+        return sha256_digest(self.plan.model_dump(mode="json"))
 
 
 class OpsClaims(StrictModel):

@@ -31,6 +31,11 @@ class OrchestratorAPI(Protocol):
         With `workflow_id`, submitting again is idempotent (same spec) or a `Conflict`."""
         ...
 
+    async def check(self, spec: WorkflowSpec) -> None:
+        """Check `spec` as `submit` would (`InvalidInput` when bad), recording nothing:
+        a plan must not promise a workflow the orchestrator would refuse."""
+        ...
+
     async def get(self, workflow_id: str) -> WorkflowView: ...
 
     async def list(

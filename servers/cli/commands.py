@@ -253,6 +253,19 @@ def _run_controller(settings: Settings, host: str, port: int | None) -> int:
     return run_ops_daemon(settings, "controller")
 
 
+def _run_ncl_sync(settings: Settings, _host: str, _port: int | None) -> int:
+    from daemons.ncl_sync import run_daemon
+
+    return run_daemon(settings)
+
+
+def _run_audit_mirror(settings: Settings, host: str, port: int | None) -> int:
+    """No listener of its own: `host` and `port` do not apply."""
+    from daemons.audit_mirror.daemon import run_daemon
+
+    return run_daemon(settings)
+
+
 DaemonRunner = Callable[[Settings, str, "int | None"], int]
 
 DAEMONS: dict[str, tuple[str, DaemonRunner]] = {
@@ -260,6 +273,8 @@ DAEMONS: dict[str, tuple[str, DaemonRunner]] = {
     "orchestrator": ("the workflow engine and its internal API (port 8081)", _run_orchestrator),
     "keeper": ("the ops policy gate and signer, on NATS (PRVNG_NATS_URL)", _run_keeper),
     "controller": ("executes signed ops from NATS on the orchestrator", _run_controller),
+    "ncl-sync": ("the config cache for PRVNG_CONFIG (no port)", _run_ncl_sync),
+    "audit-mirror": ("ops.audit.> as signed git commits in PRVNG_HOME/audit", _run_audit_mirror),
 }
 
 

@@ -115,6 +115,8 @@ def _followed(tool: Mapping[str, Any], args: dict[str, Any]) -> tuple[str, dict[
     follow = tool.get("follow")
     if not follow or (follow["when"] is not None and args.get(follow["when"]) is not True):
         return None
+    if args.get("plan") is True:
+        return None  # a plan runs nothing: there is nothing to follow
     id_field = follow["id_field"]
     if id_field not in args:
         args[id_field] = f"cli-{os.urandom(6).hex()}"  # says who chose it

@@ -16,8 +16,10 @@ from typing import Any
 
 from daemons.common.settings import Settings
 from servers.cli.args import add_tool_arguments, tool_args
+from servers.cli.audit import audit_commands
 from servers.cli.cache import Catalog, load_catalog
 from servers.cli.commands import platform_commands
+from servers.cli.ncl_sync import ncl_sync_commands
 from servers.cli.output import dump_json, format_table
 from servers.cli.parser import Command, build_parser, parse, version_line
 from servers.cli.session import Session
@@ -165,7 +167,7 @@ def _commands(catalog: Catalog) -> list[Command]:
     generated = [_tool_command(tool) for tool in catalog.tools]
     listing = [command for command in generated if command.path == ("tools", "list")]
     others = [command for command in generated if command.path != ("tools", "list")]
-    return [*listing, call, *platform_commands(), *others]
+    return [*listing, call, *platform_commands(), *ncl_sync_commands(), *audit_commands(), *others]
 
 
 def _epilog(catalog: Catalog) -> str:

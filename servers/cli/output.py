@@ -100,8 +100,40 @@ def as_table(data: Any, args: dict[str, Any] | None = None) -> str:
     return _cell(data)
 
 
+def is_plan(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == "plan"
+
+
+_SIGNS = {"create": "+", "update": "~", "delete": "-", "no-op": "="}
+
+
+def _labels(change: dict[str, Any]) -> str:
+    labels = (change.get("after") or change.get("before") or {}).get("labels") or {}
+    return f" ({', '.join(f'{k}={v}' for k, v in sorted(labels.items()))})" if labels else ""
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """A plan as Terraform shows one: a line per change, the counts, the digests."""
+    changes = plan.get("changes") or []
+    lines = [f"{plan.get('op')} would run workflow {plan['workflow'].get('name')!r}:"]
+    lines += [
+        f"  {_SIGNS.get(c['action'], '?')} {c['kind']} {c['name']}{_labels(c)}" for c in changes
+    ] or ["  (no resource changes)"]
+    count = {action: sum(c["action"] == action for c in changes) for action in _SIGNS}
+    lines += [
+        "",
+        f"Plan: {count['create']} to add, {count['update']} to change, "
+        f"{count['delete']} to destroy.",
+        f"digest: {plan.get('digest')}",
+        f"state digest: {plan.get('state_digest')}",
+    ]
+    return "\n".join(lines)
+
+
 def render_data(data: Any, output: str, args: dict[str, Any] | None = None) -> str:
-    return as_table(data, args) if output == "table" else dump_json(data)
+    if output != "table":
+        return dump_json(data)
+    return render_plan(data) if is_plan(data) else as_table(data, args)
 
 
 def _details(details: dict[str, Any], message: str) -> list[str]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from daemons.common.settings import Settings
 from servers.cli.cache import Catalog
-from servers.cli.output import render_data, render_failure
+from servers.cli.output import is_plan, render_data, render_failure
 
 if TYPE_CHECKING:
     from servers.cli.invoke import Target
@@ -73,11 +73,13 @@ class Session:
         return self.report_failure(envelope, tool=tool)
 
     def call(self, name: str, args: dict[str, Any]) -> int:
-        """Call a tool, print its data (JSON unless `--output table`); the exit code."""
+        """Call a tool, print its data (JSON unless `--output table`; a plan as a summary
+        unless `--output json`); the exit code."""
         envelope = self.invoke(name, args)
         if not envelope.get("ok"):
             return self.report_failure(envelope, tool=name)
-        print(render_data(envelope.get("data"), self.output or "json", args))
+        data = envelope.get("data")
+        print(render_data(data, self.output or ("table" if is_plan(data) else "json"), args))
         return 0
 
     def follow(self, name: str, args: dict[str, Any]) -> int:

@@ -73,6 +73,11 @@ async def test_the_client_speaks_the_whole_api_with_the_facades_types_and_errors
     with pytest.raises(InvalidInput, match="cycle: a → a") as caught:
         await api.submit(spec({"id": "a", "action": "noop", "depends_on": ["a"]}))
     assert caught.value.details == {"cycle": ["a", "a"]}
+    with pytest.raises(InvalidInput, match="cycle: a → a"):  # checked, recording nothing
+        await api.check(spec({"id": "a", "action": "noop", "depends_on": ["a"]}))
+    before = await api.list()
+    await api.check(wf)
+    assert await api.list() == before
 
     rolled = await api.rollback(done.id)
     assert rolled.state in (WorkflowState.ROLLING_BACK, WorkflowState.ROLLED_BACK)

@@ -14,6 +14,7 @@ import pytest
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
+from daemons.ncl_sync import ConfigCache
 from daemons.orchestrator.actions import ActionContext, load_actions
 from daemons.orchestrator.model import Compensation, TaskSpec, WorkflowSpec
 from daemons.orchestrator.provisioning.templates import (
@@ -30,7 +31,9 @@ ACTIONS = load_actions(("shell", "http_request", "server", "taskserv"))
 
 @pytest.fixture
 async def workspace(settings: Settings) -> dict[str, Any]:
-    value: dict[str, Any] = await evaluate(settings.config_dir, "workspace.ncl")
+    value: dict[str, Any] = await evaluate(
+        ConfigCache(settings.config_cache_dir), settings.config_dir, "workspace.ncl"
+    )
     return value
 
 

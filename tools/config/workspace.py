@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from daemons.common.settings import Settings
+from daemons.ncl_sync import ConfigCache
 from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from tools.config.nickel import evaluate
 
@@ -34,12 +35,15 @@ class ValidateOutput(StrictModel):
 
 async def export(args: ConfigPathInput, ctx: ToolContext) -> ExportOutput:
     settings = await ctx.resource(Settings)
-    return ExportOutput(path=args.path, value=await evaluate(settings.config_dir, args.path))
+    return ExportOutput(
+        path=args.path,
+        value=await evaluate(await ctx.resource(ConfigCache), settings.config_dir, args.path),
+    )
 
 
 async def validate(args: ConfigPathInput, ctx: ToolContext) -> ValidateOutput:
     settings = await ctx.resource(Settings)
-    value = await evaluate(settings.config_dir, args.path)
+    value = await evaluate(await ctx.resource(ConfigCache), settings.config_dir, args.path)
     fields = sorted(value) if isinstance(value, dict) else []
     return ValidateOutput(path=args.path, valid=True, top_level_fields=fields)
 
@@ -54,7 +58,8 @@ TOOLS = [
         name="config.export",
         summary="Evaluate a workspace Nickel file and return its JSON value",
         description=(
-            "Evaluates the file with its imports (resolved inside the workspace). On a "
+            "Evaluates the file with its imports (confined to the workspace) through the "
+            "config cache. An import outside the workspace is forbidden. On a "
             "Nickel error the call fails with invalid_input; details carry Nickel's own "
             "message and the file, line and column."
         ),

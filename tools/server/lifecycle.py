@@ -15,6 +15,7 @@ from pydantic import Field
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
+from daemons.ncl_sync import ConfigCache
 from daemons.orchestrator.provisioning.templates import (
     server_delete_workflow,
     servers_create_workflow,
@@ -34,6 +35,7 @@ from registry import (
 from registry.errors import PlatformError
 from registry.resources import Resources
 from tools.config.nickel import evaluate
+from tools.plans import Plan, WorkflowOrPlan, plan_spec
 from tools.server.registration import ServerName
 from tools.workflow.submission import (
     FOLLOW_WORKFLOW,
@@ -71,7 +73,9 @@ async def _create_targets(args: CreateInput, resources: Resources) -> list[Targe
     A config that cannot be read names no target; the handler then reports why."""
     settings = await resources.get(Settings)
     try:
-        workspace = await evaluate(settings.config_dir, args.config)
+        workspace = await evaluate(
+            await resources.get(ConfigCache), settings.config_dir, args.config
+        )
     except PlatformError:
         return []
     servers = workspace.get("servers", []) if isinstance(workspace, dict) else []
@@ -96,16 +100,18 @@ async def _delete_targets(args: DeleteInput, resources: Resources) -> list[Targe
     return targets
 
 
-async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
+async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView | Plan:
     settings = await ctx.resource(Settings)
-    workspace = await evaluate(settings.config_dir, args.config)
+    workspace = await evaluate(await ctx.resource(ConfigCache), settings.config_dir, args.config)
     spec = await asyncio.to_thread(
         servers_create_workflow, workspace, args.names, catalog=settings.config_dir
     )
+    if args.plan:
+        return await plan_spec("server.create", spec, args.id, ctx)
     return await submit(ctx, spec, args, op_type="server.create", params=op_params(args))
 
 
-async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
+async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView | Plan:
     """Refuses names the inventory never had: deleting a typo must not look like success
     (a server deleted before stays in the inventory as `deleted`, so a repeat is fine)."""
     inventory = Inventory(await ctx.resource(StateStore))
@@ -121,6 +127,8 @@ async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView:
             details={"servers": missing},
         )
     spec = server_delete_workflow(args.names)
+    if args.plan:
+        return await plan_spec("server.delete", spec, args.id, ctx)
     return await submit(
         ctx, spec, args, op_type="server.delete", params=op_params(args), risk="destructive"
     )
@@ -138,7 +146,7 @@ TOOLS = [
             "return when it is done. Every step is undone if one fails for good."
         ),
         input_model=CreateInput,
-        output_model=WorkflowView,
+        output_model=WorkflowOrPlan,
         handler=create,
         follow=FOLLOW_WORKFLOW,
         permission="server:write",
@@ -158,6 +166,7 @@ TOOLS = [
                 expect="invalid_input",
             ),
             ContractCase("no such config", {"config": "missing.ncl"}, expect="not_found"),
+            ContractCase("plan", {"config": LAB_CONFIG, "names": ["lab-1"], "plan": True}),
         ),
     ),
     ToolSpec(
@@ -165,7 +174,7 @@ TOOLS = [
         rate_class=RateClass.EXEC,
         summary="Delete servers: stop their taskservs and remove them (a workflow)",
         input_model=DeleteInput,
-        output_model=WorkflowView,
+        output_model=WorkflowOrPlan,
         handler=delete,
         follow=FOLLOW_WORKFLOW,
         permission="server:write",
@@ -188,6 +197,17 @@ TOOLS = [
             ),
             ContractCase("no names", {"names": []}, expect="invalid_input"),
             ContractCase("unknown server", {"names": ["ghost"]}, expect="not_found"),
+            ContractCase(
+                "plan",
+                {"names": ["lab-1"], "plan": True},
+                setup=(
+                    Call(
+                        "server.create",
+                        {"config": LAB_CONFIG, "names": ["lab-1"], "id": "c-sdp-pre", "wait": True},
+                    ),
+                ),
+            ),
+            ContractCase("plan, unknown server", {"names": ["ghost"], "plan": True}, "not_found"),
         ),
     ),
 ]

@@ -26,6 +26,7 @@ from registry import (
     ToolContext,
     ToolSpec,
 )
+from tools.plans import Plan, WorkflowOrPlan, plan_spec
 from tools.server.lifecycle import LAB_CONFIG
 from tools.server.registration import ServerName
 from tools.workflow.submission import (
@@ -75,7 +76,7 @@ class TaskservList(StrictModel):
     installed: list[Installed] = Field(description="Taskservs on servers of the inventory")
 
 
-async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
+async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView | Plan:
     settings = await ctx.resource(Settings)
     spec = await asyncio.to_thread(
         taskserv_create_workflow,
@@ -84,11 +85,15 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView:
         args.settings,
         catalog=settings.config_dir,
     )
+    if args.plan:
+        return await plan_spec("taskserv.create", spec, args.id, ctx)
     return await submit(ctx, spec, args, op_type="taskserv.create", params=op_params(args))
 
 
-async def delete(args: TaskservInput, ctx: ToolContext) -> WorkflowView:
+async def delete(args: TaskservInput, ctx: ToolContext) -> WorkflowView | Plan:
     spec = taskserv_delete_workflow(args.server, args.taskserv)
+    if args.plan:
+        return await plan_spec("taskserv.delete", spec, args.id, ctx)
     return await submit(
         ctx, spec, args, op_type="taskserv.delete", params=op_params(args), risk="destructive"
     )
@@ -128,7 +133,7 @@ TOOLS = [
         rate_class=RateClass.EXEC,
         summary="Install a taskserv on a server and check its health (a workflow)",
         input_model=CreateInput,
-        output_model=WorkflowView,
+        output_model=WorkflowOrPlan,
         handler=create,
         follow=FOLLOW_WORKFLOW,
         permission="taskserv:write",
@@ -145,6 +150,9 @@ TOOLS = [
             ),
             ContractCase(
                 "unknown taskserv", {"server": "lab-1", "taskserv": "nope"}, expect="not_found"
+            ),
+            ContractCase(
+                "plan", {"server": "lab-1", "taskserv": "kv-store", "plan": True}, setup=(_LAB_1,)
             ),
             ContractCase(
                 "bad setting",
@@ -174,7 +182,7 @@ TOOLS = [
         rate_class=RateClass.EXEC,
         summary="Remove a taskserv from a server (a workflow)",
         input_model=TaskservInput,
-        output_model=WorkflowView,
+        output_model=WorkflowOrPlan,
         handler=delete,
         follow=FOLLOW_WORKFLOW,
         permission="taskserv:write",
@@ -191,6 +199,9 @@ TOOLS = [
             ),
             ContractCase(
                 "bad name", {"server": "Lab", "taskserv": "kv-store"}, expect="invalid_input"
+            ),
+            ContractCase(
+                "plan", {"server": "lab-1", "taskserv": "kv-store", "plan": True}, setup=(_LAB_1,)
             ),
         ),
     ),

@@ -44,12 +44,13 @@ class SubmitOptions(StrictModel):
     id: str | None = Field(
         default=None,
         pattern=WORKFLOW_ID_PATTERN,
-        description="Choose the workflow id: submitting the same spec again is then a no-op",
+        description="Workflow id; the same spec again is then a no-op",
     )
-    wait: bool = Field(default=False, description="Return once it has finished (shows progress)")
+    wait: bool = Field(default=False, description="Return once finished, showing progress")
     wait_timeout_s: float = Field(
         default=WAIT_TIMEOUT_S, gt=0, le=86_400, description="Longest wait, seconds"
     )
+    plan: bool = False  # listed bare: the name says it (docs/plans.md), the budget is tight
 
 
 def op_params(args: SubmitOptions, *, exclude: Collection[str] = ()) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from registry import (
 )
 from registry.pipeline import MAX_INPUT_DEPTH
 from registry.resources import Resources
+from tools.plans import Plan, WorkflowOrPlan, control_plan, plan_spec
 from tools.workflow.access import (
     Visibility,
     control_targets,
@@ -73,6 +74,10 @@ class ControlInput(StrictModel):
     wait_timeout_s: float = WAIT_TIMEOUT
 
 
+class PlanControlInput(ControlInput):
+    plan: bool = False  # listed bare: the name says it (docs/plans.md), the budget is tight
+
+
 class ListInput(StrictModel):
     state: WorkflowState | None = None
     labels: dict[str, str] = Field(
@@ -86,13 +91,15 @@ class ListInput(StrictModel):
 _SPEC_FIELDS = tuple(WorkflowSpec.model_fields)
 
 
-async def submit_workflow(args: SubmitInput, ctx: ToolContext) -> WorkflowView:
+async def submit_workflow(args: SubmitInput, ctx: ToolContext) -> WorkflowView | Plan:
     # The input is a validated WorkflowSpec already: take its fields as they are (dumping
     # and validating a 1 MiB spec again would stall the event loop for tens of ms).
     spec = WorkflowSpec.model_construct(
         _fields_set=args.model_fields_set.intersection(_SPEC_FIELDS),
         **{name: getattr(args, name) for name in _SPEC_FIELDS},
     )
+    if args.plan:
+        return await plan_spec("workflow.submit", spec, args.id, ctx)
     params = op_params(args, exclude=_SPEC_FIELDS)  # the spec itself is the op's plan
     return await submit(ctx, spec, args, op_type="workflow.submit", params=params)
 
@@ -127,13 +134,16 @@ Command = Callable[[OrchestratorAPI, str], Awaitable[WorkflowView]]
 
 
 def _control(
-    command: Command, goal: frozenset[WorkflowState] = SUCCEEDED
-) -> Callable[[ControlInput, ToolContext], Awaitable[WorkflowView]]:
+    op: str, command: Command, goal: frozenset[WorkflowState] = SUCCEEDED
+) -> Callable[[ControlInput, ToolContext], Awaitable[WorkflowView | Plan]]:
     """The handler of a command on one workflow (cancel, rollback, retry): send it, then
-    wait for the workflow to settle if asked; the command succeeded when it reached `goal`."""
+    wait for the workflow to settle if asked; the command succeeded when it reached `goal`.
+    With `plan`, the plan of the command instead."""
 
-    async def handler(args: ControlInput, ctx: ToolContext) -> WorkflowView:
+    async def handler(args: ControlInput, ctx: ToolContext) -> WorkflowView | Plan:
         api = await orchestrator(ctx)
+        if isinstance(args, PlanControlInput) and args.plan:
+            return await control_plan(op, api, args.id)
         view = await command(api, args.id)
         return await finish(api, view, ctx, args.wait, args.wait_timeout_s, goal)
 
@@ -175,7 +185,7 @@ TOOLS = [
             "resumes it. With `wait`, returns when it finishes and reports progress."
         ),
         input_model=SubmitInput,
-        output_model=WorkflowView,
+        output_model=WorkflowOrPlan,
         handler=submit_workflow,
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
@@ -187,6 +197,12 @@ TOOLS = [
         volatile_paths=WORKFLOW_VOLATILE,
         cases=(
             ContractCase("diamond", _wf("c-sub", _noop("a"), _noop("b", "a"), _noop("c", "a"))),
+            ContractCase("plan", _wf("c-subp", _noop("a"), plan=True)),
+            ContractCase(
+                "plan of a cycle",
+                _wf("c-cycp", _noop("a", "b"), _noop("b", "a"), plan=True),
+                expect="invalid_input",
+            ),
             ContractCase(
                 "cycle", _wf("c-cyc", _noop("a", "b"), _noop("b", "a")), expect="invalid_input"
             ),
@@ -293,7 +309,7 @@ TOOLS = [
         summary="Cancel a workflow: stop its running tasks and run compensations",
         input_model=ControlInput,
         output_model=WorkflowView,
-        handler=_control(lambda api, wf: api.cancel(wf), _CANCELLED),
+        handler=_control("workflow.cancel", lambda api, wf: api.cancel(wf), _CANCELLED),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         targets=control_targets,
@@ -324,9 +340,9 @@ TOOLS = [
         name="workflow.rollback",
         rate_class=RateClass.EXEC,
         summary="Undo a finished workflow by running its compensations",
-        input_model=ControlInput,
-        output_model=WorkflowView,
-        handler=_control(lambda api, wf: api.rollback(wf), _UNDONE),
+        input_model=PlanControlInput,
+        output_model=WorkflowOrPlan,
+        handler=_control("workflow.rollback", lambda api, wf: api.rollback(wf), _UNDONE),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         targets=control_targets,
@@ -346,15 +362,20 @@ TOOLS = [
                 ),
             ),
             ContractCase("missing", {"id": "c-rb-none"}, expect="not_found"),
+            ContractCase(
+                "plan",
+                {"id": "c-rbp", "plan": True},
+                setup=(Call("workflow.submit", _wf("c-rbp", _noop("a"))),),
+            ),
         ),
     ),
     ToolSpec(
         name="workflow.retry",
         rate_class=RateClass.EXEC,
         summary="Resume a failed or cancelled workflow from its unfinished tasks",
-        input_model=ControlInput,
-        output_model=WorkflowView,
-        handler=_control(lambda api, wf: api.retry(wf)),
+        input_model=PlanControlInput,
+        output_model=WorkflowOrPlan,
+        handler=_control("workflow.retry", lambda api, wf: api.retry(wf)),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         targets=control_targets,
@@ -382,6 +403,11 @@ TOOLS = [
                         ),
                     ),
                 ),
+            ),
+            ContractCase(
+                "plan",
+                {"id": "c-rtp", "plan": True},
+                setup=(Call("workflow.submit", _wf("c-rtp", _noop("a"))),),
             ),
             ContractCase(
                 "nothing to retry",

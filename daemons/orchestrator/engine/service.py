@@ -27,6 +27,7 @@ from daemons.orchestrator.actions import Action, load_actions
 from daemons.orchestrator.actions.task_user import task_user
 from daemons.orchestrator.durability.commit import RETRY_S
 from daemons.orchestrator.durability.disk import OS_DISK, Disk
+from daemons.orchestrator.engine.graph import prepare
 from daemons.orchestrator.engine.runtime import Archived, TaskRun, WorkflowRun
 from daemons.orchestrator.engine.scheduler import (
     CHECKPOINT_EVERY,
@@ -167,6 +168,9 @@ class Orchestrator:
                 raise  # forgotten: as if never submitted, so submitting again is safe
             # its own journal was written before the batch failed: it is durable
         return workflow_view(wf)
+
+    async def check(self, spec: WorkflowSpec) -> None:
+        await asyncio.to_thread(prepare, spec, self.engine.actions)
 
     async def get(self, workflow_id: str) -> WorkflowView:
         archived = self.engine.archived.get(workflow_id)

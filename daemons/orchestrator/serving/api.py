@@ -66,6 +66,7 @@ def create_app(orchestrator: Orchestrator, token: str) -> Starlette:
     routes = [
         Route("/health", api.health, methods=["GET"]),
         Route("/v1/workflows", api.wrap(api.submit), methods=["POST"]),
+        Route("/v1/workflow-checks", api.wrap(api.check), methods=["POST"]),
         Route("/v1/workflows", api.wrap(api.list), methods=["GET"]),
         Route("/v1/workflows/{id}", api.wrap(api.get), methods=["GET"]),
         Route("/v1/workflows/{id}/cancel", api.wrap(api.cancel), methods=["POST"]),
@@ -132,6 +133,11 @@ class _Api:
         body = await _body(request)
         spec = await asyncio.to_thread(_parse_spec, body)  # megabytes take a while to parse
         return await self.orch.submit(spec, request.query_params.get("id"))
+
+    async def check(self, request: Request) -> Any:
+        spec = await asyncio.to_thread(_parse_spec, await _body(request))
+        await self.orch.check(spec)
+        return {"valid": True}
 
     async def list(self, request: Request) -> Any:
         q = request.query_params

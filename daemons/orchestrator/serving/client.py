@@ -86,6 +86,10 @@ class OrchestratorClient:
         data = await self._call("POST", "/v1/workflows", json=body, params=params)
         return WorkflowView.model_validate(data)
 
+    async def check(self, spec: WorkflowSpec) -> None:
+        body = spec.model_dump(mode="json", exclude_defaults=True)
+        await self._call("POST", "/v1/workflow-checks", json=body)
+
     async def get(self, workflow_id: str) -> WorkflowView:
         return WorkflowView.model_validate(await self._call("GET", f"/v1/workflows/{workflow_id}"))
 

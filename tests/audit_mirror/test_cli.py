@@ -1,0 +1,79 @@
+"""`prvng daemon audit-mirror` and `prvng audit verify` as users run them: subprocesses of
+the console script on the test's PRVNG_HOME and a real nats-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nats.aio.client import Client
+
+from daemons.audit_mirror import AuditRepo, ensure_signing_key, parse_event
+from daemons.audit_mirror.repo import git_env, run_git
+from daemons.bus import NatsServer
+from daemons.common.settings import Settings
+from tests.audit_mirror.conftest import until
+from tests.audit_mirror.test_mirror import publish
+
+PRVNG = str(Path(sys.executable).with_name("prvng"))
+
+
+def prvng(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PRVNG, *args], capture_output=True, text=True, env=dict(os.environ), timeout=60
+    )
+
+
+def test_audit_verify_exits_0_then_names_an_unsigned_commit(settings: Settings) -> None:
+    with AuditRepo(settings.audit_dir, ensure_signing_key(settings.keys_dir)) as repo:
+        for i in range(3):
+            repo.commit(parse_event(f'{{"id":"ev-{i}"}}'.encode(), None, datetime.now(UTC)))
+    done = prvng("audit", "verify")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["commits"] == 3
+
+    env = {**git_env(), "GIT_AUTHOR_NAME": "m", "GIT_COMMITTER_NAME": "m"}
+    tree = run_git(settings.audit_dir, "rev-parse", "main^{tree}").stdout.decode().strip()
+    forged = subprocess.run(
+        ["git", "-C", str(settings.audit_dir), "commit-tree", "-p", "main", tree, "-m", "x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    run_git(settings.audit_dir, "update-ref", "refs/heads/main", forged)
+    done = prvng("audit", "verify")
+    assert done.returncode == 5
+    assert f"unsigned: commit {forged[:12]}" in done.stderr
+    assert not json.loads(done.stdout)["ok"]
+
+
+def _commit_count(repo: Path) -> int:
+    done = run_git(repo, "rev-list", "--count", "main")
+    return int(done.stdout or 0) if done.returncode == 0 else 0
+
+
+async def test_the_daemon_alone_mirrors_the_stream(
+    nats_server: NatsServer, nc: Client, settings: Settings
+) -> None:
+    await publish(nc, 3)
+    proc = subprocess.Popen(  # noqa: ASYNC220  # a long-running child, stopped in finally
+        [PRVNG, "daemon", "audit-mirror"],
+        env={**os.environ, "PRVNG_NATS_URL": nats_server.url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        await until(lambda: _commit_count(settings.audit_dir) == 3, timeout_s=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    done = prvng("audit", "verify", "--nats-url", nats_server.url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["events"] == 3
