@@ -36,9 +36,11 @@ def workspace(tmp_path: Path, settings: Settings) -> Settings:
     """Settings on a workspace of two local servers, one env=dev and one env=prod."""
     ws = tmp_path / "ws"
     ws.mkdir()
-    schema = PROJECT_ROOT / "config" / "schemas" / "server.ncl"
+    (ws / "schemas").mkdir()
+    schema = (PROJECT_ROOT / "config" / "schemas" / "server.ncl").read_text()
+    (ws / "schemas" / "server.ncl").write_text(schema)  # imports stay inside the workspace
     (ws / "workspace.ncl").write_text(
-        f'let s = import "{schema}" in\n'
+        'let s = import "schemas/server.ncl" in\n'
         '{ name = "ops", servers = ['
         '{ name = "dev-1", labels = { env = "dev" } }, '
         '{ name = "prod-1", labels = { env = "prod" } }'
@@ -134,7 +136,9 @@ async def test_prod_work_waits_for_a_second_approver_on_another_tier(
     error = asked.json()["error"]
     assert error["code"] == "approval_required"
     op_id = error["details"]["op_id"]
-    assert error["details"]["plan"]["workflow"]["tasks"][0]["params"]["name"] == "prod-1"
+    plan = error["details"]["plan"]  # what the approver sees, and what the token binds
+    assert plan["workflow"]["tasks"][0]["params"]["name"] == "prod-1"
+    assert [(c["action"], c["name"]) for c in plan["changes"]] == [("create", "prod-1")]
     api = (await plane.resources.get(OrchestratorHandle)).api
     assert (await api.list()).workflows == []  # nothing ran
 

@@ -25,6 +25,7 @@ from daemons.orchestrator.views import Event, TaskView, WorkflowView
 from registry import StillRunning, StrictModel, ToolContext, Unavailable, WorkflowFailed
 from registry.model import Follow
 from tools.ops.gating import dispatched, op_request, op_target, request
+from tools.plans import provisioning_changes
 from tools.workflow.access import owned
 
 WAIT_TIMEOUT_S = 300.0
@@ -157,9 +158,12 @@ async def submit(
     api = handle.api
     spec = spec.model_copy(update={"labels": owned(spec.labels, ctx.principal.id)})
     target = await op_target(spec, ctx.resources)
+    changes, _ = await provisioning_changes(spec, ctx)  # the plan's, against the inventory
+    listed = [change.model_dump(mode="json") for change in changes]
     # Off the event loop: the plan is the whole workflow (a spec may be over 1 MiB).
-    op = await asyncio.to_thread(
-        functools.partial(op_request, op_type, spec, target=target, params=params, risk=risk)
+    build = functools.partial(
+        op_request, op_type, spec, target=target, params=params, risk=risk, changes=listed
     )
+    op = await asyncio.to_thread(build)
     view = await dispatched(ctx, await request(ctx, op, options.id))
     return await finish(api, view, ctx, options.wait, options.wait_timeout_s)
