@@ -7,11 +7,13 @@ reports it in a ports file, which is also the first half of the readiness wait.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -86,6 +88,7 @@ class NatsServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         try:
             self.url = self._wait_ready(run_dir)
@@ -144,6 +147,15 @@ class NatsServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the thread that started it dies, even by
+    SIGKILL, so a killed platform leaves no nats-server holding its store and port."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _accepts(url: str) -> bool:
