@@ -60,7 +60,9 @@ class _Pipe:
         self._proc: subprocess.Popen[str] | None = None
 
     def ask(self, request: str) -> str:
-        if self._proc is None or self._proc.poll() is not None:
+        if self._proc is not None and self._proc.poll() is not None:
+            self.close()  # it died: close its pipes before starting another
+        if self._proc is None:
             self._proc = subprocess.Popen(
                 self._cmd,
                 stdin=subprocess.PIPE,

@@ -1,18 +1,23 @@
 """The state store seam: SurrealDB, embedded (`surrealkv://`, `mem://`) or a server (`ws://`).
 
 Records are plain dicts keyed by `(table, id)`; ids come back as strings, so nothing
-outside this module sees SurrealDB types. An embedded file store is locked to one
-process: a second opener gets `Unavailable` naming the holder, instead of corruption.
+outside this module sees SurrealDB types. Concurrent `insert`s (the hot paths' creates)
+are written together, one `INSERT IGNORE` statement per table per loop turn: a statement
+costs several times a row, and each caller still learns whether its own record was new.
+An embedded file store is locked to one process: a second opener gets `Unavailable`
+naming the holder, instead of corruption.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import os
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +60,11 @@ class StateStore:
     def __init__(self, db: Any, url: str) -> None:
         self._db = db
         self.url = url
+        self._inserts: list[_Insert] = []
+        self._flushing: set[asyncio.Task[None]] = set()
+        self._conditional = asyncio.Lock()
+        """Conditional updates run one at a time: the embedded engine (3.0.0b10) let two
+        concurrent `UPDATE ... WHERE version IN [v]` both succeed (tests/test_state_cas.py)."""
 
     @classmethod
     @asynccontextmanager
@@ -121,11 +131,64 @@ class StateStore:
         return record
 
     async def insert(self, table: str, key: str, data: dict[str, Any]) -> None:
-        """`create` without reading the record back (hot paths: less to decode)."""
+        """`create` without reading the record back; `Conflict` when it exists. Written
+        with the other inserts waiting in this loop turn, in one statement."""
+        if not _FIELD.match(table):
+            raise Internal(f"not a table name: {table!r}")
+        loop = asyncio.get_running_loop()
+        pending = _Insert(table, key, data, loop.create_future())
+        self._inserts.append(pending)
+        if len(self._inserts) == 1:  # the first of this turn: flushed once the turn is over
+            task = loop.create_task(self._flush_inserts())
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+        await asyncio.shield(pending.done)  # a cancelled caller's row is written all the same
+
+    async def _flush_inserts(self) -> None:
+        batch, self._inserts = self._inserts, []
+        by_table: dict[str, list[_Insert]] = {}
+        for pending in batch:
+            by_table.setdefault(pending.table, []).append(pending)
+        for table, inserts in by_table.items():
+            try:
+                created = await self._insert_new(table, inserts)
+            except Exception as exc:
+                if len(inserts) == 1:
+                    inserts[0].done.set_exception(exc)
+                    continue
+                # One bad row must not fail its neighbours: each one alone, its own error.
+                created = set()
+                for pending in inserts:
+                    try:
+                        created |= await self._insert_new(table, [pending])
+                    except Exception as alone:  # handed to its caller
+                        pending.done.set_exception(alone)
+            for pending in inserts:
+                if pending.done.done():
+                    continue
+                if pending.key in created:
+                    created.discard(pending.key)  # the same key twice: the second conflicts
+                    pending.done.set_result(None)
+                else:
+                    pending.done.set_exception(
+                        Conflict(
+                            f"{table} {pending.key!r} already exists",
+                            details={"table": table, "id": pending.key},
+                        )
+                    )
+
+    async def _insert_new(self, table: str, inserts: list[_Insert]) -> set[str]:
+        """Create the records that do not exist yet, in one statement; the keys created."""
         from surrealdb import RecordID
 
-        variables = {"rid": RecordID(table, key), "data": data}
-        await self._retrying(table, key, "CREATE $rid CONTENT $data RETURN NONE", variables)
+        rows, seen = [], set()
+        for pending in inserts:
+            if pending.key not in seen:  # a repeated key is not created twice
+                seen.add(pending.key)
+                rows.append({**pending.data, "id": RecordID(table, pending.key)})
+        sql = f"INSERT IGNORE INTO {table} $rows RETURN id"
+        result = await self._retrying(table, inserts[0].key, sql, {"rows": rows})
+        return {str(row["id"]) for row in _plain(result or [])}
 
     async def update_if(
         self, table: str, key: str, data: dict[str, Any], *, field: str, expected: Sequence[Any]
@@ -141,6 +204,27 @@ class StateStore:
         variables = {"rid": RecordID(table, key), "data": data, "expected": list(expected)}
         return bool(await self._retrying(table, key, sql, variables))
 
+    async def update_many_if(
+        self,
+        table: str,
+        keys: Sequence[str],
+        data: dict[str, Any],
+        *,
+        field: str,
+        expected: Sequence[Any],
+    ) -> set[str]:
+        """`update_if` on several records in one statement (each one's own compare-and-set);
+        the keys whose condition held."""
+        from surrealdb import RecordID
+
+        if not _FIELD.match(field):
+            raise Internal(f"not a field name: {field!r}")
+        sql = f"UPDATE $rids MERGE $data WHERE {field} IN $expected RETURN VALUE id"
+        rids = [RecordID(table, key) for key in dict.fromkeys(keys)]
+        variables = {"rids": rids, "data": data, "expected": list(expected)}
+        result = await self._retrying(table, keys[0], sql, variables)
+        return {str(key) for key in _plain(result or [])}
+
     async def _retrying(self, table: str, key: str, sql: str, variables: dict[str, Any]) -> Any:
         """Run one statement; a commit lost to a concurrent writer is run again (it says it
         "can be retried"), so conditions are evaluated against what that writer left."""
@@ -148,7 +232,8 @@ class StateStore:
 
         for _ in range(_CAS_RETRIES):
             try:
-                return await self._db.query(sql, variables)
+                async with self._conditional:
+                    return await self._db.query(sql, variables)
             except SurrealError as exc:
                 if "already exists" in str(exc):
                     raise Conflict(
@@ -173,6 +258,14 @@ class StateStore:
 
     async def query(self, sql: str, variables: dict[str, Any] | None = None) -> Any:
         return _plain(await self._db.query(sql, variables or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class _Insert:
+    table: str
+    key: str
+    data: dict[str, Any]
+    done: asyncio.Future[None]
 
 
 async def _signin(db: Any) -> None:

@@ -4,12 +4,15 @@
 controller that claims the op, with a create that fails when the record exists: that
 create is the `received → dispatched` compare-and-set (one statement instead of two on
 the hot path), so of two controllers holding one op, exactly one claims it. Later
-transitions are compare-and-sets on `state`. The record keeps the stream sequence of the
-message that introduced the jti: the same jti in another message is a replay.
+transitions are compare-and-sets on `state`; the ends reached in one loop turn are
+written together, one conditional update per kind of end. The record keeps the stream
+sequence of the message that introduced the jti: the same jti in another message is a
+replay.
 """
 
 from __future__ import annotations
 
+import asyncio
 from enum import StrEnum
 from typing import Any
 
@@ -35,6 +38,8 @@ TERMINAL = frozenset({OpState.SUCCEEDED, OpState.FAILED, OpState.DEAD_LETTERED})
 class Ledger:
     def __init__(self, state: StateStore) -> None:
         self._state = state
+        self._ends: dict[tuple[OpState, str, str], list[tuple[str, asyncio.Future[bool]]]] = {}
+        self._flushing: set[asyncio.Task[None]] = set()
 
     async def claim(
         self, claims: OpsClaims, stream_seq: int, owner: str
@@ -67,12 +72,36 @@ class Ledger:
     async def finish(self, jti: str, state: OpState, detail: str = "", code: str = "") -> bool:
         """`dispatched → succeeded | failed | dead_lettered`; False if it was not dispatched.
         `code`: the error code of the executor's refusal (what a waiting tool answers)."""
-        change = {"state": state.value, "detail": detail, "finished_at": utc_now_iso()}
-        if code:
-            change["code"] = code
-        return await self._state.update_if(
-            TABLE, jti, change, field="state", expected=[OpState.DISPATCHED.value]
-        )
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        if not self._ends:  # the first end of this turn: written once the turn is over
+            task = loop.create_task(self._write_ends())
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+        self._ends.setdefault((state, detail, code), []).append((jti, done))
+        return await asyncio.shield(done)
+
+    async def _write_ends(self) -> None:
+        ends, self._ends = self._ends, {}
+        for (state, detail, code), waiting in ends.items():
+            change = {"state": state.value, "detail": detail, "finished_at": utc_now_iso()}
+            if code:
+                change["code"] = code
+            try:
+                changed = await self._state.update_many_if(
+                    TABLE,
+                    [jti for jti, _ in waiting],
+                    change,
+                    field="state",
+                    expected=[OpState.DISPATCHED.value],
+                )
+            except Exception as exc:  # handed to every caller waiting on it
+                for _, done in waiting:
+                    done.set_exception(exc)
+                continue
+            for jti, done in waiting:
+                done.set_result(jti in changed)
+                changed.discard(jti)  # the same op ended twice: the second did not change it
 
     async def note(self, jti: str, detail: str) -> None:
         """Why a dispatched op waits (the executor could not take it yet)."""

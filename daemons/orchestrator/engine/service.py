@@ -57,6 +57,8 @@ from daemons.orchestrator.views import (
 )
 from registry.errors import Conflict, InvalidInput, NotFound, Unavailable
 
+_INLINE_TASKS = 16
+"""Specs with up to this many tasks are checked on the loop: quicker than a thread hop."""
 _CAN_ROLL_BACK = frozenset({WorkflowState.SUCCEEDED, WorkflowState.FAILED})
 _CAN_RETRY = frozenset({WorkflowState.FAILED, WorkflowState.CANCELLED, WorkflowState.ROLLED_BACK})
 
@@ -144,7 +146,8 @@ class Orchestrator:
     # ---- the API -------------------------------------------------------------------------
 
     async def submit(self, spec: WorkflowSpec, workflow_id: str | None = None) -> WorkflowView:
-        # Comparing and checking a big spec takes a while: in a worker thread, not the loop.
+        # Comparing and checking a big spec takes a while: in a worker thread, not the loop
+        # (a small one is quicker checked here than handed to a thread and back).
         engine = self.engine
         engine.refuse_in_outage()
         if workflow_id is not None:
@@ -159,7 +162,10 @@ class Orchestrator:
                     await engine.committer.durable()
                     return workflow_view(wf)
         new_id = workflow_id or new_workflow_id()
-        draft, line = await asyncio.to_thread(engine.draft, spec, new_id)
+        if len(spec.tasks) <= _INLINE_TASKS:
+            draft, line = engine.draft(spec, new_id)
+        else:
+            draft, line = await asyncio.to_thread(engine.draft, spec, new_id)
         wf = engine.submit(draft, line, chosen=workflow_id is not None)
         try:
             await engine.committer.durable()
