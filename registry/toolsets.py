@@ -9,6 +9,7 @@
 | `access` | `user.*`, `role.*`, `apikey.*`, `session.*`, `policy.*`, `identity.*` |
 | `secrets` | `secret.*` |
 | `config` | `config.*` |
+| `ops` | `ops.*` (the ops plane: requests, approvals) |
 | `platform` | `platform.*`, `tools.*` (the listing itself) |
 
 A domain not in the table is a toolset of its own name. A toolset shapes a listing only:

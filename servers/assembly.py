@@ -13,15 +13,29 @@ construct a store or a daemon themselves.
               ├─ OrchestratorHandle (lazy: the engine in process, or the daemon's client)
               ├─ ConfigCache        (ncl-sync's cache: every config read; ncl-sync.ncl)
               ├─ AuditVerifier      (the signed audit repository's check; PRVNG_NATS_URL)
-              └─ HealthBoard        (registry, state, orchestrator probes)
+              ├─ Bus → Keeper, Controller → OpsHandle (lazy: the ops plane, see `provide_ops`)
+              └─ HealthBoard        (registry, state, orchestrator, nats, keeper, controller)
+
+The ops plane (docs/ops.md) opens on the first gated call. With `PRVNG_NATS_URL` unset
+the platform runs nats-server with its store in `PRVNG_HOME/nats`; a one-shot process
+(no platform) runs one with a throw-away store, and `finish_started_work` waits until
+its controller has taken every op before the process exits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from nats.aio.client import Client
 
 from daemons.audit_mirror.daemon import AuditVerifier
+from daemons.bus import PENDING_STREAM, NatsServer, connect
 from daemons.common.audit_store import AuditStore
 from daemons.common.authentication import PlatformAuthenticator
 from daemons.common.authorization import CedarAuthorizer
@@ -32,7 +46,13 @@ from daemons.common.keystore import KeyStore
 from daemons.common.sessions import SessionSigner
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
+from daemons.controller import Controller
+from daemons.controller.ledger import Ledger
+from daemons.controller.runtime import open_controller
+from daemons.keeper import Keeper
+from daemons.keeper.runtime import open_keeper
 from daemons.ncl_sync import ConfigCache, NclSyncConfig, open_cache
+from daemons.ops import OpsHandle
 from daemons.orchestrator.model import WorkflowState
 from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import JsonlAuditSink, Principal, Registry, Resources
@@ -68,6 +88,88 @@ async def open_orchestrator(
         yield OrchestratorHandle(engine, "in process", engine.health)
 
 
+@dataclass(frozen=True, slots=True)
+class Bus:
+    """The NATS connection of this process, and the nats-server it started (if any)."""
+
+    nc: Client
+    url: str
+    server: NatsServer | None = None
+
+
+@asynccontextmanager
+async def open_bus(settings: Settings, store_dir: Path | None) -> AsyncIterator[Bus]:
+    """`PRVNG_NATS_URL`'s server, else a bundled nats-server on a free port with its store
+    in `store_dir` (a throw-away directory when None)."""
+    async with AsyncExitStack() as stack:
+        server = None
+        url = settings.nats_url or ""
+        if not url:
+            if store_dir is None:
+                store_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nats-")))
+            server = NatsServer(store_dir)
+            url = await asyncio.to_thread(server.start)
+            stack.callback(server.stop)
+        nc = await connect(url, name="prvng")
+        stack.push_async_callback(nc.close)
+        yield Bus(nc, url, server)
+
+
+@asynccontextmanager
+async def _keeper(settings: Settings, resources: Resources) -> AsyncIterator[Keeper]:
+    state = await resources.get(StateStore)
+    yield await open_keeper(settings, state, (await resources.get(Bus)).nc)
+
+
+@asynccontextmanager
+async def _controller(settings: Settings, resources: Resources) -> AsyncIterator[Controller]:
+    state = await resources.get(StateStore)
+    bus = await resources.get(Bus)
+    orchestrator = await resources.get(OrchestratorHandle)
+    controller = await open_controller(settings, state, bus.nc, orchestrator.api)
+    try:
+        yield controller
+    finally:
+        await controller.stop()
+
+
+@asynccontextmanager
+async def _ops(resources: Resources) -> AsyncIterator[OpsHandle]:
+    """The gate tools call: the keeper, with a controller in this process to execute."""
+    keeper = await resources.get(Keeper)
+    await resources.get(Controller)
+    yield OpsHandle(keeper, Ledger(await resources.get(StateStore)))
+
+
+def provide_ops(registry: Registry, settings: Settings, store_dir: Path | None) -> None:
+    """Declare the ops plane's resources; `store_dir` is the bundled nats-server's store
+    (None: a throw-away one, for a one-shot process). Call before they are opened."""
+    resources = registry.resources
+    resources.provide(Bus, lambda: open_bus(settings, store_dir))
+    resources.provide(Keeper, lambda: _keeper(settings, resources))
+    resources.provide(Controller, lambda: _controller(settings, resources))
+    resources.provide(OpsHandle, lambda: _ops(resources))
+
+
+DRAIN_TIMEOUT_S = 30.0
+
+
+async def drain_ops(registry: Registry, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+    """Wait until this process's controller has answered every op on the stream (a
+    one-shot process's nats-server goes away with it). No-op when no controller ran."""
+    resources = registry.resources
+    if not (resources.is_open(Controller) and resources.is_open(Bus)):
+        return
+    js = resources.peek(Bus).nc.jetstream()
+    durable = resources.peek(Controller).config.durable
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = await js.consumer_info(PENDING_STREAM, durable)
+        if not info.num_pending and not info.num_ack_pending:
+            return
+        await asyncio.sleep(0.01)  # polled against the deadline above
+
+
 @asynccontextmanager
 async def open_config_cache(settings: Settings) -> AsyncIterator[ConfigCache]:
     """ncl-sync's cache as configured by the workspace's `ncl-sync.ncl`."""
@@ -91,9 +193,30 @@ def _health_board(registry: Registry) -> HealthBoard:
             return ComponentStatus(True, "starts on first use")
         return resources.peek(OrchestratorHandle).status()
 
+    async def nats() -> ComponentStatus:
+        if not resources.is_open(Bus):
+            return ComponentStatus(True, "starts on first use")
+        bus = resources.peek(Bus)
+        where = "bundled nats-server" if bus.server is not None else "PRVNG_NATS_URL"
+        return ComponentStatus(bus.nc.is_connected, where)
+
+    async def keeper() -> ComponentStatus:
+        if not resources.is_open(Keeper):
+            return ComponentStatus(True, "starts on first use")
+        return ComponentStatus(True, f"policy {len(resources.peek(Keeper).policy.rules)} rules")
+
+    async def controller() -> ComponentStatus:
+        if not resources.is_open(Controller):
+            return ComponentStatus(True, "starts on first use")
+        running = resources.peek(Controller).running
+        return ComponentStatus(running, "pulling" if running else "stopped")
+
     board.add("registry", tools)
     board.add("state", state)
     board.add("orchestrator", orchestrator)
+    board.add("nats", nats)
+    board.add("keeper", keeper)
+    board.add("controller", controller)
     return board
 
 
@@ -137,6 +260,7 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     resources.put(AuditVerifier, AuditVerifier.from_settings(settings))
     resources.provide(StateStore, lambda: StateStore.open(settings.state_url))
     resources.provide(OrchestratorHandle, lambda: open_orchestrator(settings, resources))
+    provide_ops(registry, settings, None)
     resources.provide(ConfigCache, lambda: open_config_cache(settings))
     resources.put(HealthBoard, _health_board(registry))
     registry.extend(specs)
@@ -154,6 +278,7 @@ async def local_principal(settings: Settings, registry: Registry, keystore: KeyS
 async def finish_started_work(registry: Registry, tell: Callable[[str], None]) -> None:
     """Before a one-shot process exits: run to the end the workflows its engine holds, since
     nothing else would run them until the engine's next start. No-op when no engine ran."""
+    await drain_ops(registry)
     if not registry.resources.is_open(OrchestratorHandle):
         return
     handle = registry.resources.peek(OrchestratorHandle)
@@ -169,9 +294,13 @@ async def finish_started_work(registry: Registry, tell: Callable[[str], None]) -
 
 
 __all__ = [
+    "Bus",
     "build_registry",
+    "drain_ops",
     "finish_started_work",
     "local_principal",
+    "open_bus",
     "open_orchestrator",
+    "provide_ops",
     "rate_limits",
 ]

@@ -20,10 +20,13 @@ from daemons.common.asgi import AsgiServer
 from daemons.common.health import ComponentStatus, HealthBoard
 from daemons.common.settings import HttpLimits, Settings
 from daemons.common.state import StateStore
+from daemons.controller import Controller
+from daemons.keeper import Keeper
 from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import Registry
 from registry.timestamps import utc_now_iso
 from servers import runfile
+from servers.assembly import Bus, provide_ops
 from servers.daemon_components import daemon_components
 from servers.http import begin_shutdown, create_app
 
@@ -75,6 +78,22 @@ class OrchestratorComponent:
 
     async def stop(self) -> None:
         """The registry stops the engine with its other resources."""
+
+
+class ResourceComponent:
+    """A resource of the registry opened with the platform (nats, keeper, controller), so a
+    failure fails the start and `/health` reports it from the first request on."""
+
+    def __init__(self, name: str, registry: Registry, key: type) -> None:
+        self.name = name
+        self.registry = registry
+        self.key = key
+
+    async def start(self) -> None:
+        await self.registry.resources.get(self.key)
+
+    async def stop(self) -> None:
+        """The registry closes it with its other resources, in reverse order of opening."""
 
 
 class HttpComponent:
@@ -188,8 +207,12 @@ async def serve(
 def build_platform(settings: Settings, registry: Registry, host: str, port: int) -> Platform:
     """The components `prvng platform start` runs, HTTP last so it serves a ready platform."""
     platform = Platform(settings, registry)
+    provide_ops(registry, settings, settings.nats_dir)
     platform.add_component(StateComponent(registry))
     platform.add_component(OrchestratorComponent(registry))
+    platform.add_component(ResourceComponent("nats", registry, Bus))
+    platform.add_component(ResourceComponent("keeper", registry, Keeper))
+    platform.add_component(ResourceComponent("controller", registry, Controller))
     for daemon in daemon_components(settings, registry, os.environ.get("PRVNG_NATS_URL")):
         platform.health.add(daemon.name, daemon.status)
         platform.add_component(daemon)

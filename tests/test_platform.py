@@ -112,14 +112,13 @@ async def test_a_second_platform_on_the_same_home_fails_fast(on_disk: Settings) 
                 health = (await client.get(f"{url}/health")).json()
             assert health["status"] == "ok"
             assert set(health["components"]) == {
-                "registry",
-                "state",
-                "orchestrator",
-                "ncl-sync",
-                "audit-mirror",
-                "http",
+                *("registry", "state", "orchestrator", "nats", "keeper", "controller"),
+                *("ncl-sync", "audit-mirror", "http"),
             }
+            assert all(c["ready"] for c in health["components"].values()), health
             assert health["components"]["state"]["detail"] == "surrealkv"
+            assert health["components"]["controller"]["detail"] == "pulling"
+            assert (on_disk.nats_dir / "jetstream").is_dir()  # the bundled server's store
             async with build_registry(on_disk, keystore=keystore) as other:
                 second = build_platform(on_disk, other, "127.0.0.1", 0)
                 with pytest.raises(Unavailable, match=f"in use by pid {os.getpid()}") as refused:
@@ -163,7 +162,10 @@ def test_platform_process_runs_until_sigterm(
         url = line.split()[3]
         info = read_run_file(on_disk.run_file)
         assert info is not None and (info.pid, info.url) == (proc.pid, url)
-        assert info.components == ["state", "orchestrator", "ncl-sync", "audit-mirror", "http"]
+        assert info.components == [
+            *("state", "orchestrator", "nats", "keeper", "controller"),
+            *("ncl-sync", "audit-mirror", "http"),
+        ]
         status = platform_status(on_disk)
         assert status["running"] and status["pid"] == proc.pid
         assert status["health"]["status"] == "ok"

@@ -104,7 +104,7 @@ async def test_labels_are_spelled_one_way_on_every_tool(
     assert {("server.list", "labels"), ("workflow.list", "labels")} <= set(spelled)
     assert spelled[("workflow.list", "labels")] == spelled[("server.list", "labels")] == "object"
 
-    for wf_id, env in (("lbl-1", "dev"), ("lbl-2", "prod")):
+    for wf_id, env in (("lbl-1", "dev"), ("lbl-2", "lab")):  # both run without approval
         tasks = [{"id": "a", "action": "noop"}]
         args = {"id": wf_id, "name": wf_id, "labels": {"env": env, "team": "a"}, "tasks": tasks}
         assert (await registry.invoke("workflow.submit", args, principal=owner)).ok

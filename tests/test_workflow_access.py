@@ -159,7 +159,7 @@ def _create(name: str, env: str) -> dict[str, Any]:
 
 
 async def test_an_operator_cannot_create_a_prod_server_by_naming_the_action(
-    url: str, admin_key: str, operator_key: str
+    url: str, admin_key: str, operator_key: str, keystore: KeyStore
 ) -> None:
     """`server.create` lets an operator create only env=dev servers; a raw submission of
     a `server.create` task is held to the same rule (tasks and compensations alike)."""
@@ -181,7 +181,12 @@ async def test_an_operator_cannot_create_a_prod_server_by_naming_the_action(
         "action": "noop",
         "compensate": {"action": "server.delete", "params": {"name": "p-1"}},
     }
-    _ok(await _call(url, admin_key, "workflow.submit", _wf("adm-undo", undo)))
+    # It acts on a prod server: the keeper holds it until someone else approves.
+    held = await _call(url, admin_key, "workflow.submit", _wf("adm-undo", undo))
+    assert held.status_code == 202 and held.json()["error"]["code"] == "approval_required"
+    _ok(
+        await _call(url, keystore.create("apu", ["approver"]), "ops.approve", {"op_id": "adm-undo"})
+    )
     _refused(await _call(url, operator_key, "workflow.rollback", {"id": "adm-undo"}))
     dev = _ok(
         await _call(url, operator_key, "workflow.submit", _wf("raw-dev", _create("d-9", "dev")))

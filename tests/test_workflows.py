@@ -196,7 +196,9 @@ def _prvng(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 def test_in_process_cli_runs_its_workflow_to_the_end() -> None:
-    body = json.dumps({"id": "cli-1", "name": "cli", "tasks": [_noop("a"), _noop("b", "a")]})
+    # The first task outlasts the submission (which now waits for the controller's dispatch).
+    first = {"id": "a", "action": "sleep", "params": {"seconds": 1}}
+    body = json.dumps({"id": "cli-1", "name": "cli", "tasks": [first, _noop("b", "a")]})
     submitted = _prvng("workflow", "submit", "--json", body)
     assert submitted.returncode == 0, submitted.stderr
     assert json.loads(submitted.stdout)["state"] in {"pending", "running"}

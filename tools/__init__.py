@@ -30,6 +30,7 @@ TOOL_MODULES = (
     "tools.secret.vault",
     "tools.audit.records",
     "tools.audit.trail",
+    "tools.ops.operations",
 )
 
 

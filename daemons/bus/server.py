@@ -7,11 +7,13 @@ reports it in a ports file, which is also the first half of the readiness wait.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -46,6 +48,7 @@ def nats_server_binary() -> Path:
 def _config(store_dir: Path, run_dir: Path, host: str, port: int) -> str:
     return (
         f'listen: "{host}:{port if port else -1}"\n'
+        "max_payload: 8MB\n"  # an op carries its whole workflow (a spec may be over 1 MiB)
         f'ports_file_dir: "{run_dir}"\n'
         "jetstream {\n"
         f'  store_dir: "{store_dir}"\n'
@@ -85,6 +88,7 @@ class NatsServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         try:
             self.url = self._wait_ready(run_dir)
@@ -143,6 +147,15 @@ class NatsServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the thread that started it dies, even by
+    SIGKILL, so a killed platform leaves no nats-server holding its store and port."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _accepts(url: str) -> bool:

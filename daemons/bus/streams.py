@@ -8,6 +8,7 @@ crash or a timeout stores it once. `OPS_AUDIT` carries every decision and outcom
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -85,15 +86,22 @@ async def ensure_streams(js: JetStreamContext, limits: StreamLimits | None = Non
             await js.update_stream(config)
 
 
+FIRST_CONNECT_TIMEOUT_S = 5.0
+
+
 async def connect(url: str, *, name: str) -> Client:
     """A NATS connection that keeps reconnecting (a restarted server is found again)."""
     try:
-        return await nats.connect(
-            url,
-            name=name,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.1,
-            connect_timeout=2,
+        # Reconnecting forever applies to the first connection too: bound that one.
+        return await asyncio.wait_for(
+            nats.connect(
+                url,
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.1,
+                connect_timeout=2,
+            ),
+            FIRST_CONNECT_TIMEOUT_S,
         )
     except Exception as exc:
         raise Unavailable(

@@ -81,6 +81,8 @@ class Settings:
     api_key: str | None = None
     surreal_url: str | None = None
     orchestrator_url: str | None = None
+    nats_url: str | None = None
+    """An existing NATS server (`PRVNG_NATS_URL`); unset, the platform starts its own."""
     max_body_bytes: int = 1 << 20
     rate_limit: str | None = None
     """Older form: one limit for every rate class (`PRVNG_RATE_LIMIT=100/s`)."""
@@ -121,6 +123,7 @@ class Settings:
             api_key=os.environ.get("PRVNG_API_KEY") or None,
             surreal_url=os.environ.get("PRVNG_SURREAL_URL") or None,
             orchestrator_url=os.environ.get("PRVNG_ORCHESTRATOR_URL") or None,
+            nats_url=os.environ.get("PRVNG_NATS_URL") or None,
             max_body_bytes=_int_env("PRVNG_MAX_BODY_BYTES", 1 << 20),
             rate_limit=os.environ.get("PRVNG_RATE_LIMIT") or None,
             rate_limits=os.environ.get("PRVNG_RATE_LIMITS") or None,

@@ -7,6 +7,7 @@ claim and its submit can be followed by another that submits again safely.
 
 from __future__ import annotations
 
+import asyncio
 from enum import StrEnum
 from typing import Protocol
 
@@ -55,7 +56,7 @@ class OrchestratorDispatcher:
 
     async def submit(self, op_id: str, op: OpRequest) -> None:
         try:
-            spec = WorkflowSpec.model_validate(op.plan.workflow)
+            spec = await asyncio.to_thread(WorkflowSpec.model_validate, op.plan.workflow)
         except ValidationError as exc:
             raise InvalidInput(f"the op's workflow is not a workflow: {exc}") from None
         await self._api.submit(spec, workflow_id=op_id)

@@ -38,7 +38,7 @@ TERMINAL = frozenset({OpState.SUCCEEDED, OpState.FAILED, OpState.DEAD_LETTERED})
 class Ledger:
     def __init__(self, state: StateStore) -> None:
         self._state = state
-        self._ends: dict[tuple[OpState, str], list[tuple[str, asyncio.Future[bool]]]] = {}
+        self._ends: dict[tuple[OpState, str, str], list[tuple[str, asyncio.Future[bool]]]] = {}
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def claim(
@@ -69,21 +69,24 @@ class Ledger:
     async def get(self, jti: str) -> dict[str, Any] | None:
         return await self._state.get(TABLE, jti)
 
-    async def finish(self, jti: str, state: OpState, detail: str = "") -> bool:
-        """`dispatched → succeeded | failed | dead_lettered`; False if it was not dispatched."""
+    async def finish(self, jti: str, state: OpState, detail: str = "", code: str = "") -> bool:
+        """`dispatched → succeeded | failed | dead_lettered`; False if it was not dispatched.
+        `code`: the error code of the executor's refusal (what a waiting tool answers)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
         if not self._ends:  # the first end of this turn: written once the turn is over
             task = loop.create_task(self._write_ends())
             self._flushing.add(task)
             task.add_done_callback(self._flushing.discard)
-        self._ends.setdefault((state, detail), []).append((jti, done))
+        self._ends.setdefault((state, detail, code), []).append((jti, done))
         return await asyncio.shield(done)
 
     async def _write_ends(self) -> None:
         ends, self._ends = self._ends, {}
-        for (state, detail), waiting in ends.items():
+        for (state, detail, code), waiting in ends.items():
             change = {"state": state.value, "detail": detail, "finished_at": utc_now_iso()}
+            if code:
+                change["code"] = code
             try:
                 changed = await self._state.update_many_if(
                     TABLE,
@@ -99,6 +102,12 @@ class Ledger:
             for jti, done in waiting:
                 done.set_result(jti in changed)
                 changed.discard(jti)  # the same op ended twice: the second did not change it
+
+    async def note(self, jti: str, detail: str) -> None:
+        """Why a dispatched op waits (the executor could not take it yet)."""
+        await self._state.update_if(
+            TABLE, jti, {"detail": detail}, field="state", expected=[OpState.DISPATCHED.value]
+        )
 
     async def in_state(self, state: OpState) -> list[dict[str, Any]]:
         return list(

@@ -72,6 +72,9 @@ class ControllerConfig:
     fetch_timeout_s: float = 1.0
 
 
+_BIG_MESSAGE = 64 * 1024
+
+
 class Controller:
     def __init__(
         self,
@@ -119,6 +122,11 @@ class Controller:
         sub = await self._js.pull_subscribe_bind(self.config.durable, stream=PENDING_STREAM)
         self._loop = asyncio.create_task(self._pull(sub), name=f"{self.name}-pull")
 
+    @property
+    def running(self) -> bool:
+        """Pulling (started, not stopped, its loop alive)."""
+        return self._loop is not None and not self._loop.done()
+
     async def stop(self) -> None:
         """Stop pulling and following; what is unacked is redelivered to whoever pulls."""
         tasks = [
@@ -162,12 +170,18 @@ class Controller:
         except nats.errors.Error as exc:  # the ack is lost: redelivery finds the op handled
             log.warning("%s: could not answer %s: %s", self.name, result, exc)
 
+    def _verified(self, data: bytes) -> tuple[OpMessage, OpsClaims]:
+        message = OpMessage.model_validate_json(data)
+        return message, self._verifier.verify(message)
+
     async def handle(self, msg: Msg) -> AckResult:
         meta = msg.metadata
         seq = meta.sequence.stream
         try:
-            message = OpMessage.model_validate_json(msg.data)
-            claims = self._verifier.verify(message)
+            if len(msg.data) > _BIG_MESSAGE:  # a big workflow: parse and hash off the loop
+                message, claims = await asyncio.to_thread(self._verified, msg.data)
+            else:
+                message, claims = self._verified(msg.data)
         except (ValidationError, TokenRefused) as exc:
             reason = exc.reason if isinstance(exc, TokenRefused) else "not an op message"
             await self._audit.emit(
@@ -197,9 +211,10 @@ class Controller:
                 await self._ledger.finish(jti, OpState.DEAD_LETTERED, exc.message)
                 await self._emit(Outcome.DEAD_LETTERED, claims, reason=exc.message)
                 return Term(f"dead-lettered after {msg.metadata.num_delivered} deliveries")
+            await self._ledger.note(jti, exc.message)
             return Nak(exc.message, self._delay(msg))
         except PlatformError as exc:  # the executor refused the workflow: it never can run
-            await self._ledger.finish(jti, OpState.FAILED, exc.message)
+            await self._ledger.finish(jti, OpState.FAILED, exc.message, exc.code.value)
             await self._emit(Outcome.FAILED, claims, reason=exc.message)
             return Term(exc.message)
         self._follow(claims)  # audited at its end: a dispatch is a step, not an outcome

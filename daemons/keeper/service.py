@@ -8,6 +8,8 @@ compare-and-set on its `version`, so two approvers racing cannot lose one's appr
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import time
 import uuid
 from typing import Any
@@ -21,7 +23,7 @@ from daemons.keeper.policy import Policy
 from daemons.keeper.signer import Signer
 from daemons.ops.audit import AuditPublisher, Outcome
 from daemons.ops.keyring import KeyRing
-from daemons.ops.model import Decision, OpDecision, OpMessage, OpRequest, OpStatus
+from daemons.ops.model import Decision, OpDecision, OpInfo, OpMessage, OpRequest, OpStatus
 from registry.errors import Conflict, Forbidden, NotFound, Unavailable
 from registry.principal import Principal
 from registry.timestamps import iso_utc, utc_now_iso
@@ -51,12 +53,20 @@ class Keeper:
         """The verification keys (`/.well-known/jwks.json`)."""
         return self.keys.jwks()
 
-    async def request(self, op: OpRequest, requester: Principal, trace_id: str = "") -> OpDecision:
-        op_id = f"op-{uuid.uuid4().hex}"
+    async def request(
+        self, op: OpRequest, requester: Principal, trace_id: str = "", op_id: str | None = None
+    ) -> OpDecision:
+        """Decide on `op`. With `op_id` (a workflow id the caller chose), asking again for
+        the same op is answered with its decision; another op under that id is a conflict."""
+        if op_id is not None and (known := await self._state.get(TABLE, op_id)) is not None:
+            return _same_op(op_id, known, op, requester)
+        op_id = op_id or f"op-{uuid.uuid4().hex}"
         rule = self.policy.decide(op)
         now = time.time()
         record: dict[str, Any] = {
-            "op": op.model_dump_json(),  # one string: cheap to store, exact to read back
+            # One string: cheap to store, exact to read back. Off the event loop, as the
+            # signing below: an op carries its whole workflow (up to megabytes).
+            "op": await asyncio.to_thread(op.model_dump_json),
             "op_type": op.type,
             "requester": requester.id,
             "trace_id": trace_id,
@@ -87,7 +97,8 @@ class Keeper:
         # Auto-approved: decided, audited, published, then recorded once. A crash before
         # the record leaves nothing that must be recovered: the op is in the stream or it
         # is not (and the caller, who got no answer, asks again).
-        record |= {"status": OpStatus.APPROVED.value, "token": self._sign(op_id, record, op)}
+        token = await asyncio.to_thread(self._sign, op_id, record, op)
+        record |= {"status": OpStatus.APPROVED.value, "token": token}
         await self._audit.emit(Outcome.AUTO_APPROVED, reason=f"policy rule {rule.name}", **audit)
         try:
             seq = await self._send(op_id, record, op)
@@ -167,6 +178,53 @@ class Keeper:
     async def get(self, op_id: str) -> OpDecision:
         return _decision(op_id, await self._record(op_id))
 
+    async def describe(self, op_id: str) -> OpInfo:
+        return _info(op_id, await self._record(op_id))
+
+    async def list(
+        self,
+        *,
+        status: OpStatus | None = None,
+        op_type: str | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+        start: int = 0,
+    ) -> list[OpInfo]:
+        """Newest first, filtered; `start` skips that many (pagination)."""
+        where = [
+            f"{field} = ${field}"
+            for field, value in (("status", status), ("op_type", op_type), ("requester", requester))
+            if value is not None
+        ]
+        sql = f"SELECT * FROM {TABLE}" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at DESC LIMIT $limit START $start"
+        variables: dict[str, Any] = {"limit": limit, "start": start}
+        variables |= {"status": status, "op_type": op_type, "requester": requester}
+        rows = await self._state.query(sql, {k: v for k, v in variables.items() if v is not None})
+        return [_info(str(row["id"]), row) for row in rows]
+
+    async def cancel(self, op_id: str, actor: Principal, trace_id: str = "") -> OpDecision:
+        """Withdraw a pending op: its requester or an admin."""
+        record = await self._pending(op_id, actor, trace_id)
+        if actor.id != record["requester"] and "admin" not in actor.roles:
+            raise Forbidden(
+                f"only {record['requester']} (who requested {op_id}) or an admin cancels it; "
+                "an approver rejects it instead (`ops.reject`)",
+                details={"op_id": op_id},
+            )
+        change = {"status": OpStatus.CANCELLED.value, "reason": f"cancelled by {actor.id}"}
+        if not await self._cas(op_id, record, change):
+            raise Conflict(f"{op_id} changed meanwhile; look at it again", details={"op_id": op_id})
+        await self._audit.emit(
+            Outcome.CANCELLED,
+            op_id=op_id,
+            op_type=record["op_type"],
+            actor=actor.id,
+            trace_id=trace_id or record["trace_id"],
+            reason=change["reason"],
+        )
+        return _decision(op_id, {**record, **change})
+
     async def publish(self, op_id: str) -> OpDecision:
         """Put an approved op on `ops.pending.<type>` (again: JetStream stores it once)."""
         record = await self._record(op_id)
@@ -183,7 +241,8 @@ class Keeper:
     async def _send(self, op_id: str, record: dict[str, Any], op: OpRequest | None = None) -> int:
         """Publish the signed op (`Nats-Msg-Id` = op id); its stream sequence."""
         op = op or OpRequest.model_validate_json(record["op"])
-        body = OpMessage(token=record["token"], op=op).model_dump_json().encode()
+        message = OpMessage(token=record["token"], op=op)
+        body = (await asyncio.to_thread(message.model_dump_json)).encode()
         headers = {MSG_ID: op_id, TRACE_ID: record["trace_id"] or op_id}
         try:
             ack = await self._js.publish(pending_subject(op.type), body, headers=headers)
@@ -195,7 +254,7 @@ class Keeper:
             ) from exc
         return int(ack.seq)
 
-    async def republish(self) -> list[str]:
+    async def republish(self) -> builtins.list[str]:
         """On start (or after an outage): publish ops left approved but not acknowledged
         by JetStream, their decision's audit event first (both stored once)."""
         rows = await self._state.query(
@@ -217,7 +276,7 @@ class Keeper:
             published.append((await self.publish(op_id)).op_id)
         return published
 
-    async def expire(self, now: float | None = None) -> list[str]:
+    async def expire(self, now: float | None = None) -> builtins.list[str]:
         """Mark pending ops past their approval lifetime expired (audited); their ids."""
         rows = await self._state.query(
             f"SELECT * FROM {TABLE} WHERE status = $status AND expires_at <= $now",
@@ -298,4 +357,28 @@ def _decision(op_id: str, record: dict[str, Any]) -> OpDecision:
         expires_at=iso_utc(record["expires_at"]) if record["status"] == OpStatus.PENDING else None,
         token=record.get("token"),
         reason=record.get("reason", ""),
+    )
+
+
+def _same_op(op_id: str, record: dict[str, Any], op: OpRequest, requester: Principal) -> OpDecision:
+    known = OpRequest.model_validate_json(record["op"])
+    same = (known.params_digest(), known.plan_digest()) == (op.params_digest(), op.plan_digest())
+    if not same or record["requester"] != requester.id:
+        raise Conflict(
+            f"id {op_id!r} already names another op (or another requester's); "
+            "choose another id, or leave it out",
+            details={"op_id": op_id},
+        )
+    return _decision(op_id, record)
+
+
+def _info(op_id: str, record: dict[str, Any]) -> OpInfo:
+    op = OpRequest.model_validate_json(record["op"])
+    return OpInfo(
+        **_decision(op_id, record).model_dump(),
+        op_type=record["op_type"],
+        requester=record["requester"],
+        target=op.target,
+        created_at=record["created_at"],
+        trace_id=record["trace_id"],
     )

@@ -9,6 +9,7 @@ from daemons.ops.keyring import KeyRing, verification_keys
 from daemons.ops.model import (
     Decision,
     OpDecision,
+    OpInfo,
     OpMessage,
     OpPlan,
     OpRequest,
@@ -23,6 +24,7 @@ __all__ = [
     "Decision",
     "KeyRing",
     "OpDecision",
+    "OpInfo",
     "OpMessage",
     "OpPlan",
     "OpRequest",

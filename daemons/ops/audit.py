@@ -31,6 +31,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     DENIED = "denied"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     INVALID_TOKEN = "invalid_token"

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from daemons.ops.model import OpDecision, OpRequest, OpStatus
+from daemons.ops.model import OpDecision, OpInfo, OpRequest, OpStatus
 from registry.errors import ApprovalRequired, Conflict, Forbidden
 from registry.principal import Principal
 
 
 class OpsGate(Protocol):
     async def request(
-        self, op: OpRequest, requester: Principal, trace_id: str = ""
+        self, op: OpRequest, requester: Principal, trace_id: str = "", op_id: str | None = None
     ) -> OpDecision: ...
 
     async def approve(self, op_id: str, approver: Principal, trace_id: str = "") -> OpDecision: ...
@@ -27,14 +27,35 @@ class OpsGate(Protocol):
         self, op_id: str, approver: Principal, reason: str = "", trace_id: str = ""
     ) -> OpDecision: ...
 
+    async def cancel(self, op_id: str, actor: Principal, trace_id: str = "") -> OpDecision: ...
+
     async def get(self, op_id: str) -> OpDecision: ...
 
+    async def describe(self, op_id: str) -> OpInfo: ...
+
+    async def list(
+        self,
+        *,
+        status: OpStatus | None = None,
+        op_type: str | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+        start: int = 0,
+    ) -> list[OpInfo]: ...
+
     def jwks(self) -> dict[str, Any]: ...
+
+
+class OpsLedger(Protocol):
+    """The executor's record of an op (`op:<jti>`: state, detail), None before dispatch."""
+
+    async def get(self, jti: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class OpsHandle:
     gate: OpsGate
+    ledger: OpsLedger | None = None
     location: str = "in process"
 
 

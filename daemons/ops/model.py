@@ -20,8 +20,9 @@ ISSUER = "prvng-keeper"
 AUDIENCE = "prvng-controller"
 TOKEN_TYPE = "ops+jwt"
 ALGORITHM = "EdDSA"
-OP_ID_PATTERN = r"^op-[a-f0-9]{32}$"
-"""An op id (the token's jti): also the orchestrator's workflow id, so kept plain."""
+OP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+"""An op id (the token's jti): also the orchestrator's workflow id, so it has the workflow
+id's shape: `op-<32 hex>` when the keeper picks it, the caller's workflow id otherwise."""
 
 
 class OpTarget(StrictModel):
@@ -104,6 +105,8 @@ class OpStatus(StrEnum):
     DENIED = "denied"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    """Withdrawn while pending, by its requester or an admin."""
 
 
 class OpDecision(StrictModel):
@@ -119,3 +122,13 @@ class OpDecision(StrictModel):
     expires_at: str | None = None
     token: str | None = None
     reason: str = ""
+
+
+class OpInfo(OpDecision):
+    """A decision with what it was about: `ops.list` and `ops.get` show this."""
+
+    op_type: str
+    requester: str
+    target: OpTarget
+    created_at: str
+    trace_id: str = ""

@@ -241,6 +241,18 @@ def _run_orchestrator(settings: Settings, host: str, port: int | None) -> int:
     return run_daemon(settings, host, ORCHESTRATOR_PORT if port is None else port)
 
 
+def _run_keeper(settings: Settings, host: str, port: int | None) -> int:
+    from servers.cli.processes import run_ops_daemon
+
+    return run_ops_daemon(settings, "keeper")
+
+
+def _run_controller(settings: Settings, host: str, port: int | None) -> int:
+    from servers.cli.processes import run_ops_daemon
+
+    return run_ops_daemon(settings, "controller")
+
+
 def _run_ncl_sync(settings: Settings, _host: str, _port: int | None) -> int:
     from daemons.ncl_sync import run_daemon
 
@@ -259,6 +271,8 @@ DaemonRunner = Callable[[Settings, str, "int | None"], int]
 DAEMONS: dict[str, tuple[str, DaemonRunner]] = {
     "http": ("the HTTP daemon: REST, /mcp, OpenAPI, /health (port 8080)", _run_http),
     "orchestrator": ("the workflow engine and its internal API (port 8081)", _run_orchestrator),
+    "keeper": ("the ops policy gate and signer, on NATS (PRVNG_NATS_URL)", _run_keeper),
+    "controller": ("executes signed ops from NATS on the orchestrator", _run_controller),
     "ncl-sync": ("the config cache for PRVNG_CONFIG (no port)", _run_ncl_sync),
     "audit-mirror": ("ops.audit.> as signed git commits in PRVNG_HOME/audit", _run_audit_mirror),
 }

@@ -202,3 +202,31 @@ def run_http(settings: Settings, host: str, port: int) -> None:
     code = run_platform(settings, host, port)
     if code:
         raise SystemExit(code)
+
+
+async def _run_ops_daemon(settings: Settings, name: str) -> None:
+    from daemons.controller import Controller
+    from daemons.keeper import Keeper
+    from servers.assembly import provide_ops
+
+    key: type = Keeper if name == "keeper" else Controller
+    with stop_requested() as stop:
+        async with build_registry(settings) as registry:
+            provide_ops(registry, settings, settings.nats_dir)
+            await registry.resources.get(key)
+            print(f"{name} running (NATS {settings.nats_url or 'bundled'})", flush=True)
+            await stop.wait()
+
+
+def run_ops_daemon(settings: Settings, name: str) -> int:
+    """`prvng daemon keeper|controller`: that part of the ops plane alone (a controller
+    executes through `PRVNG_ORCHESTRATOR_URL` when set), until SIGINT/SIGTERM."""
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(_run_ops_daemon(settings, name))
+    except PlatformError as exc:
+        print(f"{name}: {exc.message}", file=sys.stderr)
+        return exit_code(exc.code)
+    return 0

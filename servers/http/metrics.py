@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 from daemons.common.audit_store import AuditStore
+from daemons.controller import Controller
 from registry import AuditRecord, Principal, Registry, StrictModel, ToolContext, ToolSpec
 from registry.audit import DENY, FanOutSink, args_digest
 from registry.context import CallTier
@@ -68,6 +69,19 @@ class _RegistryCollector(Collector):
             latency.add_metric([tool], buckets, hist.sum_s)
         yield latency
         yield from _audit_metrics(self.registry)
+        yield from _controller_metrics(self.registry)
+
+
+def _controller_metrics(registry: Registry) -> Iterator[Metric]:
+    """The in-process controller's answers to JetStream (`AckResult`: ack, nak, term)."""
+    answers = CounterMetricFamily(
+        "prvng_controller_acks", "Controller answers to op messages", labels=["result"]
+    )
+    if registry.resources.is_open(Controller):
+        counts = registry.resources.peek(Controller).counts
+        for result in ("ack", "nak", "term"):
+            answers.add_metric([result], counts[result])
+    yield answers
 
 
 def _audit_metrics(registry: Registry) -> Iterator[Metric]:

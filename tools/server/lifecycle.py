@@ -37,7 +37,13 @@ from registry.resources import Resources
 from tools.config.nickel import evaluate
 from tools.plans import Plan, WorkflowOrPlan, plan_spec
 from tools.server.registration import ServerName
-from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
+from tools.workflow.submission import (
+    FOLLOW_WORKFLOW,
+    WORKFLOW_VOLATILE,
+    SubmitOptions,
+    op_params,
+    submit,
+)
 
 LAB_CONFIG = "examples/lab.ncl"
 """The small workspace contract cases build (no fixed ports)."""
@@ -102,7 +108,7 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView | Plan:
     )
     if args.plan:
         return await plan_spec("server.create", spec, args.id, ctx)
-    return await submit(ctx, spec, args)
+    return await submit(ctx, spec, args, op_type="server.create", params=op_params(args))
 
 
 async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView | Plan:
@@ -123,7 +129,9 @@ async def delete(args: DeleteInput, ctx: ToolContext) -> WorkflowView | Plan:
     spec = server_delete_workflow(args.names)
     if args.plan:
         return await plan_spec("server.delete", spec, args.id, ctx)
-    return await submit(ctx, spec, args)
+    return await submit(
+        ctx, spec, args, op_type="server.delete", params=op_params(args), risk="destructive"
+    )
 
 
 TOOLS = [

@@ -29,7 +29,13 @@ from registry import (
 from tools.plans import Plan, WorkflowOrPlan, plan_spec
 from tools.server.lifecycle import LAB_CONFIG
 from tools.server.registration import ServerName
-from tools.workflow.submission import FOLLOW_WORKFLOW, WORKFLOW_VOLATILE, SubmitOptions, submit
+from tools.workflow.submission import (
+    FOLLOW_WORKFLOW,
+    WORKFLOW_VOLATILE,
+    SubmitOptions,
+    op_params,
+    submit,
+)
 
 TaskservName = Field(pattern=TASKSERV_NAME.pattern, description="Catalog name")
 
@@ -81,14 +87,16 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView | Plan:
     )
     if args.plan:
         return await plan_spec("taskserv.create", spec, args.id, ctx)
-    return await submit(ctx, spec, args)
+    return await submit(ctx, spec, args, op_type="taskserv.create", params=op_params(args))
 
 
 async def delete(args: TaskservInput, ctx: ToolContext) -> WorkflowView | Plan:
     spec = taskserv_delete_workflow(args.server, args.taskserv)
     if args.plan:
         return await plan_spec("taskserv.delete", spec, args.id, ctx)
-    return await submit(ctx, spec, args)
+    return await submit(
+        ctx, spec, args, op_type="taskserv.delete", params=op_params(args), risk="destructive"
+    )
 
 
 async def list_all(args: ListInput, ctx: ToolContext) -> TaskservList:

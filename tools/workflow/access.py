@@ -25,7 +25,7 @@ from registry.resources import Resources
 
 OWNER_LABEL = "prvng.owner"
 """The label holding the id of the principal that submitted the workflow."""
-_SERVER_KINDS = frozenset({"server.create", "server.delete", "server.probe"})
+SERVER_KINDS = frozenset({"server.create", "server.delete", "server.probe"})
 """Task kinds acting on one server named by `params.name`."""
 
 Task = tuple[str, Mapping[str, Any]]
@@ -65,7 +65,7 @@ async def server_targets(tasks: Iterable[Task], resources: Resources) -> list[Ta
     targets: list[Target] = []
     for kind, params in tasks:
         name = params.get("name")
-        if kind not in _SERVER_KINDS or not isinstance(name, str):
+        if kind not in SERVER_KINDS or not isinstance(name, str):
             continue
         labels = params.get("labels")
         if kind == "server.create":

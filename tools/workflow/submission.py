@@ -1,12 +1,15 @@
 """How tools submit a workflow and, when asked, wait for it while reporting progress.
 
 The orchestrator itself is a resource (`OrchestratorHandle`) that the assembly provides:
-an engine in this process or the daemon's client, the tools cannot tell which."""
+an engine in this process or the daemon's client, the tools cannot tell which. Every
+submission passes the ops gate (`tools.ops.gating`): nothing runs unsigned."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -19,8 +22,10 @@ from daemons.orchestrator.model import (
 )
 from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
 from daemons.orchestrator.views import Event, TaskView, WorkflowView
-from registry import StillRunning, StrictModel, ToolContext, WorkflowFailed
+from registry import StillRunning, StrictModel, ToolContext, Unavailable, WorkflowFailed
 from registry.model import Follow
+from tools.ops.gating import dispatched, op_request, op_target, request
+from tools.plans import provisioning_changes
 from tools.workflow.access import owned
 
 WAIT_TIMEOUT_S = 300.0
@@ -49,10 +54,18 @@ class SubmitOptions(StrictModel):
     plan: bool = False  # listed bare: the name says it (docs/plans.md), the budget is tight
 
 
+def op_params(args: SubmitOptions, *, exclude: Collection[str] = ()) -> dict[str, Any]:
+    """A tool's input as its op's params: without how the caller waits (`SubmitOptions`)."""
+    return args.model_dump(mode="json", exclude={*SubmitOptions.model_fields, *exclude})
+
+
 async def orchestrator(ctx: ToolContext) -> OrchestratorAPI:
     return (await ctx.resource(OrchestratorHandle)).api
 
 
+_SETTLED_TASKS = frozenset(
+    {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.SKIPPED, TaskState.CANCELLED}
+)
 SUCCEEDED = frozenset({WorkflowState.SUCCEEDED})
 """What a call that runs a workflow (submit, create, wait, retry) waits for."""
 
@@ -111,7 +124,9 @@ async def finish(
     ran out. A call that did not wait answers the view whatever its state."""
     if not wait:
         return view
-    if view.state in TERMINAL_WORKFLOW_STATES:
+    if view.state in TERMINAL_WORKFLOW_STATES:  # done before the wait began: say so once
+        settled = sum(n for state, n in view.task_counts.items() if state in _SETTLED_TASKS)
+        await ctx.progress(settled, view.tasks_total, f"workflow: {view.state}")
         return await _outcome(api, view, goal)
     done: set[str] = set()
 
@@ -124,9 +139,31 @@ async def finish(
     return await _outcome(api, await api.wait(view.id, timeout_s, on_progress), goal)
 
 
-async def submit(ctx: ToolContext, spec: WorkflowSpec, options: SubmitOptions) -> WorkflowView:
-    """Submit `spec` as the caller's (its owner label names them), then `finish` it."""
-    api = await orchestrator(ctx)
+async def submit(
+    ctx: ToolContext,
+    spec: WorkflowSpec,
+    options: SubmitOptions,
+    *,
+    op_type: str,
+    params: dict[str, Any],
+    risk: Literal["write", "destructive"] = "write",
+) -> WorkflowView:
+    """Submit `spec` as the caller's (its owner label names them) through the ops plane,
+    then `finish` it: the keeper decides on op `op_type` (`params`: the tool's input, the
+    plan: `spec`), the controller runs what was signed; the workflow id is the op id (or
+    the caller's chosen `id`)."""
+    handle = await ctx.resource(OrchestratorHandle)
+    if not (status := handle.status()).ready:  # refused now rather than queued for later
+        raise Unavailable(f"the orchestrator takes no new work: {status.detail}")
+    api = handle.api
     spec = spec.model_copy(update={"labels": owned(spec.labels, ctx.principal.id)})
-    view = await api.submit(spec, options.id)
+    target = await op_target(spec, ctx.resources)
+    changes, _ = await provisioning_changes(spec, ctx)  # the plan's, against the inventory
+    listed = [change.model_dump(mode="json") for change in changes]
+    # Off the event loop: the plan is the whole workflow (a spec may be over 1 MiB).
+    build = functools.partial(
+        op_request, op_type, spec, target=target, params=params, risk=risk, changes=listed
+    )
+    op = await asyncio.to_thread(build)
+    view = await dispatched(ctx, await request(ctx, op, options.id))
     return await finish(api, view, ctx, options.wait, options.wait_timeout_s)

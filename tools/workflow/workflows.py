@@ -39,6 +39,7 @@ from tools.workflow.submission import (
     WORKFLOW_VOLATILE,
     SubmitOptions,
     finish,
+    op_params,
     orchestrator,
     submit,
 )
@@ -99,7 +100,8 @@ async def submit_workflow(args: SubmitInput, ctx: ToolContext) -> WorkflowView |
     )
     if args.plan:
         return await plan_spec("workflow.submit", spec, args.id, ctx)
-    return await submit(ctx, spec, args)
+    params = op_params(args, exclude=_SPEC_FIELDS)  # the spec itself is the op's plan
+    return await submit(ctx, spec, args, op_type="workflow.submit", params=params)
 
 
 async def get_workflow(args: IdInput, ctx: ToolContext) -> WorkflowView:
