@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -71,17 +72,23 @@ class NclSyncComponent:
 
 
 class AuditMirrorComponent:
-    """Commits every `ops.audit.>` event to the signed git repository, once NATS is given."""
+    """Commits every `ops.audit.>` event to the signed git repository, once NATS is given:
+    a URL, or how to learn it when the platform starts (its bundled nats-server's)."""
 
     name = "audit-mirror"
 
-    def __init__(self, settings: Settings, nats_url: str | None) -> None:
+    def __init__(
+        self, settings: Settings, nats_url: str | Callable[[], Awaitable[str]] | None
+    ) -> None:
         self.settings = settings
-        self.nats_url = nats_url
+        self._nats_url = nats_url
+        self.nats_url = nats_url if isinstance(nats_url, str) else None
         self.mirror: AuditMirror | None = None
         self._nc: Client | None = None
 
     async def start(self) -> None:
+        if callable(self._nats_url):
+            self.nats_url = await self._nats_url()
         if not self.nats_url:
             return
         self._nc = await connect(self.nats_url, name="audit-mirror")
@@ -95,7 +102,7 @@ class AuditMirrorComponent:
 
     async def status(self) -> ComponentStatus:
         if not self.nats_url:
-            return ComponentStatus(True, "waiting for NATS (PRVNG_NATS_URL is not set)")
+            return ComponentStatus(True, "waiting for NATS")
         if self.mirror is None:
             return ComponentStatus(False, "stopped")
         counts = self.mirror.counts
@@ -111,7 +118,7 @@ class AuditMirrorComponent:
 
 
 def daemon_components(
-    settings: Settings, registry: Registry, nats_url: str | None
+    settings: Settings, registry: Registry, nats_url: str | Callable[[], Awaitable[str]] | None
 ) -> list[NclSyncComponent | AuditMirrorComponent]:
     """ncl-sync on the workspace config dir and the audit mirror on `nats_url`."""
     return [

@@ -213,7 +213,11 @@ def build_platform(settings: Settings, registry: Registry, host: str, port: int)
     platform.add_component(ResourceComponent("nats", registry, Bus))
     platform.add_component(ResourceComponent("keeper", registry, Keeper))
     platform.add_component(ResourceComponent("controller", registry, Controller))
-    for daemon in daemon_components(settings, registry, os.environ.get("PRVNG_NATS_URL")):
+
+    async def bus_url() -> str:  # PRVNG_NATS_URL, or the bundled server's, once it runs
+        return (await registry.resources.get(Bus)).url
+
+    for daemon in daemon_components(settings, registry, bus_url):
         platform.health.add(daemon.name, daemon.status)
         platform.add_component(daemon)
     app = create_app(registry, settings, run_secret=platform.run_secret)

@@ -62,7 +62,7 @@ async def test_ncl_sync_runs_in_the_platform_and_re_exports_an_edit(workspace: P
                 first = await components()
                 assert first["ncl-sync"] == {"ready": True, "detail": "watching 1 files, 1 cached"}
                 assert first["audit-mirror"]["ready"] is True
-                assert "waiting for NATS" in str(first["audit-mirror"]["detail"])
+                assert "committed" in str(first["audit-mirror"]["detail"])  # on the bundled NATS
 
                 (workspace / "app.ncl").write_text("{ port = 9090 }\n")
 
