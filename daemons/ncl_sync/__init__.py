@@ -6,7 +6,13 @@ daemon running); `NclSyncDaemon` keeps it warm as the workspace changes.
 
 from daemons.ncl_sync.cache import ConfigCache, cache_key
 from daemons.ncl_sync.config import NclSyncConfig
-from daemons.ncl_sync.daemon import NclSyncDaemon, open_cache, run_daemon, workspace_files
+from daemons.ncl_sync.daemon import (
+    NclSyncDaemon,
+    open_cache,
+    run_daemon,
+    shared_cache,
+    workspace_files,
+)
 from daemons.ncl_sync.imports import import_graph, import_literals
 
 __all__ = [
@@ -18,5 +24,6 @@ __all__ = [
     "import_literals",
     "open_cache",
     "run_daemon",
+    "shared_cache",
     "workspace_files",
 ]

@@ -10,6 +10,7 @@ it. With an idle timeout the daemon stops after that long without an event.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -117,6 +118,13 @@ def _remove_sidecars(changes: set[tuple[watchfiles.Change, str]]) -> None:
     for _change, path in changes:
         if SIDECAR.match(Path(path).name):
             Path(path).unlink(missing_ok=True)
+
+
+@functools.cache
+def shared_cache(settings: Settings) -> ConfigCache:
+    """This process's cache for `settings` (as its `ncl-sync.ncl` sets it up), for readers
+    handed settings rather than a cache: the orchestrator's taskserv actions."""
+    return open_cache(settings, NclSyncConfig.load(settings.config_dir))
 
 
 def open_cache(settings: Settings, config: NclSyncConfig) -> ConfigCache:

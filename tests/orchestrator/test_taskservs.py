@@ -16,6 +16,7 @@ from daemons.common.files import pid_alive
 from daemons.common.inventory import Inventory
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.common.state import StateStore
+from daemons.ncl_sync import ConfigCache
 from daemons.orchestrator.actions import ActionContext, ActionError
 from daemons.orchestrator.provisioning.providers.local import LocalProvider
 from daemons.orchestrator.provisioning.taskserv_actions import (
@@ -23,11 +24,15 @@ from daemons.orchestrator.provisioning.taskserv_actions import (
     TaskservParams,
     TaskservRemove,
 )
-from daemons.orchestrator.provisioning.taskservs import list_taskservs, load_taskserv
+from daemons.orchestrator.provisioning.taskservs import Catalog, list_taskservs, load_taskserv
 from orchestrator.conftest import ContextFactory
-from registry.errors import InvalidInput, NotFound
+from registry.errors import InvalidInput, NotFound, PlatformError
 
 CONFIG = PROJECT_ROOT / "config"
+
+
+def _catalog(config_dir: Path, tmp_path: Path) -> Catalog:
+    return Catalog(config_dir, ConfigCache(tmp_path / "config-cache"))
 
 
 def free_port() -> int:
@@ -70,8 +75,8 @@ async def installed(store: StateStore) -> list[dict[str, Any]]:
     return list((await Inventory(store).get("web-1"))["taskservs"])
 
 
-def test_the_catalog_lists_the_shipped_taskservs_with_their_defaults() -> None:
-    catalog = {t.name: t.describe() for t in list_taskservs(CONFIG)}
+def test_the_catalog_lists_the_shipped_taskservs_with_their_defaults(tmp_path: Path) -> None:
+    catalog = {t.name: t.describe() for t in list_taskservs(_catalog(CONFIG, tmp_path))}
     assert sorted(catalog) == ["kv-store", "static-web"]
     assert catalog["static-web"]["settings"] == {"port": 18081, "title": "It works"}
     assert catalog["static-web"]["health"]["kind"] == "http"
@@ -79,20 +84,20 @@ def test_the_catalog_lists_the_shipped_taskservs_with_their_defaults() -> None:
     assert catalog["kv-store"]["health"]["kind"] == "command"
 
 
-def test_settings_are_merged_with_defaults_and_checked_by_their_contracts() -> None:
-    assert load_taskserv(CONFIG, "static-web", {"port": 9000}).settings == {
+def test_settings_are_merged_with_defaults_and_checked_by_their_contracts(tmp_path: Path) -> None:
+    assert load_taskserv(_catalog(CONFIG, tmp_path), "static-web", {"port": 9000}).settings == {
         "port": 9000,
         "title": "It works",
     }
     with pytest.raises(InvalidInput, match=r"value of `port` \(given 70000\)") as bad:
-        load_taskserv(CONFIG, "static-web", {"port": 70000})
+        load_taskserv(_catalog(CONFIG, tmp_path), "static-web", {"port": 70000})
     assert "nickel_error" in bad.value.details
     with pytest.raises(InvalidInput, match=r"extra field `colour` \(its settings: port, title\)"):
-        load_taskserv(CONFIG, "static-web", {"colour": "red"})
+        load_taskserv(_catalog(CONFIG, tmp_path), "static-web", {"colour": "red"})
     with pytest.raises(NotFound, match="available: kv-store, static-web"):
-        load_taskserv(CONFIG, "mail")
+        load_taskserv(_catalog(CONFIG, tmp_path), "mail")
     with pytest.raises(NotFound):
-        load_taskserv(CONFIG, "../schemas")
+        load_taskserv(_catalog(CONFIG, tmp_path), "../schemas")
 
 
 def test_a_broken_catalog_entry_is_reported_with_what_to_fix(tmp_path: Path) -> None:
@@ -100,16 +105,33 @@ def test_a_broken_catalog_entry_is_reported_with_what_to_fix(tmp_path: Path) -> 
     entry = tmp_path / "taskservs" / "web"
     shutil.copytree(CONFIG / "taskservs" / "static-web", entry)
     with pytest.raises(InvalidInput, match="names itself 'static-web'"):
-        load_taskserv(tmp_path, "web")
+        load_taskserv(_catalog(tmp_path, tmp_path), "web")
     ncl = entry / "taskserv.ncl"
     ncl.write_text(ncl.read_text().replace('"static-web"', '"web"'))
-    assert load_taskserv(tmp_path, "web").name == "web"
+    assert load_taskserv(_catalog(tmp_path, tmp_path), "web").name == "web"
     (entry / "remove.sh").unlink()
     with pytest.raises(InvalidInput, match=r"has no remove\.sh"):
-        load_taskserv(tmp_path, "web")
+        load_taskserv(_catalog(tmp_path, tmp_path), "web")
     ncl.write_text('{ name = "web", description = 1 }')
     with pytest.raises(InvalidInput, match="does not describe a taskserv"):
-        load_taskserv(tmp_path, "web")
+        load_taskserv(_catalog(tmp_path, tmp_path), "web")
+
+
+def test_catalog_definitions_are_read_through_the_config_cache(tmp_path: Path) -> None:
+    shutil.copytree(CONFIG / "schemas", tmp_path / "schemas")
+    entry = tmp_path / "taskservs" / "web"
+    shutil.copytree(CONFIG / "taskservs" / "static-web", entry)
+    ncl = entry / "taskserv.ncl"
+    ncl.write_text(ncl.read_text().replace('"static-web"', '"web"'))
+    catalog = _catalog(tmp_path, tmp_path)
+    load_taskserv(catalog, "web")
+    load_taskserv(catalog, "web")
+    assert (catalog.cache.stats.misses, catalog.cache.stats.hits) == (1, 1)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.ncl"
+    outside.write_text('{ name = "web" }')
+    ncl.write_text(f'import "{outside}"')  # before: evaluated, whatever its path
+    with pytest.raises(PlatformError, match="outside"):
+        load_taskserv(catalog, "web")
 
 
 async def test_static_web_serves_its_page_and_remove_stops_it(

@@ -17,6 +17,7 @@ from daemons.common.state import StateStore
 from daemons.ncl_sync import ConfigCache
 from daemons.orchestrator.actions import ActionContext, load_actions
 from daemons.orchestrator.model import Compensation, TaskSpec, WorkflowSpec
+from daemons.orchestrator.provisioning.taskservs import catalog_for
 from daemons.orchestrator.provisioning.templates import (
     server_delete_workflow,
     servers_create_workflow,
@@ -48,7 +49,7 @@ def check_params(spec: WorkflowSpec) -> None:
 def test_servers_create_from_the_shipped_workspace(
     workspace: dict[str, Any], settings: Settings
 ) -> None:
-    spec = servers_create_workflow(workspace, catalog=settings.config_dir)
+    spec = servers_create_workflow(workspace, catalog=catalog_for(settings))
     assert spec.name == "servers-create-demo"
     assert spec.labels == {"template": "servers-create", "workspace": "demo"}
     tasks = {t.id: t for t in spec.tasks}
@@ -91,10 +92,10 @@ def test_bad_workspaces_are_refused_with_the_reason(
     broken = copy.deepcopy(workspace)
     broken["servers"][0]["taskservs"][0]["port"] = 70000
     with pytest.raises(InvalidInput, match="value of `port`"):
-        servers_create_workflow(broken, catalog=settings.config_dir)
+        servers_create_workflow(broken, catalog=catalog_for(settings))
     broken["servers"][0]["taskservs"][0] = {"name": "mail"}
     with pytest.raises(NotFound, match="no taskserv named 'mail'"):
-        servers_create_workflow(broken, catalog=settings.config_dir)
+        servers_create_workflow(broken, catalog=catalog_for(settings))
     twice = copy.deepcopy(workspace)
     twice["servers"].append(twice["servers"][0])
     with pytest.raises(InvalidInput, match="more than once"):
@@ -107,7 +108,7 @@ def test_bad_workspaces_are_refused_with_the_reason(
 
 def test_taskserv_and_delete_templates(settings: Settings) -> None:
     spec = taskserv_create_workflow(
-        "web-1", "static-web", {"port": 8088}, catalog=settings.config_dir
+        "web-1", "static-web", {"port": 8088}, catalog=catalog_for(settings)
     )
     [task] = spec.tasks
     assert (task.id, task.action, task.depends_on) == (
@@ -119,7 +120,7 @@ def test_taskserv_and_delete_templates(settings: Settings) -> None:
     assert task.compensate is not None and task.compensate.params == task.params
     check_params(spec)
     with pytest.raises(InvalidInput, match="value of `port`"):
-        taskserv_create_workflow("web-1", "static-web", {"port": -1}, catalog=settings.config_dir)
+        taskserv_create_workflow("web-1", "static-web", {"port": -1}, catalog=catalog_for(settings))
     with pytest.raises(InvalidInput, match="not a valid server name"):
         taskserv_create_workflow("Web 1", "static-web")
 
@@ -152,7 +153,7 @@ async def test_the_servers_create_workflow_runs_and_its_compensations_undo_it(
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     workspace["servers"][0]["taskservs"][0]["port"] = port
-    spec = servers_create_workflow(workspace, catalog=settings.config_dir)
+    spec = servers_create_workflow(workspace, catalog=catalog_for(settings))
 
     def ctx_for(task: TaskSpec | Compensation) -> ActionContext:
         return ActionContext(

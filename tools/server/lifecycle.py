@@ -16,6 +16,7 @@ from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.ncl_sync import ConfigCache
+from daemons.orchestrator.provisioning.taskservs import Catalog
 from daemons.orchestrator.provisioning.templates import (
     server_delete_workflow,
     servers_create_workflow,
@@ -104,7 +105,10 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView | Plan:
     settings = await ctx.resource(Settings)
     workspace = await evaluate(await ctx.resource(ConfigCache), settings.config_dir, args.config)
     spec = await asyncio.to_thread(
-        servers_create_workflow, workspace, args.names, catalog=settings.config_dir
+        servers_create_workflow,
+        workspace,
+        args.names,
+        catalog=Catalog(settings.config_dir, await ctx.resource(ConfigCache)),
     )
     if args.plan:
         return await plan_spec("server.create", spec, args.id, ctx)

@@ -10,7 +10,8 @@ from pydantic import Field
 from daemons.common.inventory import Inventory
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
-from daemons.orchestrator.provisioning.taskservs import TASKSERV_NAME, list_taskservs
+from daemons.ncl_sync import ConfigCache
+from daemons.orchestrator.provisioning.taskservs import TASKSERV_NAME, Catalog, list_taskservs
 from daemons.orchestrator.provisioning.templates import (
     taskserv_create_workflow,
     taskserv_delete_workflow,
@@ -83,7 +84,7 @@ async def create(args: CreateInput, ctx: ToolContext) -> WorkflowView | Plan:
         args.server,
         args.taskserv,
         args.settings,
-        catalog=settings.config_dir,
+        catalog=Catalog(settings.config_dir, await ctx.resource(ConfigCache)),
     )
     if args.plan:
         return await plan_spec("taskserv.create", spec, args.id, ctx)
@@ -101,7 +102,9 @@ async def delete(args: TaskservInput, ctx: ToolContext) -> WorkflowView | Plan:
 
 async def list_all(args: ListInput, ctx: ToolContext) -> TaskservList:
     settings = await ctx.resource(Settings)
-    catalog = await asyncio.to_thread(list_taskservs, settings.config_dir)
+    catalog = await asyncio.to_thread(
+        list_taskservs, Catalog(settings.config_dir, await ctx.resource(ConfigCache))
+    )
     inventory = Inventory(await ctx.resource(StateStore))
     servers = [await inventory.get(args.server)] if args.server else await inventory.list()
     installed = [

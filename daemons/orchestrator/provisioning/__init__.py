@@ -7,7 +7,9 @@ registered by the action loader under the short names `server` and `taskserv`.
 
 from daemons.orchestrator.provisioning.taskservs import (
     TASKSERV_NAME,
+    Catalog,
     Taskserv,
+    catalog_for,
     list_taskservs,
     load_taskserv,
 )
@@ -20,7 +22,9 @@ from daemons.orchestrator.provisioning.templates import (
 
 __all__ = [
     "TASKSERV_NAME",
+    "Catalog",
     "Taskserv",
+    "catalog_for",
     "list_taskservs",
     "load_taskserv",
     "server_delete_workflow",

@@ -18,7 +18,7 @@ from daemons.common.inventory import Inventory
 from daemons.orchestrator.actions.base import ActionContext, action_error
 from daemons.orchestrator.provisioning.providers import SERVER_NAME_PATTERN, get_provider
 from daemons.orchestrator.provisioning.taskserv_actions import probe_health, script_env
-from daemons.orchestrator.provisioning.taskservs import load_taskserv
+from daemons.orchestrator.provisioning.taskservs import catalog_for, load_taskserv
 from registry.errors import NotFound, PlatformError, Unavailable
 from registry.timestamps import utc_now_iso
 
@@ -74,7 +74,7 @@ async def _probe(name: str, ctx: ActionContext) -> dict[str, Any]:
         why = "the server's sandbox is gone"
         if observed_server == RUNNING:
             ts = await asyncio.to_thread(
-                load_taskserv, ctx.settings.config_dir, entry["name"], entry.get("settings") or {}
+                load_taskserv, catalog_for(ctx.settings), entry["name"], entry.get("settings") or {}
             )
             env = script_env(ts, sandbox, record, ctx)
             why = await probe_health(ts, sandbox, env, PROBE_TIMEOUT_S) or ""

@@ -30,6 +30,7 @@ from daemons.orchestrator.provisioning.taskservs import (
     TASKSERV_NAME,
     CommandHealth,
     Taskserv,
+    catalog_for,
     load_taskserv,
 )
 from registry.errors import NotFound, PlatformError, Unavailable
@@ -181,7 +182,7 @@ class TaskservInstall:
 
     async def _install(self, params: TaskservParams, ctx: ActionContext) -> dict[str, Any]:
         ts = await asyncio.to_thread(
-            load_taskserv, ctx.settings.config_dir, params.taskserv, params.settings
+            load_taskserv, catalog_for(ctx.settings), params.taskserv, params.settings
         )
         found = await _server(ctx, params.server)
         if found is None or not found[1].is_dir():
@@ -237,7 +238,7 @@ class TaskservRemove:
         installed = {t.get("name"): t for t in record.get("taskservs") or []}
         settings = params.settings or installed.get(params.taskserv, {}).get("settings") or {}
         ts = await asyncio.to_thread(
-            load_taskserv, ctx.settings.config_dir, params.taskserv, settings
+            load_taskserv, catalog_for(ctx.settings), params.taskserv, settings
         )
         await _run_script(ts.remove_script, sandbox, script_env(ts, sandbox, record, ctx), ctx)
         await _record(ctx, params.server, _DROP_ENTRY, name=ts.name)

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from daemons.common.settings import PROJECT_ROOT
+from daemons.common.settings import PROJECT_ROOT, Settings
+from daemons.ncl_sync import ConfigCache, shared_cache
 from registry.errors import InvalidInput, NotFound
 
 TASKSERV_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -105,17 +106,31 @@ def _entries(config_dir: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def list_taskservs(config_dir: Path) -> list[Taskserv]:
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Where taskservs are found (a workspace's config dir, then the bundled catalog) and
+    the ncl-sync cache their definitions are read through, as every config read is."""
+
+    config_dir: Path
+    cache: ConfigCache
+
+
+def catalog_for(settings: Settings) -> Catalog:
+    """The catalog of `settings`' workspace, read through this process's shared cache."""
+    return Catalog(settings.config_dir, shared_cache(settings))
+
+
+def list_taskservs(catalog: Catalog) -> list[Taskserv]:
     """Every taskserv in the catalog, with default settings, by name."""
-    return [load_taskserv(config_dir, name) for name in _entries(config_dir)]
+    return [load_taskserv(catalog, name) for name in _entries(catalog.config_dir)]
 
 
-def load_taskserv(config_dir: Path, name: str, settings: dict[str, Any] | None = None) -> Taskserv:
+def load_taskserv(catalog: Catalog, name: str, settings: dict[str, Any] | None = None) -> Taskserv:
     """Taskserv `name` with `settings` checked against its contract (`InvalidInput` if bad)."""
-    directory = _entry_dir(config_dir, name)
+    directory = _entry_dir(catalog.config_dir, name)
     ncl = directory / "taskserv.ncl"
     try:
-        meta = _Meta.model_validate(_evaluate(f'import "{ncl}"', directory, name))
+        meta = _Meta.model_validate(_definition(catalog.cache, ncl, directory, name))
     except ValidationError as exc:
         raise InvalidInput(
             f"{ncl} does not describe a taskserv: {exc.errors()[0]['msg']} at "
@@ -176,6 +191,18 @@ def _check_settings(
             else f" (its settings: {', '.join(defaults) or 'none'})"
         )
         raise InvalidInput(exc.message + hint, details=exc.details) from None
+
+
+def _definition(cache: ConfigCache, ncl: Path, directory: Path, name: str) -> Any:
+    """`taskserv.ncl`'s value from the cache; its imports stay inside its catalog's parent
+    (the config dir whose `schemas/` it imports)."""
+    try:
+        return cache.read(directory.parent.parent, ncl)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"taskserv {name!r}: cannot evaluate taskserv.ncl: {exc.message}",
+            details={"taskserv": name, **exc.details},
+        ) from None
 
 
 def _evaluate(expr: str, directory: Path, name: str, settings: dict[str, Any] | None = None) -> Any:

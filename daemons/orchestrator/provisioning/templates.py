@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,7 +22,7 @@ from daemons.orchestrator.model import (
     TaskSpec,
     WorkflowSpec,
 )
-from daemons.orchestrator.provisioning.taskservs import TASKSERV_NAME, load_taskserv
+from daemons.orchestrator.provisioning.taskservs import TASKSERV_NAME, Catalog, load_taskserv
 from registry.errors import InvalidInput
 
 SERVER_RETRY = RetryPolicy(max_attempts=3, backoff_s=1, max_backoff_s=10)
@@ -104,14 +103,15 @@ def servers_create_workflow(
     workspace: dict[str, Any],
     names: list[str] | None = None,
     *,
-    catalog: Path | None = None,
+    catalog: Catalog | None = None,
     priority: int = 0,
 ) -> WorkflowSpec:
     """Create the named servers of `workspace` (all when `names` is None), then their taskservs.
 
-    With `catalog` (the config dir holding `taskservs/`), every taskserv and its settings
-    are checked now, so a typo fails the submit instead of a task in the middle of a run;
-    that evaluates Nickel (blocking), so call it through `asyncio.to_thread` from a loop.
+    With `catalog` (the config dir holding `taskservs/`, read through the cache), every
+    taskserv and its settings are checked now, so a typo fails the submit instead of a task
+    in the middle of a run; that evaluates Nickel (blocking), so call it through
+    `asyncio.to_thread` from a loop.
     """
     ws = _workspace(workspace)
     by_name = {s.name: s for s in ws.servers}
@@ -165,7 +165,7 @@ def taskserv_create_workflow(
     taskserv: str,
     settings: dict[str, Any] | None = None,
     *,
-    catalog: Path | None = None,
+    catalog: Catalog | None = None,
     priority: int = 0,
 ) -> WorkflowSpec:
     """Install one taskserv on an existing server (rolled back by removing it)."""
