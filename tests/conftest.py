@@ -1,13 +1,18 @@
-"""Shared fixtures: an isolated PRVNG_HOME per test and a registry on an in-memory store."""
+"""Shared fixtures: an isolated PRVNG_HOME per test, a registry on an in-memory store, and a
+real nats-server per module with clean ops streams per test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
+from daemons.bus import AUDIT_STREAM, PENDING_STREAM, NatsServer, connect, ensure_streams
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import Principal, Registry
@@ -74,3 +79,29 @@ async def registry(settings: Settings, keystore: KeyStore) -> AsyncIterator[Regi
 def environ_snapshot() -> dict[str, str]:
     """The current environment, for subprocesses that must see the test's PRVNG_HOME."""
     return dict(os.environ)
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """One real nats-server (JetStream, free port) per test module, stopped in finally."""
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
+    """A client of `nats_server` with the ops streams emptied (deleted and created again)."""
+    client = await connect(nats_server.url, name="test")
+    try:
+        js = client.jetstream()
+        for stream in (PENDING_STREAM, AUDIT_STREAM):
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(stream)
+        await ensure_streams(js)
+        yield client
+    finally:
+        await client.close()

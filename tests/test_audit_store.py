@@ -18,6 +18,7 @@ from registry.audit import FanOutSink, args_digest
 from registry.errors import Unavailable
 from registry.timestamps import iso_utc
 from servers.assembly import build_registry
+from tools.audit.records import AuditEntry
 
 T0 = 1_800_000_000.0
 
@@ -188,3 +189,9 @@ async def test_only_an_admin_reads_everyone_else_only_their_own(
     assert roleless.ok, roleless.error
     admin = await _page(registry, owner, principal="vic")
     assert len(admin["records"]) == len(own.data["records"])
+
+
+def test_a_queried_entry_has_every_field_a_record_has() -> None:
+    """`audit.query`'s entry model restates `AuditRecord`'s fields: they must not drift."""
+    record_fields = [f.name for f in dataclasses.fields(AuditRecord)]
+    assert list(AuditEntry.model_fields) == record_fields

@@ -8,17 +8,15 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from daemons.audit_mirror import AuditRepo, ensure_signing_key, parse_event
-from daemons.audit_mirror.repo import git_env, run_git
 from daemons.common.settings import Settings
 from registry import Principal, Registry
 from servers.supervisor import serve
+from tests.audit_mirror.forgery import commit_signed_events, forge_unsigned_commit
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 
@@ -32,20 +30,8 @@ def prvng(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def forged(settings: Settings) -> str:
     """Three signed events, then a commit on top that nobody signed: its id."""
-    with AuditRepo(settings.audit_dir, ensure_signing_key(settings.keys_dir)) as repo:
-        for i in range(3):
-            repo.commit(parse_event(f'{{"id":"ev-{i}"}}'.encode(), None, datetime.now(UTC)))
-    env = {**git_env(), "GIT_AUTHOR_NAME": "m", "GIT_COMMITTER_NAME": "m"}
-    tree = run_git(settings.audit_dir, "rev-parse", "main^{tree}").stdout.decode().strip()
-    commit = subprocess.run(
-        ["git", "-C", str(settings.audit_dir), "commit-tree", "-p", "main", tree, "-m", "x"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout.strip()
-    run_git(settings.audit_dir, "update-ref", "refs/heads/main", commit)
-    return commit
+    commit_signed_events(settings, 3)
+    return forge_unsigned_commit(settings)
 
 
 async def test_a_forged_commit_is_named_in_a_successful_answer(
@@ -62,8 +48,7 @@ async def test_a_forged_commit_is_named_in_a_successful_answer(
 async def test_an_untouched_record_verifies(
     registry: Registry, owner: Principal, settings: Settings
 ) -> None:
-    with AuditRepo(settings.audit_dir, ensure_signing_key(settings.keys_dir)) as repo:
-        repo.commit(parse_event(b'{"id":"ev-0"}', None, datetime.now(UTC)))
+    commit_signed_events(settings, 1)
     envelope = await registry.invoke("audit.verify", {}, principal=owner)
     assert envelope.ok and envelope.data["ok"] is True, envelope.data
     assert envelope.data["commits"] == 1 and envelope.data["problems"] == []

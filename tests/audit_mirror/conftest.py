@@ -4,42 +4,15 @@ streams per test, and mirrors on a temp repository, all stopped in finally."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-from nats.js.errors import NotFoundError
 
 from daemons.audit_mirror import AuditMirror, MirrorConfig
-from daemons.bus import AUDIT_STREAM, PENDING_STREAM, NatsServer, connect, ensure_streams
 from daemons.common.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
-    client = await connect(nats_server.url, name="test")
-    try:
-        js = client.jetstream()
-        for stream in (PENDING_STREAM, AUDIT_STREAM):
-            with contextlib.suppress(NotFoundError):
-                await js.delete_stream(stream)
-        await ensure_streams(js)
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture

@@ -8,16 +8,15 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from nats.aio.client import Client
 
-from daemons.audit_mirror import AuditRepo, ensure_signing_key, parse_event
-from daemons.audit_mirror.repo import git_env, run_git
+from daemons.audit_mirror.repo import run_git
 from daemons.bus import NatsServer
 from daemons.common.settings import Settings
 from tests.audit_mirror.conftest import until
+from tests.audit_mirror.forgery import commit_signed_events, forge_unsigned_commit
 from tests.audit_mirror.test_mirror import publish
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
@@ -30,23 +29,12 @@ def prvng(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_audit_verify_exits_0_then_names_an_unsigned_commit(settings: Settings) -> None:
-    with AuditRepo(settings.audit_dir, ensure_signing_key(settings.keys_dir)) as repo:
-        for i in range(3):
-            repo.commit(parse_event(f'{{"id":"ev-{i}"}}'.encode(), None, datetime.now(UTC)))
+    commit_signed_events(settings, 3)
     done = prvng("audit", "verify")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["commits"] == 3
 
-    env = {**git_env(), "GIT_AUTHOR_NAME": "m", "GIT_COMMITTER_NAME": "m"}
-    tree = run_git(settings.audit_dir, "rev-parse", "main^{tree}").stdout.decode().strip()
-    forged = subprocess.run(
-        ["git", "-C", str(settings.audit_dir), "commit-tree", "-p", "main", tree, "-m", "x"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout.strip()
-    run_git(settings.audit_dir, "update-ref", "refs/heads/main", forged)
+    forged = forge_unsigned_commit(settings)
     done = prvng("audit", "verify")
     assert done.returncode == 5
     assert f"unsigned: commit {forged[:12]}" in done.stderr

@@ -4,15 +4,13 @@ and controllers."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-from nats.js.errors import NotFoundError
 
-from daemons.bus import AUDIT_STREAM, PENDING_STREAM, NatsServer, connect, ensure_streams
+from daemons.bus import NatsServer, connect
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.common.state import StateStore
 from daemons.controller import (
@@ -30,34 +28,6 @@ from daemons.orchestrator.engine.service import Orchestrator
 FAST = ControllerConfig(
     ack_wait_s=1.0, max_deliver=4, nak_delays_s=[0.5, 0.5, 1.0], batch=64, fetch_timeout_s=0.2
 )
-
-
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-async def clean_streams(nc: Client) -> None:
-    js = nc.jetstream()
-    for stream in (PENDING_STREAM, AUDIT_STREAM):
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(stream)
-    await ensure_streams(js)
-
-
-@pytest.fixture
-async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
-    client = await connect(nats_server.url, name="test")
-    try:
-        await clean_streams(client)
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture
