@@ -7,7 +7,6 @@ Each command works on the cache directory itself (no platform needed); the cache
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +70,8 @@ def _configure_warm(parser: argparse.ArgumentParser) -> None:
 
 
 def _warm(session: Session, ns: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: every `prvng` start would pay ~20 ms for it
+
     from daemons.ncl_sync import workspace_files
 
     workspace = Path(ns.dir).resolve()
