@@ -1,10 +1,35 @@
-"""`tools.list`: the operations this platform offers."""
+"""`tools.list` and `tools.describe`: the operations this platform offers, and everything
+about one (what the compact MCP listing leaves out: `prvng://docs/{tool}`)."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from pydantic import Field
 
-from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolListing, ToolSpec
+from registry import (
+    ContractCase,
+    NotFound,
+    RestAlias,
+    Risk,
+    StrictModel,
+    ToolContext,
+    ToolInfo,
+    ToolListing,
+    ToolSpec,
+)
+from registry.errors import ERROR_TABLE, ErrorCode
+
+_EVERY_CALL = (
+    ErrorCode.INVALID_INPUT,
+    ErrorCode.UNAUTHENTICATED,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.RATE_LIMITED,
+    ErrorCode.UNAVAILABLE,
+    ErrorCode.INTERNAL,
+)
+"""What the pipeline may answer for any tool."""
+_FOLLOWED = (ErrorCode.WORKFLOW_FAILED, ErrorCode.STILL_RUNNING)
 
 
 class ListToolsInput(StrictModel):
@@ -28,6 +53,58 @@ async def list_tools(args: ListToolsInput, ctx: ToolContext) -> ToolListing:
     )
 
 
+class DescribeInput(StrictModel):
+    name: str = Field(
+        min_length=1, max_length=128, pattern=r"^[a-z0-9_.]+$", description="A tool's name"
+    )
+
+
+class ErrorInfo(StrictModel):
+    code: str
+    http_status: int
+    exit_code: int
+
+
+class ToolDoc(ToolInfo):
+    """A tool's listing entry with the errors it can answer."""
+
+    errors: list[ErrorInfo] = Field(description="Codes this tool may fail with (every tier)")
+
+
+@cache
+def _cases() -> dict[str, tuple[ContractCase, ...]]:
+    """The contract cases of this platform's operations (what each is shown to fail with)."""
+    from tools import all_specs  # at call time: `tools` lists this module
+
+    return {spec.name: spec.cases for spec in all_specs()}
+
+
+def _errors(info: ToolInfo) -> list[ErrorInfo]:
+    codes = set(_EVERY_CALL)
+    cases = _cases().get(info.name, ())
+    codes.update(ErrorCode(case.expect) for case in cases if not case.expects_ok)
+    if info.requires_approval:
+        codes.add(ErrorCode.APPROVAL_REQUIRED)
+    if info.follow is not None:
+        codes.update(_FOLLOWED)
+    return [
+        ErrorInfo(
+            code=c.value, http_status=ERROR_TABLE[c].http_status, exit_code=ERROR_TABLE[c].exit_code
+        )
+        for c in sorted(codes, key=lambda c: c.value)
+    ]
+
+
+async def describe_tool(args: DescribeInput, ctx: ToolContext) -> ToolDoc:
+    info = next((t for t in ctx.listing().tools if t.name == args.name), None)
+    if info is None:
+        raise NotFound(
+            f"no tool {args.name!r} that you may call; `tools.list` lists them",
+            details={"tool": args.name},
+        )
+    return ToolDoc(**info.model_dump(), errors=_errors(info))
+
+
 TOOLS = [
     ToolSpec(
         name="tools.list",
@@ -48,6 +125,22 @@ TOOLS = [
             ContractCase("all tools"),
             ContractCase("one group", {"group": "platform"}),
             ContractCase("unknown field", {"grup": "platform"}, expect="invalid_input"),
+        ),
+    ),
+    ToolSpec(
+        name="tools.describe",
+        summary="Describe one operation in full: description, schemas, the errors it answers",
+        input_model=DescribeInput,
+        output_model=ToolDoc,
+        handler=describe_tool,
+        permission="tools:read",
+        risk=Risk.READ,
+        idempotent=True,
+        rest=RestAlias("GET", "/v1/docs/{name}"),
+        tags=("meta",),
+        cases=(
+            ContractCase("a tool", {"name": "server.get"}),
+            ContractCase("unknown tool", {"name": "no.such"}, expect="not_found"),
         ),
     ),
 ]

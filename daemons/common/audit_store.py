@@ -82,6 +82,7 @@ class AuditFilter:
     trace_id: str | None = None
     decision: str | None = None
     target: str | None = None
+    event_id: str | None = None
 
 
 def _row(record: AuditRecord) -> dict[str, Any]:
@@ -236,6 +237,7 @@ class AuditStore:
             ("trace_id", "trace_id = $trace_id"),
             ("decision", "decision = $decision"),
             ("target", "target = $target"),
+            ("event_id", "event_id = $event_id"),
             ("tool_regex", "string::matches(tool, $tool_regex)"),
         ):
             value = getattr(where, name)

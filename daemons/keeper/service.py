@@ -381,4 +381,5 @@ def _info(op_id: str, record: dict[str, Any]) -> OpInfo:
         target=op.target,
         created_at=record["created_at"],
         trace_id=record["trace_id"],
+        changes=op.plan.changes,
     )

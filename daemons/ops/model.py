@@ -132,3 +132,6 @@ class OpInfo(OpDecision):
     target: OpTarget
     created_at: str
     trace_id: str = ""
+    changes: list[dict[str, Any]] = Field(default_factory=list)
+    """The plan's summary: what it would create, change or destroy (not its workflow, whose
+    task params only the workflow's readers see)."""

@@ -57,6 +57,9 @@ class QueryInput(StrictModel):
     target: str | None = Field(
         default=None, max_length=256, description="What the call acted on (`server:web-1`)"
     )
+    event_id: str | None = Field(
+        default=None, pattern=r"^[0-9A-Za-z_\-]{1,64}$", description="One record's event id"
+    )
     cursor: str | None = Field(
         default=None, max_length=256, description="`next_cursor` of the previous page"
     )
@@ -131,6 +134,7 @@ async def query_audit(args: QueryInput, ctx: ToolContext) -> AuditPage:
         trace_id=args.trace_id,
         decision=args.decision.value if args.decision else None,
         target=args.target,
+        event_id=args.event_id,
     )
     store = await ctx.resource(AuditStore)
     rows = await store.query(where, after=after, limit=args.limit + 1)
@@ -165,6 +169,7 @@ TOOLS = [
         cases=(
             ContractCase("a mutation", {"target": "user:audit-probe"}, setup=(_PROBE,)),
             ContractCase("nothing matches", {"tool": "no.such.*", "decision": "deny"}),
+            ContractCase("no such event", {"event_id": "no-such-event"}),
             ContractCase("bad cursor", {"cursor": "not-a-cursor"}, "invalid_input"),
             ContractCase("limit too big", {"limit": MAX_LIMIT + 1}, "invalid_input"),
         ),

@@ -1,7 +1,10 @@
-"""`config.export` and `config.validate`: the workspace's Nickel configuration as JSON."""
+"""`config.export`, `config.validate` and `config.list`: the workspace's Nickel
+configuration as JSON, and which files it has."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -46,6 +49,37 @@ async def validate(args: ConfigPathInput, ctx: ToolContext) -> ValidateOutput:
     value = await evaluate(await ctx.resource(ConfigCache), settings.config_dir, args.path)
     fields = sorted(value) if isinstance(value, dict) else []
     return ValidateOutput(path=args.path, valid=True, top_level_fields=fields)
+
+
+MAX_FILES = 500
+
+
+class ListInput(StrictModel):
+    prefix: str = Field(
+        default="", max_length=512, description="Only paths starting with this (`examples/`)"
+    )
+
+
+class ConfigFiles(StrictModel):
+    paths: list[str] = Field(description="`.ncl` files, relative to the workspace, sorted")
+    truncated: bool = Field(description=f"More than {MAX_FILES} matched")
+
+
+def _ncl_files(root: Path, prefix: str) -> list[str]:
+    """Workspace `.ncl` files under `root` (no symlinked file leaving it), by prefix."""
+    root = root.resolve()
+    found = []
+    for path in root.rglob("*.ncl"):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith(prefix) and path.resolve().is_relative_to(root):
+            found.append(relative)
+    return sorted(found)
+
+
+async def list_files(args: ListInput, ctx: ToolContext) -> ConfigFiles:
+    settings = await ctx.resource(Settings)
+    paths = await asyncio.to_thread(_ncl_files, settings.config_dir, args.prefix)
+    return ConfigFiles(paths=paths[:MAX_FILES], truncated=len(paths) > MAX_FILES)
 
 
 _ERROR_CASES = (
@@ -101,6 +135,22 @@ TOOLS = [
                 "contract violation", {"path": "examples/invalid-port.ncl"}, expect="invalid_input"
             ),
             *_ERROR_CASES,
+        ),
+    ),
+    ToolSpec(
+        name="config.list",
+        summary="List the workspace's Nickel files (paths for config.export)",
+        input_model=ListInput,
+        output_model=ConfigFiles,
+        handler=list_files,
+        permission="config:read",
+        risk=Risk.READ,
+        idempotent=True,
+        rest=RestAlias("GET", "/v1/config/files"),
+        tags=("config",),
+        cases=(
+            ContractCase("every file"),
+            ContractCase("examples only", {"prefix": "examples/"}),
         ),
     ),
 ]
