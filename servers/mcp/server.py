@@ -19,6 +19,7 @@ from typing import Any
 import mcp_types
 from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError
+from fastmcp.resources import Resource
 from fastmcp.server.dependencies import get_context, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool, ToolResult
@@ -34,7 +35,14 @@ from registry.schema import compact_input_schema, compact_output_schema
 from registry.toolsets import parse_toolsets, toolset_of
 from registry.trace import new_trace_id, trace_id_from_headers
 from servers.http.mcp_gate import TOOLSETS_PARAM
-from servers.wire import bearer_token, json_bytes, request_tier
+from servers.mcp.calls import Caller
+from servers.mcp.calls import http_caller as _caller
+from servers.mcp.calls import request_meta as _request_meta
+from servers.mcp.completions import completion_handler
+from servers.mcp.prompts import add_prompts
+from servers.mcp.resources import add_resources, listed_resources
+from servers.mcp.subscriptions import Subscriptions
+from servers.wire import json_bytes
 
 SERVER_NAME = "provisioning-platform"
 INSTRUCTIONS = (
@@ -53,27 +61,6 @@ def tool_result(env: Envelope) -> ToolResult:
     return ToolResult.model_construct(
         content=[text], structured_content=body, meta=None, is_error=not env.ok
     )
-
-
-def _caller() -> tuple[str | None, str | None, CallTier]:
-    """The bearer credential, trace id and tier of the HTTP request carrying this call
-    (no request: stdio)."""
-    try:
-        request = get_http_request()
-    except RuntimeError:
-        return None, None, CallTier.MCP_STDIO
-    headers = request.headers
-    tier = request_tier("/mcp", headers)
-    return bearer_token(headers.get("authorization")), trace_id_from_headers(headers), tier
-
-
-def _request_meta() -> dict[str, Any]:
-    try:
-        context = get_context()
-    except RuntimeError:
-        return {}
-    request = context.request_context
-    return dict(request.meta or {}) if request is not None else {}
 
 
 def _progress_sink(meta: dict[str, Any]) -> ProgressSink | None:
@@ -219,6 +206,15 @@ class _VisibleTools(UnknownTools):
         }
         return [tool for tool in tools if tool.name in allowed]
 
+    async def on_list_resources(
+        self,
+        context: MiddlewareContext[mcp_types.ListResourcesRequest],
+        call_next: CallNext[mcp_types.ListResourcesRequest, Sequence[Resource]],
+    ) -> Sequence[Resource]:
+        """The concrete resources this caller may read, after the server's own."""
+        resources = await call_next(context)
+        return [*resources, *await listed_resources(Caller(self._registry, self._principal))]
+
 
 def build_mcp(
     registry: Registry,
@@ -244,4 +240,9 @@ def build_mcp(
     )
     for spec in registry.list():
         server.add_tool(RegistryTool.from_spec(spec, registry, principal))
+    caller = Caller(registry, principal)
+    add_resources(server, caller)
+    add_prompts(server, caller)
+    server.add_completion_handler(completion_handler(caller))
+    Subscriptions.serve(server, caller)
     return server
