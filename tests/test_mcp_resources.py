@@ -311,3 +311,24 @@ async def test_unsubscribe_and_session_end_stop_the_stream(
         assert subscriptions.active == 1
     await _until(lambda: subscriptions.active == 0)
     await registry.invoke("workflow.cancel", {"id": "wf-u1"}, principal=owner)
+
+
+async def test_stdio_relays_resources_to_a_running_platform(
+    registry: Registry, settings: Settings, admin_key: str
+) -> None:
+    updates = _Updates()
+    async with serve(registry, settings, write_run_file=True) as url:
+        async with Client(StreamableHttpTransport(f"{url}/mcp/", auth=admin_key)) as admin:
+            _data(await admin.call_tool("server.register", {"name": "relay-1"}))
+        async with Client(_stdio(), mode="legacy", message_handler=updates) as client:
+            assert (await _read(client, "prvng://servers/relay-1"))["name"] == "relay-1"
+            done = await client.complete(
+                _template("prvng://servers/{name}"), {"name": "name", "value": "rel"}
+            )
+            assert list(done.values) == ["relay-1"]
+            assert {p.name for p in await client.list_prompts()} >= {"harden-workspace"}
+            _data(await client.call_tool("workflow.submit", _slow("wf-relay")))
+            await _subscribe(client, "prvng://workflows/wf-relay")
+            _data(await client.call_tool("workflow.cancel", {"id": "wf-relay"}))
+            await asyncio.wait_for(updates.arrived.wait(), 30)
+    assert set(updates.uris) == {"prvng://workflows/wf-relay"}

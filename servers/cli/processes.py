@@ -30,6 +30,7 @@ from servers import runfile
 from servers.assembly import build_registry, local_principal
 from servers.http.mcp_gate import TOOLSETS_PARAM
 from servers.mcp import INSTRUCTIONS, SERVER_NAME, UnknownTools, build_mcp
+from servers.mcp.relay import relaying
 from servers.stdio import serve_stdio
 from servers.supervisor import HttpComponent, Platform, build_platform
 
@@ -162,19 +163,22 @@ async def _proxy_stdio(settings: Settings, url: str, toolsets: frozenset[str] | 
 
     key = settings.api_key or KeyStore(settings).ensure_admin_key().read_text().strip()
     query = f"?{TOOLSETS_PARAM}={','.join(sorted(toolsets))}" if toolsets else ""
-    # Names the relay in the platform's audit as stdio MCP (`servers.wire.request_tier`).
-    transport = StreamableHttpTransport(
-        f"{url}/mcp{query}", auth=key, headers={TIER_HEADER: CallTier.MCP_STDIO.value}
-    )
+
+    def transport() -> StreamableHttpTransport:
+        # Names the relay in the platform's audit as stdio MCP (`servers.wire.request_tier`).
+        headers = {TIER_HEADER: CallTier.MCP_STDIO.value}
+        return StreamableHttpTransport(f"{url}/mcp{query}", auth=key, headers=headers)
+
     proxy = create_proxy(
-        transport,
+        transport(),
         name=SERVER_NAME,
         version=platform_version(),
         instructions=INSTRUCTIONS,
         middleware=[UnknownTools()],
         dereference_schemas=False,  # the platform's schemas, as it lists them
     )
-    await serve_stdio(proxy)
+    async with relaying(proxy, transport()):  # completions and subscriptions
+        await serve_stdio(proxy)
 
 
 def run_stdio(settings: Settings, toolsets: frozenset[str] | None = None) -> None:
