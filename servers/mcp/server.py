@@ -238,8 +238,11 @@ def build_mcp(
         # (registry.schema); input schemas have no `$ref` to resolve.
         dereference_schemas=False,
     )
+    from servers.mcp.approvals import ASKED, ApprovalTool  # it extends RegistryTool
+
     for spec in registry.list():
-        server.add_tool(RegistryTool.from_spec(spec, registry, principal))
+        kind = ApprovalTool if spec.name in ASKED else RegistryTool
+        server.add_tool(kind.from_spec(spec, registry, principal))
     caller = Caller(registry, principal)
     add_resources(server, caller)
     add_prompts(server, caller)
