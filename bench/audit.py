@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.allow_all import AllowAll
 from bench.common import measure_pair_async, print_table, verdict
 from daemons.common.audit_store import AuditStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.common.state import StateStore
 from registry import JsonlAuditSink, Principal, Registry, Risk, StrictModel, ToolSpec
 from registry.audit import AuditSink, FanOutSink
-from registry.resources import Resources
 
 N = 5000
 FLOOR_US = 10.0
@@ -43,18 +43,8 @@ async def _touch(args: _Input, ctx: Any) -> _Output:
     return _Output()
 
 
-class _AllowAll:
-    def may_call(self, principal: Principal, spec: ToolSpec) -> bool:
-        return True
-
-    async def authorize(
-        self, principal: Principal, spec: ToolSpec, args: Any, resources: Resources
-    ) -> None:
-        return None
-
-
 def _registry(sink: AuditSink) -> Registry:
-    registry = Registry(authenticator=_NoKeys(), audit_sink=sink, authorizer=_AllowAll())
+    registry = Registry(authenticator=_NoKeys(), audit_sink=sink, authorizer=AllowAll())
     registry.add(
         ToolSpec(
             name=TOOL,

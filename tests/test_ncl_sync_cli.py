@@ -10,7 +10,7 @@ from pathlib import Path
 
 from daemons.common.settings import Settings
 from daemons.ncl_sync import ConfigCache
-from tests.subprocesses import read_ready_line
+from tests.subprocesses import read_ready_line, reap
 from tests.waiting import until_blocking
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
@@ -81,13 +81,7 @@ def test_daemon_alone_follows_an_edit_and_stops_on_sigterm(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.stderr is not None
-    proc.stderr.close()
-    assert proc.stdout is not None
-    proc.stdout.close()
+        reap(proc)
 
 
 def test_daemon_ncl_sync_is_a_known_daemon() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from daemons.bus import PENDING_STREAM, NatsServer, connect
-from tests.subprocesses import read_line
+from tests.subprocesses import read_line, reap
 from tests.waiting import until_blocking
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
@@ -45,11 +45,7 @@ def test_an_ops_daemon_runs_alone_until_sigterm(name: str, tmp_path: Path) -> No
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            assert proc.stdout is not None
-            proc.stdout.close()
+            reap(proc)
 
 
 def _children(pid: int) -> list[int]:
@@ -79,11 +75,7 @@ def test_a_killed_platform_leaves_no_nats_server_behind() -> None:
             within_s=10,
         )
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        reap(proc)
 
 
 def _state(pid: int) -> str:

@@ -28,6 +28,7 @@ from servers.assembly import build_registry
 from servers.mcp import build_mcp
 from servers.runfile import read_run_file
 from servers.supervisor import serve
+from tests.subprocesses import reap
 from tests.waiting import until
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
@@ -217,11 +218,7 @@ def spawn(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        reap(proc)
 
 
 def test_split_mode_talks_to_the_orchestrator_daemon(spawn: Any) -> None:
