@@ -20,13 +20,13 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+from bench.allow_all import AllowAll
 from bench.common import measure_pair_async, print_table, verdict
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
-from registry import AuditRecord, Principal, Registry, ToolSpec
+from registry import AuditRecord, Principal, Registry
 from registry.ratelimit import TokenBucketLimiter, Unlimited, parse_limit
 from registry.refusals import EdgeRefusals
-from registry.resources import Resources
 from servers.assembly import build_registry
 from tools import all_specs
 
@@ -37,16 +37,6 @@ BATCH, N_BATCHES = 100, 300
 LIMITER_GOAL_US = 2.0
 
 
-class _AllowAll:
-    def may_call(self, principal: Principal, spec: ToolSpec) -> bool:
-        return True
-
-    async def authorize(
-        self, principal: Principal, spec: ToolSpec, args: Any, resources: Resources
-    ) -> None:
-        return None
-
-
 class _NoAudit:
     async def record(self, record: AuditRecord) -> None:
         return None
@@ -54,7 +44,7 @@ class _NoAudit:
 
 async def _off(settings: Settings) -> tuple[Registry, Principal]:
     keystore = KeyStore(settings)
-    registry = Registry(authenticator=keystore, audit_sink=_NoAudit(), authorizer=_AllowAll())
+    registry = Registry(authenticator=keystore, audit_sink=_NoAudit(), authorizer=AllowAll())
     registry.resources.put(Settings, settings)
     registry.extend(all_specs())
     return registry, keystore.owner()

@@ -39,6 +39,7 @@ from daemons.bus import PENDING_STREAM, NatsServer, connect
 from daemons.common.audit_store import AuditStore
 from daemons.common.authentication import PlatformAuthenticator
 from daemons.common.authorization import CedarAuthorizer
+from daemons.common.exposition import Exposition
 from daemons.common.files import private_dir
 from daemons.common.health import ComponentStatus, HealthBoard
 from daemons.common.identity import IdentityStore
@@ -59,6 +60,7 @@ from registry import JsonlAuditSink, Principal, Registry, Resources
 from registry.audit import FanOutSink
 from registry.errors import InvalidInput
 from registry.ratelimit import Limit, TokenBucketLimiter, limits_from
+from servers.telemetry import PlatformCollector
 from tools import all_specs
 
 
@@ -263,6 +265,7 @@ def build_registry(settings: Settings, *, keystore: KeyStore | None = None) -> R
     provide_ops(registry, settings, None)
     resources.provide(ConfigCache, lambda: open_config_cache(settings))
     resources.put(HealthBoard, _health_board(registry))
+    resources.put(Exposition, Exposition(PlatformCollector(registry)))
     registry.extend(specs)
     return registry
 

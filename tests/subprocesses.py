@@ -1,10 +1,12 @@
-"""Reading a long-running child process's output with a deadline (never a sleep)."""
+"""Long-running child processes: reading their output with a deadline (never a sleep),
+and reaping them in a test's `finally`."""
 
 from __future__ import annotations
 
 import selectors
 import subprocess
 import time
+from typing import Any
 
 
 def read_line(proc: subprocess.Popen[str], within_s: float) -> str:
@@ -26,3 +28,14 @@ def read_ready_line(proc: subprocess.Popen[str], within_s: float = 60) -> str:
         line = read_line(proc, max(0.0, deadline - time.monotonic()))
         if " ready " in line or not line:
             return line
+
+
+def reap(proc: subprocess.Popen[Any]) -> None:
+    """Kill `proc` if it still runs, wait for it and close its pipes (a test's `finally`:
+    whatever the test asserted, no child and no descriptor outlives it)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from daemons.common.exposition import CONTENT_TYPE
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from registry import JsonlAuditSink, Registry
@@ -55,3 +56,22 @@ async def test_a_policy_may_grant_only_the_metrics(
     ):
         assert (await client.get("/metrics")).status_code == 200
         assert (await client.post("/v1/tools/platform.info", json={})).status_code == 403
+
+
+async def test_a_scrape_is_a_call_of_the_pipeline(
+    registry: Registry, settings: Settings, keystore: KeyStore
+) -> None:
+    """Counted like every call (and so rate-limited and audited by the same steps); the
+    same text is `metrics.read`'s output on every tier."""
+    viewer = keystore.create("vic", ["viewer"])
+    async with (
+        serve(registry, settings) as url,
+        httpx.AsyncClient(base_url=url, headers=_bearer(viewer)) as client,
+    ):
+        first = await client.get("/metrics")
+        second = await client.get("/metrics")
+        called = await client.post("/v1/tools/metrics.read", json={})
+    assert first.headers["content-type"] == CONTENT_TYPE
+    assert 'prvng_tool_calls_total{outcome="ok",tool="metrics.read"}' not in first.text
+    assert 'prvng_tool_calls_total{outcome="ok",tool="metrics.read"} 1.0' in second.text
+    assert called.json()["ok"] and "prvng_tool_calls_total" in called.json()["data"]["exposition"]

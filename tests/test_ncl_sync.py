@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,17 +16,9 @@ from daemons.common.settings import Settings
 from daemons.ncl_sync import ConfigCache, NclSyncConfig, NclSyncDaemon, import_literals
 from registry import Principal, Registry
 from registry.errors import Forbidden, InvalidInput
+from tests.waiting import until
 
 DEADLINE_S = 20.0
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for `condition` with a deadline (no fixed sleeps)."""
-    end = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -194,14 +184,14 @@ async def test_daemon_follows_edits_imports_and_sidecars(cache: ConfigCache, ws:
         await asyncio.wait_for(daemon.ready.wait(), DEADLINE_S)
         (ws / "main.ncl").write_text('let lib = import "lib.ncl" in { port = lib.port + 1 }\n')
         key = cache.key_for(ws, ws / "main.ncl")
-        await until(lambda: cache.entry_path(key).is_file(), "the edited file's entry")
+        await until(lambda: cache.entry_path(key).is_file(), what="the edited file's entry")
         assert json.loads(cache.entry_path(key).read_text()) == {"port": 8081}
         (ws / "lib.ncl").write_text("{ port = 1 }\n")
         key = cache.key_for(ws, ws / "main.ncl")
-        await until(lambda: cache.entry_path(key).is_file(), "the importer's new entry")
+        await until(lambda: cache.entry_path(key).is_file(), what="the importer's new entry")
         sidecar = ws / f".sync-{os.getpid()}.json"
         sidecar.write_text("{}")
-        await until(lambda: not sidecar.exists(), "the sidecar's removal")
+        await until(lambda: not sidecar.exists(), what="the sidecar's removal")
     finally:
         stop.set()
         await asyncio.wait_for(task, DEADLINE_S)

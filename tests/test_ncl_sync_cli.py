@@ -6,12 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from daemons.common.settings import Settings
 from daemons.ncl_sync import ConfigCache
-from tests.subprocesses import read_ready_line
+from tests.subprocesses import read_ready_line, reap
+from tests.waiting import until_blocking
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 
@@ -76,21 +76,12 @@ def test_daemon_alone_follows_an_edit_and_stops_on_sigterm(
         (ws / "lib.ncl").write_text("{ port = 1 }\n")
         cache = ConfigCache(settings.config_cache_dir)
         entry = cache.entry_path(cache.key_for(ws, ws / "main.ncl"))
-        deadline = time.monotonic() + 20
-        while not entry.is_file():
-            assert time.monotonic() < deadline, "the daemon never re-exported main.ncl"
-            time.sleep(0.02)
+        until_blocking(entry.is_file, what="the daemon re-exporting main.ncl")
         assert json.loads(entry.read_text()) == {"port": 1}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.stderr is not None
-    proc.stderr.close()
-    assert proc.stdout is not None
-    proc.stdout.close()
+        reap(proc)
 
 
 def test_daemon_ncl_sync_is_a_known_daemon() -> None:

@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from daemons.bus import PENDING_STREAM, NatsServer, connect
-from tests.subprocesses import read_line
+from tests.subprocesses import read_line, reap
+from tests.waiting import until_blocking
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 
@@ -45,11 +45,7 @@ def test_an_ops_daemon_runs_alone_until_sigterm(name: str, tmp_path: Path) -> No
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            assert proc.stdout is not None
-            proc.stdout.close()
+            reap(proc)
 
 
 def _children(pid: int) -> list[int]:
@@ -73,16 +69,13 @@ def test_a_killed_platform_leaves_no_nats_server_behind() -> None:
         assert "nats-server" in Path(f"/proc/{server}/cmdline").read_text()
         proc.kill()
         proc.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{server}").exists() and _state(server) != "Z":
-            assert time.monotonic() < deadline, f"nats-server {server} outlived its platform"
-            time.sleep(0.01)  # polled against the deadline
+        until_blocking(
+            lambda: not Path(f"/proc/{server}").exists() or _state(server) == "Z",
+            what=f"nats-server {server} ending with its platform",
+            within_s=10,
+        )
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        reap(proc)
 
 
 def _state(pid: int) -> str:

@@ -20,6 +20,7 @@ from servers.assembly import build_registry
 from servers.cli.processes import platform_status, run_platform, stop_platform
 from servers.runfile import read_run_file
 from servers.supervisor import HttpComponent, Platform, build_platform, serve
+from tests.subprocesses import reap
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -182,11 +183,7 @@ def test_platform_process_runs_until_sigterm(
         assert stop_platform(on_disk, timeout=30) is True
         assert proc.wait(timeout=10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        reap(proc)
     assert not on_disk.run_file.exists()
     assert platform_status(on_disk)["running"] is False
     assert stop_platform(on_disk) is False

@@ -4,10 +4,7 @@ mirror waits for NATS when none is configured, without holding up `/health`."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -19,17 +16,9 @@ from daemons.ncl_sync import ConfigCache
 from servers.assembly import build_registry
 from servers.daemon_components import NclSyncComponent
 from servers.supervisor import HttpComponent, build_platform
+from tests.waiting import until
 
 PROJECT = Path(__file__).resolve().parents[1]
-
-
-async def until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
-    """Wait for `condition` with a deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -71,7 +60,7 @@ async def test_ncl_sync_runs_in_the_platform_and_re_exports_an_edit(workspace: P
                         "watching 1 files, 2 cached"
                     )
 
-                await until(exported)
+                await until(exported, what="ncl-sync exporting the edit", within_s=30)
                 cache = registry.resources.peek(ConfigCache)
                 misses = cache.stats.misses
                 answer = await client.post("/v1/tools/config.export", json={"path": "app.ncl"})

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,8 @@ from servers.assembly import build_registry
 from servers.mcp import build_mcp
 from servers.runfile import read_run_file
 from servers.supervisor import serve
+from tests.subprocesses import reap
+from tests.waiting import until
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 
@@ -137,13 +138,9 @@ async def test_server_create_installs_a_taskserv_that_answers(
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "static-web still listens"
 
 
-def _wait_closed(port: int, within_s: float = 10) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return
-    raise TimeoutError(f"port {port} still accepts connections after {within_s}s")
+def _closed(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 async def test_refresh_reports_a_killed_taskserv_and_create_converges_it_back(
@@ -166,7 +163,7 @@ async def test_refresh_reports_a_killed_taskserv_and_create_converges_it_back(
             }
             sandbox = Path((await call("server.get", name="web-1"))["sandbox"])
             os.kill(int((sandbox / "run" / "static-web.pid").read_text()), signal.SIGKILL)
-            _wait_closed(port)
+            await until(lambda: _closed(port), what=f"port {port} closed", within_s=10)
 
             drifted = await call("server.refresh", names=["web-1"])
             [drift] = drifted["drift"]
@@ -221,11 +218,7 @@ def spawn(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        reap(proc)
 
 
 def test_split_mode_talks_to_the_orchestrator_daemon(spawn: Any) -> None:

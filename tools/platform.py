@@ -1,4 +1,5 @@
-"""`platform.health` and `platform.info`: is it up, and what is it."""
+"""`platform.health`, `platform.info` and `metrics.read`: is it up, what is it, and its
+counters for Prometheus (`GET /metrics` serves `metrics.read`'s text as it is)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from daemons.common.exposition import Exposition
 from daemons.common.health import HealthBoard
 from daemons.common.settings import Settings
 from daemons.common.version import platform_version
@@ -68,6 +70,14 @@ async def info(args: NoInput, ctx: ToolContext) -> InfoOutput:
     )
 
 
+class MetricsOutput(StrictModel):
+    exposition: str = Field(description="Every metric in Prometheus' text format")
+
+
+async def read_metrics(args: NoInput, ctx: ToolContext) -> MetricsOutput:
+    return MetricsOutput(exposition=(await ctx.resource(Exposition)).render())
+
+
 TOOLS = [
     ToolSpec(
         name="platform.health",
@@ -99,6 +109,23 @@ TOOLS = [
         volatile_paths=("home", "pid", "uptime_s"),
         cases=(
             ContractCase("describes itself"),
+            ContractCase("rejects arguments", {"x": 1}, expect="invalid_input"),
+        ),
+    ),
+    ToolSpec(
+        name="metrics.read",
+        summary="Read the Prometheus metrics: calls, latencies, audit and controller counters",
+        input_model=NoInput,
+        output_model=MetricsOutput,
+        handler=read_metrics,
+        permission="metrics:read",
+        risk=Risk.READ,
+        idempotent=True,
+        rest=RestAlias("GET", "/v1/metrics"),
+        tags=("platform",),
+        volatile_paths=("exposition",),
+        cases=(
+            ContractCase("reads the exposition"),
             ContractCase("rejects arguments", {"x": 1}, expect="invalid_input"),
         ),
     ),

@@ -1,8 +1,9 @@
 """The audit index in SurrealDB (table `audit`), written in batches off the caller's path.
 
 `record` only appends to a bounded in-memory queue; a background task writes what is
-queued in batches, at most every `LINGER_S` (`INSERT IGNORE` keyed by event id, so a
-retried batch never writes a record twice), and `aclose` writes what is left. A reader
+queued in short batches (`DEFAULT_BATCH`, in order, one after another), at most every
+`LINGER_S` (`INSERT IGNORE` keyed by event id, so a retried batch never writes a record
+twice), and `aclose` writes what is left. A reader
 first writes what is queued, so a caller always finds its own last call.
 
 When the queue is full (the store is down, or slower than the calls) a new record is not
@@ -31,9 +32,12 @@ log = logging.getLogger("prvng.audit")
 TABLE = "audit"
 GAP_TOOL = "audit.gap"
 DEFAULT_MAX_QUEUE = 10_000
-DEFAULT_BATCH = 100
-"""Rows per insert: encoding a batch runs on the event loop (~12 µs a row), so a batch of
-100 holds calls back ~1 ms; the engine costs about as much per row from 50 rows up."""
+DEFAULT_BATCH = 25
+"""Rows per insert. Encoding a batch (the SDK's pure-Python CBOR, ~12 µs a row) holds the
+GIL, so a writer thread would not spare the loop: it would wait for the GIL instead (see
+docs/audit.md). Slices of 25 keep each hold to ~0.3 ms, calls run between them, and the
+engine's cost per row is within ~10 % of a 100-row insert (`make bench`: at 100 rows the
+p99 of a call while the index is written was ~8 ms above the tail alone; at 25, none)."""
 LINGER_S = 0.02
 """How long the writer lets records gather before a batch: one insert per burst of calls,
 not per call (a reader, and closing, write what is queued at once)."""

@@ -3,8 +3,6 @@ streams per test, and mirrors on a temp repository, all stopped in finally."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -45,15 +43,6 @@ async def start_mirror(nc: Client, mirror_config: MirrorConfig) -> AsyncIterator
     finally:
         for mirror in started:
             await mirror.stop()
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    """Wait for `condition` with a deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
 
 
 def git_out(repo: Path, *args: str) -> str:

@@ -15,9 +15,9 @@ from nats.aio.client import Client
 from daemons.audit_mirror.repo import run_git
 from daemons.bus import NatsServer
 from daemons.common.settings import Settings
-from tests.audit_mirror.conftest import until
 from tests.audit_mirror.forgery import commit_signed_events, forge_unsigned_commit
 from tests.audit_mirror.test_mirror import publish
+from tests.waiting import until
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 
@@ -57,7 +57,9 @@ async def test_the_daemon_alone_mirrors_the_stream(
         stderr=subprocess.PIPE,
     )
     try:
-        await until(lambda: _commit_count(settings.audit_dir) == 3, timeout_s=60)
+        await until(
+            lambda: _commit_count(settings.audit_dir) == 3, what="3 audit commits", within_s=60
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)

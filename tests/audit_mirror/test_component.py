@@ -9,8 +9,8 @@ from daemons.audit_mirror.daemon import AuditVerifier
 from daemons.bus import NatsServer
 from daemons.common.settings import Settings
 from servers.daemon_components import AuditMirrorComponent
-from tests.audit_mirror.conftest import until
 from tests.audit_mirror.test_mirror import publish
+from tests.waiting import until
 
 
 async def test_the_component_mirrors_the_stream_and_says_so(
@@ -22,7 +22,7 @@ async def test_the_component_mirrors_the_stream_and_says_so(
         await publish(nc, 2)
         mirror = component.mirror
         assert mirror is not None
-        await until(lambda: mirror.counts.committed == 2)
+        await until(lambda: mirror.counts.committed == 2, what="2 events committed", within_s=30)
         assert (await component.status()).detail == "2 committed, 0 failed"
     finally:
         await component.stop()

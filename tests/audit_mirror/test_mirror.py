@@ -3,11 +3,9 @@ completeness, publishing to a bare remote."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,8 @@ from daemons.audit_mirror.repo import git_env
 from daemons.audit_mirror.signing import ensure_signing_key
 from daemons.bus import AUDIT_STREAM
 from daemons.ops.audit import AuditPublisher, Outcome
-from tests.audit_mirror.conftest import StartMirror, git_out, until
+from tests.audit_mirror.conftest import StartMirror, git_out
+from tests.waiting import until
 
 
 async def publish(nc: Client, n: int) -> list[str]:
@@ -46,7 +45,7 @@ async def test_each_event_is_one_signed_commit(
 ) -> None:
     ids = await publish(nc, 3)
     mirror = await start_mirror()
-    await until(lambda: mirror.counts.committed == 3)
+    await until(lambda: mirror.counts.committed == 3, what="3 events committed", within_s=30)
     repo = mirror_config.repo_dir
     key = ensure_signing_key(mirror_config.keys_dir)
     for commit in commits(repo):
@@ -92,26 +91,27 @@ async def test_crash_between_commit_and_ack_makes_one_commit(
     await sub.unsubscribe()
 
     mirror = await start_mirror()  # restarted: index rebuilt from the repository
-    await until(lambda: mirror.counts.duplicates == 1)
+    await until(lambda: mirror.counts.duplicates == 1, what="the duplicate seen", within_s=30)
     assert mirror.counts.committed == 0
     assert len(commits(mirror_config.repo_dir)) == 1
-    deadline = time.monotonic() + 30
-    while (info := await js.consumer_info(AUDIT_STREAM, mirror_config.durable)).num_ack_pending:
-        assert time.monotonic() < deadline, "the redelivered event was never acked"
-        await asyncio.sleep(0.05)
-    assert info.num_pending == 0
+
+    async def acked() -> bool:
+        info = await js.consumer_info(AUDIT_STREAM, mirror_config.durable)
+        return not info.num_ack_pending and info.num_pending == 0
+
+    await until(acked, what="the redelivered event acked", within_s=30)
 
 
 async def _many(nc: Client, start_mirror: StartMirror, config: MirrorConfig, n: int) -> None:
     ids = await publish(nc, n)
     mirror = await start_mirror()
-    await until(lambda: mirror.counts.committed == n, timeout_s=600)
+    await until(lambda: mirror.counts.committed == n, what=f"{n} events committed", within_s=600)
     for event_id in ids[:5]:  # the same events again, past JetStream's duplicate window
         body = git_out(config.repo_dir, "show", f"main:{_path_of(config.repo_dir, event_id)}")
         await nc.jetstream().publish(
             "ops.audit.approved", body.encode(), headers={"Nats-Msg-Id": f"again-{event_id}"}
         )
-    await until(lambda: mirror.counts.duplicates >= 5)
+    await until(lambda: mirror.counts.duplicates >= 5, what="5 duplicates seen", within_s=30)
     assert len(commits(config.repo_dir)) == n
     key = ensure_signing_key(config.keys_dir)
     report = verify(config.repo_dir, key.allowed_signers, stream=await read_stream(nc))
@@ -144,9 +144,9 @@ async def test_commits_reach_a_bare_remote(
     config = dataclasses.replace(mirror_config, remotes=(str(remote), unreachable))
     await publish(nc, 4)
     mirror = await start_mirror(config)
-    await until(lambda: mirror.counts.committed == 4)
+    await until(lambda: mirror.counts.committed == 4, what="4 events committed", within_s=30)
     head = git_out(mirror_config.repo_dir, "rev-parse", "main").strip()
-    await until(lambda: _remote_head(remote) == head)
+    await until(lambda: _remote_head(remote) == head, what="the push to the remote", within_s=30)
     assert "absent.git" in mirror.publisher.last_error  # retried, never blocking
 
 

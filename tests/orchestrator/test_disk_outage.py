@@ -7,10 +7,8 @@ while `full`, it writes `room` more bytes (a short write) and then answers `ENOS
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from daemons.orchestrator.protocol import OrchestratorHandle
 from orchestrator.conftest import StartOrchestrator
 from orchestrator.helpers import marker_lines, spec, workspace
 from registry import Principal, Registry
+from tests.waiting import until
 
 FAST_RETRY = (0.01, 0.05)
 
@@ -64,14 +63,6 @@ class ShortWriteDisk(SwitchDisk):
 
     def write(self, fd: int, data: memoryview) -> int:
         return os.write(fd, data[:7])
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
-    """Wait for `check()` to hold, with a deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def assert_no_torn_record(journal_dir: Path) -> None:
@@ -122,7 +113,7 @@ async def test_a_full_disk_refuses_new_work_keeps_reads_and_recovers_by_itself(
     call = on_registry
     before = await call("workflow.submit", id="before", name="before", tasks=_slow_then_next("m"))
     assert before.ok, before.error
-    await until(lambda: _is(call, "before", "a", "running"))
+    await until(lambda: _is(call, "before", "a", "running"), what="task a running")
 
     disk.fill(room=10)  # the next write gets 10 bytes in, then the disk is full
     during = await call("workflow.submit", id="during", name="during", tasks=_slow_then_next("d"))
@@ -145,12 +136,12 @@ async def test_a_full_disk_refuses_new_work_keeps_reads_and_recovers_by_itself(
     # Reads go on; the acknowledged workflow's running task finishes, nothing new starts.
     assert (await call("workflow.get", id="before")).ok
     assert (await call("workflow.get", id="during")).error["code"] == "not_found"
-    await until(lambda: _is(call, "before", "a", "succeeded"))
+    await until(lambda: _is(call, "before", "a", "succeeded"), what="task a succeeded")
     assert await _task_state(call, "before", "b") != "running"
     assert disk.refused > 0
 
     disk.free()
-    await until(lambda: _healthy(call))
+    await until(lambda: _healthy(call), what="the orchestrator healthy again")
     after = await call("workflow.submit", id="after", name="after", tasks=_slow_then_next("n"))
     assert after.ok, after.error
     done = await call("workflow.wait", id="before", timeout_s=30)
@@ -177,13 +168,13 @@ async def test_a_restart_after_an_outage_recovers_every_acknowledged_workflow(
     disk = SwitchDisk()
     orch = await start_orchestrator(disk=disk, retry_s=FAST_RETRY)
     acked = await orch.submit(spec(*_slow_then_next("m")), "acked")
-    await until(lambda: _running(orch, "acked"))
+    await until(lambda: _running(orch, "acked"), what="workflow acked running")
     disk.fill(room=3)
     with pytest.raises(Exception, match="disk is full"):
         await orch.submit(spec(*_slow_then_next("x")), "refused")
     if not stop_while_full:
         disk.free()
-        await until(lambda: _ready(orch))
+        await until(lambda: _ready(orch), what="the journal written again")
     await orch.stop(grace_s=5)  # lets `a` finish (in memory only, if the disk is full)
     assert_no_torn_record(settings.journal_dir)
 

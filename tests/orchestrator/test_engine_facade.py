@@ -3,8 +3,6 @@ unknown ids, listing with filters and pages, capped logs, waiting and events."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -17,6 +15,7 @@ from daemons.orchestrator.views import Event
 from orchestrator.conftest import StartOrchestrator
 from orchestrator.helpers import spec
 from registry.errors import InvalidInput, NotFound
+from tests.waiting import until
 
 
 def noop(task_id: str, *deps: str, **extra: Any) -> dict[str, Any]:
@@ -207,10 +206,11 @@ async def test_logs_show_while_running_and_once_after(
     orch = await start_orchestrator()
     slow = {"id": "s", "action": "flaky", "params": {"log_bytes": 200, "hold_s": 5}}
     wf = await orch.submit(spec(slow))
-    deadline = time.monotonic() + 5
-    while not (await orch.logs(wf.id, "s")).lines:  # the attempt is still holding
-        assert time.monotonic() < deadline, "no live log lines"
-        await asyncio.sleep(0.01)
+
+    async def live_lines() -> bool:
+        return bool((await orch.logs(wf.id, "s")).lines)
+
+    await until(live_lines, what="live log lines while the attempt holds", within_s=5)
     assert (await orch.task(wf.id, "s")).state == TaskState.RUNNING
     assert [line.text[:7] for line in (await orch.logs(wf.id, "s")).lines] == ["0000000", "0000001"]
     await orch.cancel(wf.id)

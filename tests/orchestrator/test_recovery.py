@@ -15,7 +15,7 @@ from orchestrator.helpers import marker_lines, spec, workspace
 from registry.errors import Unavailable
 
 
-async def until(orch: Orchestrator, workflow_id: str, task_id: str, state: str) -> None:
+async def task_reached(orch: Orchestrator, workflow_id: str, task_id: str, state: str) -> None:
     """Wait for the event saying `task_id` reached `state` (durably)."""
     async for event in orch.events(since=0, workflow_id=workflow_id):
         if event.task_id == task_id and event.state == state:
@@ -37,7 +37,7 @@ async def test_an_interrupted_attempt_reruns_with_its_key_and_finished_tasks_do_
         {"id": "c", "action": "flaky", "params": {"marker": "m"}, "depends_on": ["b"]},
     )
     submitted = await orch.submit(wf)
-    await until(orch, submitted.id, "b", "running")
+    await task_reached(orch, submitted.id, "b", "running")
     await orch.stop(grace_s=0)  # like a crash: b's start is journaled, its end is not
 
     again = await start_orchestrator()
@@ -62,7 +62,7 @@ async def test_a_backoff_in_progress_resumes_after_a_restart(
         "retry": {"max_attempts": 2, "backoff_s": 0.3, "jitter": 0},
     }
     submitted = await orch.submit(spec(task))
-    await until(orch, submitted.id, "f", "retrying")
+    await task_reached(orch, submitted.id, "f", "retrying")
     failed_at = datetime.now().timestamp()
     await orch.stop(grace_s=0)
 
@@ -87,7 +87,7 @@ async def test_a_rollback_interrupted_mid_compensation_finishes_after_a_restart(
         {"id": "x", "action": "flaky", "params": {"failures": 9}, "depends_on": ["a"]},
     )
     submitted = await orch.submit(wf)
-    await until(orch, submitted.id, "a", "running")  # the task ran, then its compensation
+    await task_reached(orch, submitted.id, "a", "running")  # the task ran, then its compensation
     async for event in orch.events(since=0, workflow_id=submitted.id):
         if event.kind == "compensation" and event.state == "running":
             break
@@ -113,7 +113,7 @@ async def test_a_torn_journal_tail_is_survived(
         {"id": "b", "action": "sleep", "params": {"seconds": 0.2}, "depends_on": ["a"]},
     )
     submitted = await orch.submit(wf)
-    await until(orch, submitted.id, "b", "running")
+    await task_reached(orch, submitted.id, "b", "running")
     await orch.stop(grace_s=0)
     journal = JournalFile(settings.journal_dir, submitted.id)
     intact = journal.path.read_bytes()
@@ -158,7 +158,7 @@ async def test_cancelling_right_after_a_restart_cancels_resumed_attempts(
 ) -> None:
     orch = await start_orchestrator()
     submitted = await orch.submit(spec({"id": "s", "action": "sleep", "params": {"seconds": 60}}))
-    await until(orch, submitted.id, "s", "running")
+    await task_reached(orch, submitted.id, "s", "running")
     await orch.stop(grace_s=0)
 
     again = await start_orchestrator()

@@ -4,7 +4,7 @@ anything acts on it; a workflow's whole state is periodically one snapshot recor
 (`snapshot`) so its journal can be truncated; on start, `recovery` rebuilds every workflow
 from its snapshot and journal. The records themselves are the engine's
 (`engine.records`); `snapshot` and `recovery` build engine runtime objects, so the engine
-imports them as modules (see `engine.scheduler`).
+imports them as modules (see `engine.dispatch`).
 """
 
 from daemons.orchestrator.durability.commit import GroupCommitter

@@ -1,10 +1,11 @@
 """The generic workflow engine: a workflow's DAG (`graph`); the state changes it journals
 (`records`) and its in-memory state, changed only by applying them (`runtime`); the
-scheduler that runs ready tasks by priority with retries, timeouts, cancellation and
-rollback (`scheduler`); one attempt of an action (`attempt`); per-task logs (`logs`);
-state-change events (`events`); and `Orchestrator`, the in-process facade behind the
-`OrchestratorAPI` seam (`service`). It knows no provider and no taskserv: those are
-actions, looked up by name.
+engine that runs them, in three layers: the attempt queue by priority, backoff timers and
+one attempt's run (`dispatch`), a workflow's phases, rollback and resume (`transitions`),
+commands, lifecycle and retention (`scheduler`, `Engine`); workflow ids (`ids`); one
+attempt of an action (`attempt`); per-task logs (`logs`); state-change events (`events`);
+and `Orchestrator`, the in-process facade behind the `OrchestratorAPI` seam (`service`).
+It knows no provider and no taskserv: those are actions, looked up by name.
 """
 
 from daemons.orchestrator.engine.events import EventBus, RawEvent

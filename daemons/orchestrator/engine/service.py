@@ -28,14 +28,9 @@ from daemons.orchestrator.actions.task_user import task_user
 from daemons.orchestrator.durability.commit import RETRY_S
 from daemons.orchestrator.durability.disk import OS_DISK, Disk
 from daemons.orchestrator.engine.graph import prepare
+from daemons.orchestrator.engine.ids import check_id, new_workflow_id
 from daemons.orchestrator.engine.runtime import Archived, TaskRun, WorkflowRun
-from daemons.orchestrator.engine.scheduler import (
-    CHECKPOINT_EVERY,
-    DEFAULT_CONCURRENCY,
-    Engine,
-    check_id,
-    new_workflow_id,
-)
+from daemons.orchestrator.engine.scheduler import CHECKPOINT_EVERY, DEFAULT_CONCURRENCY, Engine
 from daemons.orchestrator.model import (
     TERMINAL_WORKFLOW_STATES,
     TaskState,
