@@ -125,8 +125,7 @@ async def finish(
     if not wait:
         return view
     if view.state in TERMINAL_WORKFLOW_STATES:  # done before the wait began: say so once
-        settled = sum(n for state, n in view.task_counts.items() if state in _SETTLED_TASKS)
-        await ctx.progress(settled, view.tasks_total, f"workflow: {view.state}")
+        await ctx.progress(_settled(view), view.tasks_total, f"workflow: {view.state}")
         return await _outcome(api, view, goal)
     done: set[str] = set()
 
@@ -136,7 +135,15 @@ async def finish(
         message = f"{event.task_id or 'workflow'}: {event.state}"
         await ctx.progress(len(done), view.tasks_total, message)
 
-    return await _outcome(api, await api.wait(view.id, timeout_s, on_progress), goal)
+    final = await api.wait(view.id, timeout_s, on_progress)
+    if (settled := _settled(final)) > len(done):  # tasks that settled before the wait began
+        await ctx.progress(settled, final.tasks_total, f"workflow: {final.state}")
+    return await _outcome(api, final, goal)
+
+
+def _settled(view: WorkflowView) -> int:
+    """How many of the workflow's tasks have reached an end."""
+    return sum(n for state, n in view.task_counts.items() if state in _SETTLED_TASKS)
 
 
 async def submit(
