@@ -19,7 +19,15 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from daemons.ops.model import ALGORITHM, AUDIENCE, ISSUER, TOKEN_TYPE, OpMessage, OpsClaims
+from daemons.ops.model import (
+    ALGORITHM,
+    AUDIENCE,
+    ISSUER,
+    TOKEN_TYPE,
+    OpMessage,
+    OpRequest,
+    OpsClaims,
+)
 
 LEEWAY_S = 5
 _REQUIRED = ["iss", "sub", "aud", "jti", "iat", "nbf", "exp"]
@@ -64,13 +72,23 @@ class TokenVerifier:
         self.leeway_s = leeway_s
 
     def verify(self, message: OpMessage) -> OpsClaims:
+        """The token's claims, once the op beside it is the one approved. For a reference
+        (`OpRef`) the digests it names are checked here, the bodies fetched by them when
+        they are hashed (`daemons.ops.bodies`)."""
         claims = self._claims(message.token)
-        op = message.op
+        op = message.op or message.ref
+        if op is None or (message.op is not None and message.ref is not None):
+            raise TokenRefused("the message carries no op, or two")
         if claims.op_type != op.type or claims.target != op.target:
             raise TokenRefused("the op's type or target is not the one approved")
-        if claims.params_digest != op.params_digest():
+        params, plan = (
+            (op.params_digest(), op.plan_digest())
+            if isinstance(op, OpRequest)
+            else (op.params_digest, op.plan_digest)
+        )
+        if claims.params_digest != params:
             raise TokenRefused("the op's params changed after approval")
-        if claims.plan_digest != op.plan_digest():
+        if claims.plan_digest != plan:
             raise TokenRefused("the op's plan changed after approval")
         return claims
 

@@ -28,8 +28,11 @@ class Signer:
         approvers: list[str],
         rule: str,
         trace_id: str,
+        digests: tuple[str, str] | None = None,
     ) -> OpsClaims:
+        """`digests`: the params' and the plan's, when the caller has them already."""
         now = int(time.time())
+        params_digest, plan_digest = digests or (op.params_digest(), op.plan_digest())
         return OpsClaims(
             iss=self.issuer,
             sub=requester,
@@ -40,8 +43,8 @@ class Signer:
             exp=now + self.ttl_s,
             op_type=op.type,
             target=op.target,
-            params_digest=op.params_digest(),
-            plan_digest=op.plan_digest(),
+            params_digest=params_digest,
+            plan_digest=plan_digest,
             approvers=approvers,
             rule=rule,
             trace_id=trace_id,
