@@ -44,8 +44,15 @@ async def canonical_in_steps(value: Any) -> bytes:
     return b"".join(parts)
 
 
+def _nested(value: dict[Any, Any]) -> bool:
+    """Whether a dict has something worth encoding in steps (a dict or a long list)."""
+    return all(type(key) is str for key in value) and any(
+        type(v) is dict or (type(v) is list and len(v) > SLICE) for v in value.values()
+    )
+
+
 async def _encode(value: Any, parts: list[bytes], clock: _Clock) -> None:
-    if type(value) is dict and value and all(type(key) is str for key in value):
+    if type(value) is dict and _nested(value):
         for i, key in enumerate(sorted(value)):
             parts.append(b"%s%s:" % (b"," if i else b"{", canonical_json(key)))
             await _encode(value[key], parts, clock)
