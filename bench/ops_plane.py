@@ -23,6 +23,7 @@ from daemons.common.state import StateStore
 from daemons.controller import Controller, OrchestratorDispatcher, TokenVerifier
 from daemons.keeper import Keeper, load_policy
 from daemons.ops import AuditEvent, KeyRing, OpPlan, OpRequest, OpTarget, verification_keys
+from daemons.ops.heap import freeze_startup_heap
 from daemons.orchestrator.actions import load_actions
 from daemons.orchestrator.engine.service import Orchestrator
 from registry.principal import Principal
@@ -64,6 +65,7 @@ async def _controller(
     )
     await controller.start()
     stack.push_async_callback(controller.stop)
+    freeze_startup_heap()  # as `open_controller` does
 
 
 class Plane:
@@ -87,6 +89,7 @@ class Plane:
         self.keeper = Keeper(policy=policy, keys=keys, state=state, js=self.nc.jetstream())
         await self._start_controller(state)
         await self.nc.subscribe(AUDIT_PREFIX + "succeeded", cb=self._succeeded)
+        freeze_startup_heap()  # as `open_keeper` does
         return self
 
     async def _start_controller(self, state: StateStore) -> None:

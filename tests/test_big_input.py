@@ -63,11 +63,6 @@ async def longest_gap(work: Awaitable[Any]) -> tuple[float, Any]:
     return gap, result
 
 
-@pytest.mark.xfail(
-    reason="the ops plane's steps (keeper record, JetStream message, controller) each hold the "
-    "loop ~15-30 ms for a 1 MiB plan; to be split like the input's validation (issue #10)",
-    strict=False,
-)
 async def test_a_1_mib_workflow_submit_leaves_the_event_loop_responsive(
     registry: Registry, owner: Principal
 ) -> None:

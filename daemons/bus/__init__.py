@@ -8,6 +8,7 @@ from daemons.bus.server import NatsServer, nats_server_binary
 from daemons.bus.streams import (
     AUDIT_PREFIX,
     AUDIT_STREAM,
+    BODIES_BUCKET,
     MSG_ID,
     PENDING_PREFIX,
     PENDING_STREAM,
@@ -22,6 +23,7 @@ from daemons.bus.streams import (
 __all__ = [
     "AUDIT_PREFIX",
     "AUDIT_STREAM",
+    "BODIES_BUCKET",
     "MSG_ID",
     "PENDING_PREFIX",
     "PENDING_STREAM",

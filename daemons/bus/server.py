@@ -45,12 +45,12 @@ def nats_server_binary() -> Path:
     return Path(found)
 
 
-def _config(store_dir: Path, run_dir: Path, host: str, port: int) -> str:
+def _config(store_dir: Path, run_dir: Path, host: str, port: int, max_payload: str) -> str:
     return (
         f'listen: "{host}:{port if port else -1}"\n'
-        "max_payload: 8MB\n"  # an op carries its whole workflow (a spec may be over 1 MiB)
-        f'ports_file_dir: "{run_dir}"\n'
-        "jetstream {\n"
+        + (f"max_payload: {max_payload}\n" if max_payload else "")
+        + f'ports_file_dir: "{run_dir}"\n'
+        + "jetstream {\n"
         f'  store_dir: "{store_dir}"\n'
         "  sync_interval: always\n"
         "}\n"
@@ -63,8 +63,13 @@ class NatsServer:
     Synchronous on purpose (a start takes milliseconds): a test fixture, the supervisor
     and a bench all drive it the same way, with or without an event loop."""
 
-    def __init__(self, store_dir: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, store_dir: Path, *, host: str = "127.0.0.1", port: int = 0, max_payload: str = "8MB"
+    ) -> None:
+        """`max_payload`: the server's message limit ("" keeps nats-server's default, 1 MB,
+        which the ops plane needs no more than: a big op's bodies travel in chunks)."""
         self.store_dir = store_dir
+        self.max_payload = max_payload
         self.host = host
         self.port = port
         self.url = ""
@@ -81,7 +86,9 @@ class NatsServer:
         for stale in run_dir.glob("*.ports"):
             stale.unlink()
         conf = run_dir / "nats-server.conf"
-        atomic_write(conf, _config(self.store_dir, run_dir, self.host, self.port).encode())
+        atomic_write(
+            conf, _config(self.store_dir, run_dir, self.host, self.port, self.max_payload).encode()
+        )
         with (run_dir / "nats-server.log").open("ab") as log:
             self._process = subprocess.Popen(
                 [str(nats_server_binary()), "-c", str(conf)],

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import ObjectStoreConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from registry.errors import Unavailable
 
 PENDING_STREAM = "OPS_PENDING"
 AUDIT_STREAM = "OPS_AUDIT"
+BODIES_BUCKET = "OPS_BODIES"
+"""Big ops' params and plans, by digest (an object store: chunked, so over max_payload)."""
 PENDING_PREFIX = "ops.pending."
 AUDIT_PREFIX = "ops.audit."
 MSG_ID = "Nats-Msg-Id"
@@ -75,8 +77,11 @@ def stream_configs(limits: StreamLimits) -> list[StreamConfig]:
 
 
 async def ensure_streams(js: JetStreamContext, limits: StreamLimits | None = None) -> None:
-    """Create each ops stream, or update it to this configuration (idempotent)."""
-    for config in stream_configs(limits or StreamLimits()):
+    """Create each ops stream, or update it to this configuration (idempotent), and the
+    bucket of big ops' bodies (`daemons.ops.bodies`), kept as long as the ops."""
+    limits = limits or StreamLimits()
+    await ensure_bodies(js, limits.pending_max_age_s)
+    for config in stream_configs(limits):
         assert config.name is not None
         try:
             await js.stream_info(config.name)
@@ -84,6 +89,15 @@ async def ensure_streams(js: JetStreamContext, limits: StreamLimits | None = Non
             await js.add_stream(config)
         else:
             await js.update_stream(config)
+
+
+async def ensure_bodies(js: JetStreamContext, max_age_s: float) -> None:
+    """Create the object store bucket `BODIES_BUCKET` (file storage) if there is none."""
+    try:
+        await js.object_store(BODIES_BUCKET)
+    except BucketNotFoundError:
+        config = ObjectStoreConfig(bucket=BODIES_BUCKET, storage=StorageType.FILE, ttl=max_age_s)
+        await js.create_object_store(BODIES_BUCKET, config=config)
 
 
 FIRST_CONNECT_TIMEOUT_S = 5.0

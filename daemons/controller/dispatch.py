@@ -7,7 +7,6 @@ claim and its submit can be followed by another that submits again safely.
 
 from __future__ import annotations
 
-import asyncio
 from enum import StrEnum
 from typing import Protocol
 
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 from daemons.ops.model import OpRequest
 from daemons.orchestrator.model import WorkflowSpec, WorkflowState
 from daemons.orchestrator.protocol import OrchestratorAPI
+from registry.bulk import is_sliceable, validate_in_steps
 from registry.errors import InvalidInput, NotFound
 
 
@@ -55,8 +55,14 @@ class OrchestratorDispatcher:
         self._api = api
 
     async def submit(self, op_id: str, op: OpRequest) -> None:
+        workflow = op.plan.workflow
         try:
-            spec = await asyncio.to_thread(WorkflowSpec.model_validate, op.plan.workflow)
+            if is_sliceable(WorkflowSpec, workflow):  # a big one: a slice at a time
+                stepped = await validate_in_steps(WorkflowSpec, workflow)
+                assert isinstance(stepped, WorkflowSpec)
+                spec = stepped
+            else:
+                spec = WorkflowSpec.model_validate(workflow)
         except ValidationError as exc:
             raise InvalidInput(f"the op's workflow is not a workflow: {exc}") from None
         await self._api.submit(spec, workflow_id=op_id)

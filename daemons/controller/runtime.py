@@ -14,6 +14,7 @@ from daemons.common.state import StateStore
 from daemons.controller.dispatch import OrchestratorDispatcher
 from daemons.controller.service import Controller, ControllerConfig
 from daemons.controller.verify import TokenVerifier
+from daemons.ops.heap import freeze_startup_heap
 from daemons.ops.keyring import KeyRing, verification_keys
 from daemons.orchestrator.protocol import OrchestratorAPI
 
@@ -38,4 +39,5 @@ async def open_controller(
         config=config,
     )
     await controller.start()
+    freeze_startup_heap()
     return controller

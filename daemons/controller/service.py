@@ -32,7 +32,9 @@ from daemons.controller.dispatch import Dispatcher, RunState
 from daemons.controller.ledger import TERMINAL, Ledger, OpState
 from daemons.controller.verify import TokenRefused, TokenVerifier
 from daemons.ops.audit import AuditPublisher, Outcome
-from daemons.ops.model import OpMessage, OpRequest, OpsClaims
+from daemons.ops.bodies import Bodies, BodyMissing
+from daemons.ops.model import OpMessage, OpPlan, OpRef, OpRequest, OpsClaims
+from daemons.ops.steps import loads_in_steps
 from registry.errors import PlatformError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ class Controller:
         self._verifier = verifier
         self._dispatcher = dispatcher
         self._audit = AuditPublisher(self._js, "controller")
+        self._bodies = Bodies(self._js)
         self._loop: asyncio.Task[None] | None = None
         self._trackers: dict[str, asyncio.Task[None]] = {}
         self._handling: set[asyncio.Task[None]] = set()
@@ -174,6 +177,20 @@ class Controller:
         message = OpMessage.model_validate_json(data)
         return message, self._verifier.verify(message)
 
+    async def _fetched(self, ref: OpRef | None) -> OpRequest:
+        """A big op's params and plan, fetched by the signed digests (hashed on arrival)
+        and parsed in bounded steps."""
+        assert ref is not None  # `verify` refuses a message with neither
+        try:
+            params = await loads_in_steps(await self._bodies.get(ref.params_digest))
+            plan = await loads_in_steps(await self._bodies.get(ref.plan_digest))
+        except BodyMissing as exc:
+            raise TokenRefused(f"the op's body is missing or changed: {exc}") from None
+        except ValueError:
+            raise TokenRefused("the op's body is not JSON") from None
+        head = ref.model_dump(exclude={"params_digest", "plan_digest"})
+        return OpRequest(**head, params=params, plan=OpPlan.model_validate(plan))
+
     async def handle(self, msg: Msg) -> AckResult:
         meta = msg.metadata
         seq = meta.sequence.stream
@@ -182,6 +199,7 @@ class Controller:
                 message, claims = await asyncio.to_thread(self._verified, msg.data)
             else:
                 message, claims = self._verified(msg.data)
+            op = message.op or await self._fetched(message.ref)
         except (ValidationError, TokenRefused) as exc:
             reason = exc.reason if isinstance(exc, TokenRefused) else "not an op message"
             await self._audit.emit(
@@ -197,7 +215,7 @@ class Controller:
             return Term(f"{claims.jti} replayed (first seen as message {record['stream_seq']})")
         if OpState(record["state"]) in TERMINAL:
             return Ack(f"already {record['state']}")
-        return await self._dispatch(msg, claims, message.op, fresh)
+        return await self._dispatch(msg, claims, op, fresh)
 
     async def _dispatch(self, msg: Msg, claims: OpsClaims, op: OpRequest, fresh: bool) -> AckResult:
         jti = claims.jti

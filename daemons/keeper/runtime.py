@@ -13,6 +13,7 @@ from daemons.common.state import StateStore
 from daemons.keeper.policy import load_policy
 from daemons.keeper.service import Keeper
 from daemons.keeper.signer import TOKEN_TTL_S
+from daemons.ops.heap import freeze_startup_heap
 from daemons.ops.keyring import KeyRing
 
 POLICY_FILE = "keeper_policy.ncl"
@@ -32,4 +33,5 @@ async def open_keeper(settings: Settings, state: StateStore, nc: Client) -> Keep
     await ensure_streams(js, StreamLimits(duplicate_window_s=window))
     keeper = Keeper(policy=policy, keys=KeyRing(settings.keys_dir).load(), state=state, js=js)
     await keeper.republish()
+    freeze_startup_heap()
     return keeper

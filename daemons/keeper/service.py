@@ -8,7 +8,6 @@ compare-and-set on its `version`, so two approvers racing cannot lose one's appr
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import time
 import uuid
@@ -19,11 +18,13 @@ from nats.js import JetStreamContext
 
 from daemons.bus import MSG_ID, TRACE_ID, pending_subject
 from daemons.common.state import StateStore
+from daemons.keeper.encoding import Encoded, encode
 from daemons.keeper.policy import Policy
 from daemons.keeper.signer import Signer
 from daemons.ops.audit import AuditPublisher, Outcome
+from daemons.ops.bodies import Bodies
 from daemons.ops.keyring import KeyRing
-from daemons.ops.model import Decision, OpDecision, OpInfo, OpMessage, OpRequest, OpStatus
+from daemons.ops.model import Decision, OpDecision, OpInfo, OpRequest, OpStatus
 from registry.errors import Conflict, Forbidden, NotFound, Unavailable
 from registry.principal import Principal
 from registry.timestamps import iso_utc, utc_now_iso
@@ -48,6 +49,7 @@ class Keeper:
         self._js = js
         self._signer = signer or Signer(keys)
         self._audit = AuditPublisher(js, "keeper")
+        self._bodies = Bodies(js)
 
     def jwks(self) -> dict[str, Any]:
         """The verification keys (`/.well-known/jwks.json`)."""
@@ -63,10 +65,10 @@ class Keeper:
         op_id = op_id or f"op-{uuid.uuid4().hex}"
         rule = self.policy.decide(op)
         now = time.time()
+        # An op carries its whole workflow (up to megabytes): encoded in bounded steps.
+        encoded = await encode(op)
         record: dict[str, Any] = {
-            # One string: cheap to store, exact to read back. Off the event loop, as the
-            # signing below: an op carries its whole workflow (up to megabytes).
-            "op": await asyncio.to_thread(op.model_dump_json),
+            "op": encoded.op_json(),  # one string: cheap to store, exact to read back
             "op_type": op.type,
             "requester": requester.id,
             "trace_id": trace_id,
@@ -97,11 +99,11 @@ class Keeper:
         # Auto-approved: decided, audited, published, then recorded once. A crash before
         # the record leaves nothing that must be recovered: the op is in the stream or it
         # is not (and the caller, who got no answer, asks again).
-        token = await asyncio.to_thread(self._sign, op_id, record, op)
+        token = self._sign(op_id, record, op, (encoded.params_digest, encoded.plan_digest))
         record |= {"status": OpStatus.APPROVED.value, "token": token}
         await self._audit.emit(Outcome.AUTO_APPROVED, reason=f"policy rule {rule.name}", **audit)
         try:
-            seq = await self._send(op_id, record, op)
+            seq = await self._send(op_id, record, encoded)
         except Unavailable:
             await self._state.insert(TABLE, op_id, record)  # `republish` sends it later
             raise
@@ -238,14 +240,20 @@ class Keeper:
         await self._state.update_if(TABLE, op_id, change, field="status", expected=["approved"])
         return _decision(op_id, {**record, **change})
 
-    async def _send(self, op_id: str, record: dict[str, Any], op: OpRequest | None = None) -> int:
-        """Publish the signed op (`Nats-Msg-Id` = op id); its stream sequence."""
-        op = op or OpRequest.model_validate_json(record["op"])
-        message = OpMessage(token=record["token"], op=op)
-        body = (await asyncio.to_thread(message.model_dump_json)).encode()
+    async def _send(
+        self, op_id: str, record: dict[str, Any], encoded: Encoded | None = None
+    ) -> int:
+        """Publish the signed op (`Nats-Msg-Id` = op id), a big one's bodies first; its
+        stream sequence."""
+        if encoded is None:
+            encoded = await encode(OpRequest.model_validate_json(record["op"]))
+        if encoded.big:
+            await self._bodies.put(encoded.params_digest, encoded.params)
+            await self._bodies.put(encoded.plan_digest, encoded.plan)
+        body = encoded.message(record["token"]).model_dump_json().encode()
         headers = {MSG_ID: op_id, TRACE_ID: record["trace_id"] or op_id}
         try:
-            ack = await self._js.publish(pending_subject(op.type), body, headers=headers)
+            ack = await self._js.publish(pending_subject(encoded.op.type), body, headers=headers)
         except (nats.errors.Error, TimeoutError) as exc:
             raise Unavailable(
                 f"{op_id} is approved but NATS did not take it ({exc}); it is published "
@@ -290,7 +298,13 @@ class Keeper:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _sign(self, op_id: str, record: dict[str, Any], op: OpRequest | None = None) -> str:
+    def _sign(
+        self,
+        op_id: str,
+        record: dict[str, Any],
+        op: OpRequest | None = None,
+        digests: tuple[str, str] | None = None,
+    ) -> str:
         claims = self._signer.claims(
             op_id,
             op or OpRequest.model_validate_json(record["op"]),
@@ -298,6 +312,7 @@ class Keeper:
             approvers=list(record["approvers"]),
             rule=record["rule"],
             trace_id=record["trace_id"] or op_id,
+            digests=digests,
         )
         return self._signer.sign(claims)
 

@@ -1,10 +1,13 @@
-"""Approved op → compact JWS (PyJWT, `alg: EdDSA`, `typ`, `kid`) carrying `OpsClaims`."""
+"""Approved op → compact JWS (`alg: EdDSA`, `typ`, `kid`) carrying `OpsClaims`.
+
+Made with `cryptography`'s Ed25519 directly (what PyJWT does, without its per-call
+overhead: the keeper signs every op); any JWS library reads it."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
-
-import jwt
 
 from daemons.ops.keyring import KeyRing
 from daemons.ops.model import ALGORITHM, AUDIENCE, ISSUER, TOKEN_TYPE, OpRequest, OpsClaims
@@ -28,8 +31,11 @@ class Signer:
         approvers: list[str],
         rule: str,
         trace_id: str,
+        digests: tuple[str, str] | None = None,
     ) -> OpsClaims:
+        """`digests`: the params' and the plan's, when the caller has them already."""
         now = int(time.time())
+        params_digest, plan_digest = digests or (op.params_digest(), op.plan_digest())
         return OpsClaims(
             iss=self.issuer,
             sub=requester,
@@ -40,8 +46,8 @@ class Signer:
             exp=now + self.ttl_s,
             op_type=op.type,
             target=op.target,
-            params_digest=op.params_digest(),
-            plan_digest=op.plan_digest(),
+            params_digest=params_digest,
+            plan_digest=plan_digest,
             approvers=approvers,
             rule=rule,
             trace_id=trace_id,
@@ -49,9 +55,12 @@ class Signer:
 
     def sign(self, claims: OpsClaims) -> str:
         kid, key = self._keys.signing_key()
-        return jwt.encode(
-            claims.model_dump(mode="json"),
-            key,
-            algorithm=ALGORITHM,
-            headers={"kid": kid, "typ": TOKEN_TYPE},
+        header = json.dumps(
+            {"alg": ALGORITHM, "kid": kid, "typ": TOKEN_TYPE}, separators=(",", ":")
         )
+        signing_input = f"{_b64(header.encode())}.{_b64(claims.model_dump_json().encode())}"
+        return f"{signing_input}.{_b64(key.sign(signing_input.encode()))}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

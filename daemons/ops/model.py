@@ -3,7 +3,8 @@
 The token binds the op by digest: `params_digest` is the SHA-256 of the params' canonical
 JSON, `plan_digest` that of the plan (the exact workflow and its listed changes). The
 controller recomputes both from the message it received, so what was approved is what
-runs.
+runs. A big op's params and plan travel beside the message, by those digests
+(`daemons.ops.bodies`): the message then carries an `OpRef`.
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ class OpRequest(StrictModel):
     def params_digest(self) -> str:
         return sha256_digest(self.params)
 
+    def plan_value(self) -> dict[str, Any]:
+        """The plan as the JSON value its digest is taken of."""
+        return {"changes": self.plan.changes, "workflow": self.plan.workflow}
+
     def plan_digest(self) -> str:
-        return sha256_digest(self.plan.model_dump(mode="json"))
+        return sha256_digest(self.plan_value())
 
 
 class OpsClaims(StrictModel):
@@ -80,11 +85,24 @@ class OpsClaims(StrictModel):
     trace_id: str
 
 
+class OpRef(StrictModel):
+    """A big op in a message: all but its params and plan, which are stored by digest."""
+
+    type: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.-]*$")
+    target: OpTarget
+    images: list[str] = Field(default_factory=list, max_length=256)
+    risk: Literal["read", "write", "destructive"] = "write"
+    params_digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    plan_digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+
+
 class OpMessage(StrictModel):
-    """The body of a message on `ops.pending.<type>`."""
+    """The body of a message on `ops.pending.<type>`: the token and the op, or (a big op)
+    a reference to it."""
 
     token: str = Field(max_length=16_384)
-    op: OpRequest
+    op: OpRequest | None = None
+    ref: OpRef | None = None
 
 
 class Decision(StrEnum):
