@@ -1,13 +1,10 @@
-"""Approved op → compact JWS (`alg: EdDSA`, `typ`, `kid`) carrying `OpsClaims`.
-
-Made with `cryptography`'s Ed25519 directly (what PyJWT does, without its per-call
-overhead: the keeper signs every op); any JWS library reads it."""
+"""Approved op → compact JWS (PyJWT, `alg: EdDSA`, `typ`, `kid`) carrying `OpsClaims`."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
+
+import jwt
 
 from daemons.ops.keyring import KeyRing
 from daemons.ops.model import ALGORITHM, AUDIENCE, ISSUER, TOKEN_TYPE, OpRequest, OpsClaims
@@ -55,12 +52,9 @@ class Signer:
 
     def sign(self, claims: OpsClaims) -> str:
         kid, key = self._keys.signing_key()
-        header = json.dumps(
-            {"alg": ALGORITHM, "kid": kid, "typ": TOKEN_TYPE}, separators=(",", ":")
+        return jwt.encode(
+            claims.model_dump(mode="json"),
+            key,
+            algorithm=ALGORITHM,
+            headers={"kid": kid, "typ": TOKEN_TYPE},
         )
-        signing_input = f"{_b64(header.encode())}.{_b64(claims.model_dump_json().encode())}"
-        return f"{signing_input}.{_b64(key.sign(signing_input.encode()))}"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
