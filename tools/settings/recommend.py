@@ -8,22 +8,17 @@ look), and the keeper policy the keeper would load (the workspace's, else the sh
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError
 
-from daemons.common.settings import PROJECT_ROOT
 from daemons.keeper.policy import Policy
+from daemons.keeper.runtime import policy_path
 from daemons.orchestrator.provisioning.taskservs import catalog_dirs
 from registry import ContractCase, RestAlias, Risk, StrictModel, ToolContext, ToolSpec
 from registry.errors import PlatformError
 from tools.settings.rules import RULES, SEVERITY_ORDER, Facts, Severity
 from tools.settings.source import SourceInput, Workspace, load, workspace_of
-
-POLICY_FILE = "keeper_policy.ncl"
-"""The keeper's policy file in a config dir (daemons/keeper/runtime.py reads the same)."""
-SHIPPED_CONFIG = PROJECT_ROOT / "config"
 
 
 class RecommendInput(SourceInput):
@@ -57,12 +52,10 @@ def _definition(ws: Workspace, name: str) -> dict[str, Any] | None:
 
 
 def _policy(ws: Workspace) -> Policy | None:
-    own = ws.config_dir / POLICY_FILE
-    root = ws.config_dir if own.is_file() else SHIPPED_CONFIG
+    """The policy the keeper loads for this workspace (`policy_path`), read through the cache."""
+    path = policy_path(ws.settings).resolve()
     try:
-        return Policy.model_validate(
-            ws.cache.read(Path(root).resolve(), (root / POLICY_FILE).resolve())
-        )
+        return Policy.model_validate(ws.cache.read(path.parent, path))
     except (PlatformError, ValidationError):
         return None
 

@@ -49,13 +49,17 @@ class SourceInput(StrictModel):
 class Workspace:
     """Where the config files are and the cache every read of them goes through."""
 
-    config_dir: Path
+    settings: Settings
     cache: ConfigCache
+
+    @property
+    def config_dir(self) -> Path:
+        return self.settings.config_dir
 
 
 async def workspace_of(ctx: ToolContext) -> Workspace:
     settings = await ctx.resource(Settings)
-    return Workspace(settings.config_dir, await ctx.resource(ConfigCache))
+    return Workspace(settings, await ctx.resource(ConfigCache))
 
 
 async def load(ws: Workspace, source: SourceInput) -> Any:
