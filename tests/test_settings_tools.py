@@ -372,3 +372,30 @@ async def test_help_on_a_topic_and_typos(registry: Registry, owner: Principal) -
     assert env.code == "not_found" and "settings.validate" in env.error["message"]  # type: ignore[index]
     toolsets = (await _ok(registry, owner, "tools.help", {}))["toolsets"]
     assert "settings.generate" in toolsets["settings"] and "tools.help" in toolsets["platform"]
+
+
+# Untrusted text: any caller with config:read may send Nickel to evaluate.
+
+_LOOP = "let rec f = fun x => f (x + 1) in f 0"
+
+
+@pytest.mark.timeout(60)
+async def test_text_that_never_finishes_is_cut_off(
+    registry: Registry, owner: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-terminating text must not hold a thread (nor a cache slot) for ever: enough
+    of them would stall every config read and every `to_thread` of the platform."""
+    monkeypatch.setattr("tools.settings.source.TEXT_TIMEOUT_S", 2.0)
+    calls = [
+        registry.invoke(tool, {"text": _LOOP}, principal=owner)
+        for tool in ("settings.validate", "settings.recommend", "settings.plan")
+        for _ in range(3)
+    ]
+    for env in await asyncio.gather(*calls):
+        if env.ok:  # settings.validate answers the failure as an issue
+            [issue] = env.data["issues"]
+            assert "did not finish" in issue["message"]
+        else:
+            assert env.code == "invalid_input" and "did not finish" in env.error["message"]  # type: ignore[index]
+    still = await _ok(registry, owner, "settings.validate", {"path": "workspace.ncl"})
+    assert still["valid"]

@@ -1,13 +1,17 @@
 """Where a settings tool's workspace comes from: a file of the workspace, or Nickel text.
 
-Text is written to a private temporary directory and read through the config cache like
-a file, so its imports resolve against the workspace (`schemas/server.ncl`) and stay
-confined to it exactly as a file's do.
+Text is written to a private temporary directory as a file would be, so its imports
+resolve against the workspace (`schemas/server.ncl`) and are confined by the same check
+as the config cache's (`import_graph`); it is evaluated in a child process, bounded in
+time, CPU and memory (`tools.settings.isolated`), since any caller may send it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +20,19 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from daemons.common.settings import Settings
-from daemons.ncl_sync import ConfigCache
-from registry import StrictModel, ToolContext
+from daemons.ncl_sync import ConfigCache, import_graph
+from daemons.ncl_sync.cache import search_paths
+from daemons.ncl_sync.evaluate import diagnostic
+from registry import InvalidInput, StrictModel, ToolContext
 from registry.errors import PlatformError
 from tools.config.nickel import evaluate
 
 TEXT_LABEL = "<text>"
 """The file name errors in given text are reported under."""
 TEXT_MAX = 256 * 1024
+TEXT_TIMEOUT_S = 10.0
+"""How long given text may evaluate (a workspace evaluates in well under a second)."""
+ISOLATED = Path(__file__).with_name("isolated.py")
 
 
 class SourceInput(StrictModel):
@@ -69,24 +78,68 @@ async def load(ws: Workspace, source: SourceInput) -> Any:
     return await evaluate_text(ws, source.text or "")
 
 
-async def evaluate_text(ws: Workspace, text: str, *, files: dict[str, str] | None = None) -> Any:
+async def evaluate_text(ws: Workspace, text: str) -> Any:
     """Evaluate Nickel `text` as if it were a file at the workspace root (imports resolve
-    there); `files` are written next to it (a JSON document it imports)."""
-    return await asyncio.to_thread(_evaluate_text, ws, text, files or {})
+    there, confined as a file's are).
 
-
-def _evaluate_text(ws: Workspace, text: str, files: dict[str, str]) -> Any:
+    Text comes from any caller, so it runs in a child process (`tools.settings.isolated`)
+    cut off after `TEXT_TIMEOUT_S`, never in this one."""
     with tempfile.TemporaryDirectory(prefix="prvng-settings-") as tmp:
-        draft = Path(tmp) / "draft.ncl"
-        draft.write_text(text, encoding="utf-8")
-        for name, content in files.items():
-            (Path(tmp) / name).write_text(content, encoding="utf-8")
+        draft = await asyncio.to_thread(_write, Path(tmp), text)
         try:
-            return ws.cache.read(ws.config_dir.resolve(), draft)
+            return await _isolated(ws, draft)
         except PlatformError as exc:
-            raise _relabelled(exc, str(Path(tmp).resolve())) from None
-        finally:
-            ws.cache.last_good.pop(draft, None)
+            raise _relabelled(exc, str(draft.parent)) from None
+
+
+def _write(tmp: Path, text: str) -> Path:
+    draft = tmp.resolve() / "draft.ncl"
+    draft.write_text(text, encoding="utf-8")
+    return draft
+
+
+async def _isolated(ws: Workspace, draft: Path) -> Any:
+    search = search_paths(ws.config_dir, draft, ws.cache.extra_import_paths)
+    await asyncio.to_thread(import_graph, draft, search)  # confinement, as the cache checks
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        str(ISOLATED),
+        str(draft),
+        *map(str, search),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"},
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), TEXT_TIMEOUT_S)
+    except TimeoutError:
+        raise InvalidInput(
+            f"the text did not finish evaluating within {TEXT_TIMEOUT_S:g} s; look for "
+            "unbounded recursion",
+            details={"timeout_s": TEXT_TIMEOUT_S},
+        ) from None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        raise InvalidInput(
+            "the text did not finish evaluating: it ran out of CPU time or memory "
+            f"(exit {proc.returncode}); simplify it",
+            details={"exit": proc.returncode},
+        ) from None
+    if "nickel_error" in answer:
+        details = diagnostic(answer["nickel_error"], ws.config_dir)
+        at = (
+            f" at {details['file']}:{details['line']}:{details['column']}"
+            if "file" in details
+            else ""
+        )
+        raise InvalidInput(f"Nickel error{at}: {details['error']}", details=details)
+    return answer["value"]
 
 
 def _relabelled(exc: PlatformError, tmp: str) -> PlatformError:
