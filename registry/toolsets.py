@@ -9,6 +9,7 @@
 | `access` | `user.*`, `role.*`, `apikey.*`, `session.*`, `policy.*`, `identity.*` |
 | `secrets` | `secret.*` |
 | `config` | `config.*` |
+| `settings` | `settings.*` (generate, validate, recommend, plan, complete a workspace) |
 | `ops` | `ops.*` (the ops plane: requests, approvals) |
 | `platform` | `platform.*`, `tools.*` (the listing itself) |
 

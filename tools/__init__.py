@@ -23,6 +23,7 @@ TOOL_MODULES = (
     "tools.workflow.workflows",
     "tools.workflow.events",
     "tools.workflow.tasks",
+    "tools.workflow.diagnose",
     "tools.access.accounts",
     "tools.access.keys",
     "tools.access.logins",
@@ -31,6 +32,12 @@ TOOL_MODULES = (
     "tools.audit.records",
     "tools.audit.trail",
     "tools.ops.operations",
+    "tools.settings.generate",
+    "tools.settings.validate",
+    "tools.settings.recommend",
+    "tools.settings.plan",
+    "tools.settings.complete",
+    "tools.settings.help",
 )
 
 
