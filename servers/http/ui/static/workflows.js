@@ -64,6 +64,7 @@ function logsPanel(workflowId) {
       if (!logs.lines.length) body.textContent = "(no output yet)";
       if (logs.truncated) body.prepend(h("span", { class: "log-info" }, `(${logs.dropped_lines} older lines were dropped)\n`));
       pager.replaceChildren(
+        h("button", { type: "button", class: "secondary", onclick: () => load(taskId, offset) }, "Reload log"),
         offset > 0 ? h("button", { type: "button", class: "secondary", onclick: () => load(taskId, Math.max(0, offset - LOG_PAGE)) }, "Previous lines") : "",
         logs.next_offset !== null ? h("button", { type: "button", class: "secondary", onclick: () => load(taskId, logs.next_offset) }, "Next lines") : "",
       );
