@@ -130,7 +130,8 @@ def test_a_workflow_goes_green_live(platform: Platform, new_page: Any) -> None:
 def test_a_failing_workflow_shows_its_failed_task_and_log(
     platform: Platform, new_page: Any
 ) -> None:
-    marker = f"boom-{uuid.uuid4().hex[:8]}"
+    token = uuid.uuid4().hex[:8]
+    marker = f"boom-{token}"  # the output; the command line (logged first) spells it apart
     workflow_id = submit(
         platform,
         {
@@ -142,7 +143,7 @@ def test_a_failing_workflow_shows_its_failed_task_and_log(
                     "id": "break",
                     "action": "shell",
                     "depends_on": ["prepare"],
-                    "params": {"command": f"echo {marker} >&2; exit 3"},
+                    "params": {"command": f"seq 1 150; printf '%s-%s\\n' boom {token} >&2; exit 3"},
                 },
             ],
         },
@@ -152,7 +153,12 @@ def test_a_failing_workflow_shows_its_failed_task_and_log(
     expect(node(page, "break")).to_have_class(re.compile(r"\bstate-failed\b"))
     expect(page.locator("#wf-state")).to_have_text("failed")
     expect(page.locator("tr[data-task='break'] .task-error")).to_contain_text("status 3")
-    expect(page.locator("pre.logs")).to_contain_text(marker)
+    logs = page.locator("pre.logs")
+    expect(logs).to_contain_text("\n99\n")  # the first page of 100 lines: the command, 1-99
+    expect(logs).not_to_contain_text(marker)
+    page.get_by_role("button", name="Next lines").click()
+    expect(logs).to_contain_text(marker)
+    expect(page.locator("#logs-heading")).to_contain_text("(lines 101")
     expect(page.get_by_role("button", name="Retry failed tasks")).to_be_visible()
     expect(page.get_by_role("button", name="Cancel workflow")).to_be_hidden()
     shot(page, "workflow-failed")

@@ -130,6 +130,9 @@ function signOut() {
 }
 
 document.getElementById("signout").addEventListener("click", async () => {
+  if (session?.me.kind === "session" && session.can("session.logout")) {
+    await call("session.logout").catch(() => undefined); // a token ends with its session
+  }
   signOut();
   announce("Signed out");
 });
