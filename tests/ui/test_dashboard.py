@@ -278,3 +278,22 @@ def test_an_approval_with_the_keyboard_only(platform: Platform, new_page: Any) -
     expect(page.locator("main p.ok")).to_contain_text("published")
     expect(page.get_by_role("heading", name="Pending approvals")).to_be_focused()
     assert platform.data("ops.get", {"op_id": op_id})["approvers"] == ["kim"]
+
+
+def test_servers_created_from_the_page_are_followed_to_running(
+    platform: Platform, new_page: Any
+) -> None:
+    page = new_page()
+    sign_in(page, platform, platform.admin_key, "#/servers")
+    page.get_by_label("Create servers of the workspace").fill("kv-1")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        re.compile("^Workflow servers-create")
+    )
+    expect(page.locator("#wf-state")).to_have_text("succeeded")
+    page.get_by_role("link", name="Servers", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Servers")
+    row = page.locator("tr", has=page.get_by_role("rowheader", name="kv-1", exact=True))
+    expect(row).to_contain_text("running")
+    expect(row).to_contain_text("kv-store")
+    shot(page, "servers-created")

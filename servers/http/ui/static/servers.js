@@ -69,8 +69,10 @@ export async function serversPage(ctx) {
     h("h1", {}, "Servers"),
     problem,
     ctx.can("server.create") ? createForm(ctx, problem) : null,
-    ctx.can("server.refresh") ? h("button", { type: "button", class: "secondary", onclick: refresh }, "Check health now") : null,
-    table(`${inventory.total} servers`, ["Name", "Provider", "Status", "Address", "Labels", "Taskservs (health)", "Checked"], rows),
+    ctx.can("server.refresh")
+      ? h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: refresh }, "Check health now"))
+      : null,
+    table(`Servers (${inventory.total})`, ["Name", "Provider", "Status", "Address", "Labels", "Taskservs (health)", "Checked"], rows),
   );
 }
 
