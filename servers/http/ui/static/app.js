@@ -46,7 +46,10 @@ function renderNav(current) {
   document.getElementById("signout").hidden = false;
 }
 
+let turn = 0; // a page rendered after a newer navigation began is dropped
+
 async function show() {
+  const mine = ++turn;
   leave.abort();
   leave = new AbortController();
   if (!session) return signInPage();
@@ -62,6 +65,7 @@ async function show() {
   } else {
     view = await safely(() => spec.render(ctx));
   }
+  if (mine !== turn) return;
   main.replaceChildren(view);
   const heading = main.querySelector("h1");
   document.title = `${heading ? heading.textContent : "prvng"} · prvng control center`;
