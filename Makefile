@@ -20,12 +20,19 @@ $(TESTING): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(RUNTIME) $(TESTING)
 
-# What pip cannot install: git signs the audit trail through ssh-keygen (openssh-client).
+# What pip cannot install: git signs the audit trail through ssh-keygen (openssh-client);
+# the dashboard's browser tests drive Debian's chromium through playwright (never
+# `playwright install`, which would download a browser of its own).
 system-packages:
 	@command -v ssh-keygen >/dev/null || { \
 	  echo "installing openssh-client (ssh-keygen signs the audit trail)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openssh-client; }
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium (the dashboard's browser tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 run: $(RUNTIME) system-packages
 	$(BIN)/prvng platform start --host $${HOST:-127.0.0.1} --port $${PORT:-8080}

@@ -48,13 +48,14 @@ from servers.http.mcp_gate import PRINCIPAL_SCOPE_KEY, TOOLSETS_PARAM, McpGate
 from servers.http.metrics import Metrics
 from servers.http.openapi import openapi_document
 from servers.http.sse import EVENTS_TOOL, resume_from, stream_response, wants_stream
+from servers.http.ui import UI_PATHS, ui_route
 from servers.runfile import MAX_CHALLENGE, challenge_proof
 from servers.stdio import MESSAGE_DEPTH, parse_error
 from servers.wire import bearer_token, json_bytes, request_tier
 
 log = logging.getLogger("prvng.http")
 
-OPEN_PATHS = frozenset({"/health", "/openapi.json", "/.well-known/jwks.json"})
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/.well-known/jwks.json"}) | UI_PATHS
 
 _PRINCIPAL = PRINCIPAL_SCOPE_KEY
 _JSON = "application/json"
@@ -398,6 +399,7 @@ def create_app(
         Route("/v1/streams/{name}", _endpoint(tier.open_stream), methods=["GET"]),
         Route("/events", _endpoint(tier.events), methods=["GET"]),
         Route("/metrics", _endpoint(tier.metrics), methods=["GET"]),
+        ui_route,
     ]
     aliases = _alias_paths(registry)
     routes += [tier.alias_route(path, aliases[path]) for path in sorted(aliases, key=_static_first)]
