@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -147,3 +148,19 @@ async def test_policy_validate_names_the_problem(registry: Registry, owner: Prin
     text = 'permit (principal in Role::"x", action == Action::"server.nuke", resource);'
     bad = await _ok(registry, "policy.validate", {"policies": text}, principal=owner)
     assert not bad["valid"] and "server.nuke" in bad["problems"][0]["message"]
+
+
+async def test_a_new_key_used_by_parallel_requests_authenticates_every_one(
+    registry: Registry, owner: Principal
+) -> None:
+    """A dashboard's first page load sends its calls at once: each authentication records
+    the key's use, and a write conflict between them must not fail a request (it did:
+    `internal`, "read or write conflict")."""
+    key = await _user_key(registry, owner, "carol")
+    identities = await registry.resources.get(IdentityStore)
+    for _ in range(5):
+        identities.generation += 1  # no cached authentication: each call reads and writes
+        codes = await asyncio.gather(
+            *(_code(registry, "identity.whoami", {}, key) for _ in range(16))
+        )
+        assert codes == [None] * 16

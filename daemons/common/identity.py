@@ -180,7 +180,11 @@ class IdentityStore:
         user = await self.find_user(record["user"])
         if user is None or user.get("disabled"):
             return None
-        await store.upsert(KEYS, key_id, {**record, "last_used_at": utc_now_iso()})
+        # Only this field, and only while the key is live: a revocation read and written
+        # meanwhile is never undone by a stale copy of the record.
+        await store.update_if(
+            KEYS, key_id, {"last_used_at": utc_now_iso()}, field="revoked_at", expected=[None]
+        )
         principal = Principal(
             id=user["name"],
             roles=frozenset(user["roles"]),

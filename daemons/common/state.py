@@ -15,7 +15,7 @@ import functools
 import gc
 import os
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,16 +108,10 @@ class StateStore:
     async def create(self, table: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
         """Insert a new record; `Conflict` when one with that key exists."""
         from surrealdb import RecordID
-        from surrealdb.errors import SurrealError
 
-        try:
-            record = _first(await self._db.create(RecordID(table, key), data))
-        except SurrealError as exc:
-            if "already exists" in str(exc):
-                raise Conflict(
-                    f"{table} {key!r} already exists", details={"table": table, "id": key}
-                ) from None
-            raise Internal(f"state store refused to create {table}:{key}: {exc}") from exc
+        record = _first(
+            await self._committed(table, key, self._db.create, RecordID(table, key), data)
+        )
         if record is None:
             raise Internal(f"state store returned nothing for new {table}:{key}")
         return record
@@ -125,10 +119,34 @@ class StateStore:
     async def upsert(self, table: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
         from surrealdb import RecordID
 
-        record = _first(await self._db.upsert(RecordID(table, key), data))
+        record = _first(
+            await self._committed(table, key, self._db.upsert, RecordID(table, key), data)
+        )
         if record is None:
             raise Internal(f"state store returned nothing for {table}:{key}")
         return record
+
+    async def _committed(
+        self, table: str, key: str, write: Callable[..., Awaitable[Any]], *args: Any
+    ) -> Any:
+        """One record write; a commit lost to a concurrent writer ("can be retried": the
+        transaction did nothing) is tried again rather than failing the caller's request."""
+        from surrealdb.errors import SurrealError
+
+        for _ in range(_CAS_RETRIES):
+            try:
+                return await write(*args)
+            except SurrealError as exc:
+                if "already exists" in str(exc):
+                    raise Conflict(
+                        f"{table} {key!r} already exists", details={"table": table, "id": key}
+                    ) from None
+                if "can be retried" not in str(exc):
+                    raise Internal(f"state store refused to write {table}:{key}: {exc}") from exc
+        raise Conflict(
+            f"{table} {key!r} is being changed by others; try again",
+            details={"table": table, "id": key},
+        )
 
     async def insert(self, table: str, key: str, data: dict[str, Any]) -> None:
         """`create` without reading the record back; `Conflict` when it exists. Written
@@ -226,25 +244,14 @@ class StateStore:
         return {str(key) for key in _plain(result or [])}
 
     async def _retrying(self, table: str, key: str, sql: str, variables: dict[str, Any]) -> Any:
-        """Run one statement; a commit lost to a concurrent writer is run again (it says it
-        "can be retried"), so conditions are evaluated against what that writer left."""
-        from surrealdb.errors import SurrealError
+        """A conditional statement, one at a time in this process (see `_conditional`),
+        run again when its commit was lost, so its condition is evaluated against what the
+        other writer left."""
+        return await self._committed(table, key, self._conditional_query, sql, variables)
 
-        for _ in range(_CAS_RETRIES):
-            try:
-                async with self._conditional:
-                    return await self._db.query(sql, variables)
-            except SurrealError as exc:
-                if "already exists" in str(exc):
-                    raise Conflict(
-                        f"{table} {key!r} already exists", details={"table": table, "id": key}
-                    ) from None
-                if "can be retried" not in str(exc):
-                    raise Internal(f"state store refused to write {table}:{key}: {exc}") from exc
-        raise Conflict(
-            f"{table} {key!r} is being changed by others; try again",
-            details={"table": table, "id": key},
-        )
+    async def _conditional_query(self, sql: str, variables: dict[str, Any]) -> Any:
+        async with self._conditional:
+            return await self._db.query(sql, variables)
 
     async def delete(self, table: str, key: str) -> dict[str, Any] | None:
         """Remove a record; the removed record, or None when there was none."""
