@@ -82,6 +82,7 @@ class McpGate:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self._stateless = settings.mcp_stateless
         hosts = [*LOOPBACK_NAMES, *(_host_name(h) for h in settings.allowed_hosts)]
         # Names without wildcards are a set lookup; only patterns need fnmatch.
         self._exact_hosts = frozenset(h for h in hosts if not _is_pattern(h))
@@ -93,18 +94,21 @@ class McpGate:
         scope = {**scope, "path": "/mcp"}
         headers = Headers(scope=scope)
         principal: Principal = scope[PRINCIPAL_SCOPE_KEY]
+        session: str | None = None
         try:
             self._check_host_and_origin(scope, headers)
-            session = headers.get("mcp-session-id")
-            if session is not None and self._owners.get(session) != principal.id:
-                raise NotFound(
-                    f"no MCP session {session!r} for this caller; start one with `initialize`",
-                    details={"session": session},
-                )
+            # Stateless: no session to open, steal or end; each request stands alone.
+            if not self._stateless:
+                session = headers.get("mcp-session-id")
+                if session is not None and self._owners.get(session) != principal.id:
+                    raise NotFound(
+                        f"no MCP session {session!r} for this caller; start one with `initialize`",
+                        details={"session": session},
+                    )
         except PlatformError as exc:
             await _refusal(exc, headers)(scope, receive, send)
             return
-        if session is None or scope["method"] == "DELETE":
+        if not self._stateless and (session is None or scope["method"] == "DELETE"):
             send = self._tracking(send, scope, session, principal)
         await self.app(scope, receive, send)
 
