@@ -132,6 +132,7 @@ async def test_plain_posts_need_no_session_and_answer_json(base_url: str, admin_
         unauthorized = await raw.post(
             "/mcp/", json=_call("platform.info", {}), headers={"Authorization": ""}
         )
+        stream = await raw.get("/mcp/", headers={"Accept": "text/event-stream"})
     for response in (opened, info, listed, only_json):
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/json")
@@ -141,6 +142,8 @@ async def test_plain_posts_need_no_session_and_answer_json(base_url: str, admin_
     assert listed.json()["result"]["tools"]
     assert unauthorized.status_code == 401
     assert unauthorized.json()["error"]["code"] == "unauthenticated"
+    assert stream.status_code == 405 and stream.headers["allow"] == "POST"
+    assert stream.json()["error"]["code"] == "method_not_allowed"
 
 
 async def test_direct_calls_answer_what_the_sdk_answers(

@@ -306,14 +306,22 @@ class _McpEndpoint:
     A message body is read here first, as REST reads one: past PRVNG_MAX_BODY_BYTES it is
     the platform's 413 envelope; text that is not strict JSON is a JSON-RPC parse error
     (400). The SDK then gets the body as it came, except a `tools/call` that `direct`
-    (stateless JSON mode) answers itself. Unknown `?toolsets=` names are 422."""
+    (stateless JSON mode) answers itself. Unknown `?toolsets=` names are 422; a GET on a
+    stateless server, which has no stream to open, is 405."""
 
     def __init__(
-        self, app: ASGIApp, max_body: int, registry: Registry, direct: DirectCalls | None
+        self,
+        app: ASGIApp,
+        max_body: int,
+        registry: Registry,
+        *,
+        stateless: bool = False,
+        direct: DirectCalls | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body
         self.registry = registry
+        self.stateless = stateless
         self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -324,13 +332,21 @@ class _McpEndpoint:
                 toolsets = request.query_params.get(TOOLSETS_PARAM)
                 if toolsets is not None:
                     parse_toolsets(toolsets, (spec.name for spec in self.registry.list()))
+            if scope["method"] == "GET" and self.stateless:
+                raise MethodNotAllowed(
+                    "GET /mcp opens no stream on a stateless server (PRVNG_MCP_STATELESS); "
+                    "POST each message",
+                    details={"allow": ["POST"]},
+                )
             if scope["method"] != "POST":
                 await self.app(scope, receive, send)
                 return
             body = await read_body(request, self.max_body)
             message = jsontext.loads(body, "the message", max_depth=MESSAGE_DEPTH) if body else None
         except PlatformError as exc:
-            await error_response(exc, trace_id_from_headers(request.headers))(scope, receive, send)
+            allow = {"Allow": "POST"} if isinstance(exc, MethodNotAllowed) else None
+            trace_id = trace_id_from_headers(request.headers)
+            await error_response(exc, trace_id, allow)(scope, receive, send)
             return
         except jsontext.JsonRejected as exc:
             await Response(json_bytes(parse_error(exc)), 400, media_type=_JSON)(
@@ -428,7 +444,10 @@ def create_app(
         direct = None
         if stateless and json_response:
             direct = DirectCalls(registry, (spec.name for spec in registry.list()))
-        gate = McpGate(_McpEndpoint(mcp_app, tier.max_body, registry, direct), settings)
+        endpoint = _McpEndpoint(
+            mcp_app, tier.max_body, registry, stateless=stateless, direct=direct
+        )
+        gate = McpGate(endpoint, settings)
         # First: the router tries routes in order, and an MCP session is the busiest caller.
         routes[:0] = [Route("/mcp", gate), Route("/mcp/", gate)]
 
