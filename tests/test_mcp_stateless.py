@@ -312,3 +312,36 @@ async def test_two_instances_serve_one_client_alternately(
     posts = [port for method, port in balancer.served if method == "POST"]
     assert len(posts) >= 7 and set(posts) == set(ports)
     assert all(a != b for a, b in itertools.pairwise(posts))
+
+
+@pytest.mark.parametrize(
+    ("env", "content_type"),
+    [
+        ({"PRVNG_MCP_STATELESS": "1"}, "application/json"),
+        ({"PRVNG_MCP_STATELESS": "on", "PRVNG_MCP_JSON_RESPONSE": "0"}, "text/event-stream"),
+    ],
+)
+async def test_the_environment_picks_the_mode(
+    registry: Registry,
+    admin_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    content_type: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    async with (
+        serve(registry, Settings.from_env()) as url,
+        httpx.AsyncClient(base_url=url, headers=_auth(admin_key)) as raw,
+    ):
+        opened = await raw.post("/mcp/", json=INIT)
+        called = await raw.post("/mcp/", json=_call("server.get", {"name": "env-1"}))
+    assert opened.status_code == 200 and "mcp-session-id" not in opened.headers
+    assert called.status_code == 200 and called.headers["content-type"].startswith(content_type)
+    assert '"isError":true' in called.text and "not_found" in called.text
+
+
+def test_a_misspelt_switch_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRVNG_MCP_STATELESS", "yes please")
+    with pytest.raises(ValueError, match="PRVNG_MCP_STATELESS must be on or off"):
+        Settings.from_env()
