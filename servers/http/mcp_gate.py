@@ -6,7 +6,8 @@ name to it (DNS rebinding); its requests then carry that name as `Host` and its 
 `PRVNG_ALLOWED_HOSTS`, and an `Origin`, when sent, must be the daemon's own or one of
 `PRVNG_ALLOWED_ORIGINS` (403 otherwise). An `Mcp-Session-Id` is usable (and deletable)
 only by the principal that opened the session; to anyone else it does not exist (404),
-and the session lives on.
+and the session lives on. A stateless `/mcp` (`PRVNG_MCP_STATELESS`) opens no session, so
+only the Host/Origin checks apply: each request is its bearer's alone.
 """
 
 from __future__ import annotations
