@@ -29,6 +29,7 @@ from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import Principal, Registry
 from servers.assembly import build_registry
+from servers.http.app import create_app
 from servers.supervisor import serve
 
 INIT = {
@@ -174,6 +175,24 @@ async def test_direct_calls_answer_what_the_sdk_answers(
         answers[label] = [r.json() for r in replies]
     assert (session is not None) and answers["direct"] == answers["sdk"]
     assert [a["result"]["isError"] for a in answers["direct"]] == [False, False, True, True, False]
+
+
+async def test_a_stateless_json_call_needs_no_sdk_transport(
+    registry: Registry, settings: Settings, admin_key: str
+) -> None:
+    """The direct path really is taken: with the SDK's session manager not started (the
+    app's lifespan never entered), a call is still answered and a listing is not."""
+    app = create_app(registry, _stateless(settings))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as raw:
+        called = await raw.post("/mcp/", json=_call("platform.info", {}), headers=_auth(admin_key))
+        listed = await raw.post(
+            "/mcp/",
+            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            headers=_auth(admin_key),
+        )
+    assert called.status_code == 200 and called.json()["result"]["isError"] is False
+    assert listed.status_code == 500
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ from servers.wire import json_bytes, request_tier
 
 _JSON = "application/json"
 _ACCEPTS_JSON = frozenset({_JSON, "application/*", "*/*"})
-_VERSIONS = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
+_VERSIONS = frozenset({*HANDSHAKE_PROTOCOL_VERSIONS, None})
+"""The revisions the SDK serves through its transport (None: the header left out)."""
 
 
 def call_result(env: Envelope) -> dict[str, Any]:
@@ -72,7 +73,7 @@ class DirectCalls:
             and params["name"] in self._tools
             and isinstance(params.get("arguments", {}), dict)
             and isinstance(params.get("_meta", {}), dict)
-            and headers.get("mcp-protocol-version", next(iter(_VERSIONS))) in _VERSIONS
+            and headers.get("mcp-protocol-version") in _VERSIONS
             and _accepts_json(headers)
             and _is_json(headers)
         )
