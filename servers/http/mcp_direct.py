@@ -3,10 +3,11 @@
 In that mode a call is one POST in and one JSON object out, with no session to consult
 and no stream to write notifications to, so it needs none of the SDK's per-request
 transport, dispatcher and server task (which cost more than the call itself: docs/mcp.md).
-`DirectCalls` answers it with one `Registry.invoke`, as `servers.mcp.RegistryTool.run`
-does, and writes the result FastMCP would write. It takes only a request it can answer
-exactly so; everything else (initialize, listings, batches, unknown tools, a protocol
-version the SDK routes elsewhere, headers the SDK refuses) goes on to the SDK.
+`DirectCalls` answers it with one `Registry.invoke`, as the MCP tier's `RegistryTool.run`
+does, and writes the result FastMCP would write (`tests/test_mcp_stateless.py` compares).
+It takes only a request it can answer exactly so; everything else (initialize, listings,
+batches, unknown tools, a protocol version the SDK routes elsewhere, headers the SDK
+refuses) goes on to the SDK.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _VERSIONS = frozenset({*HANDSHAKE_PROTOCOL_VERSIONS, None})
 
 
 def call_result(env: Envelope) -> dict[str, Any]:
-    """A `CallToolResult` on the wire: the same content as `servers.mcp.tool_result`."""
+    """A `CallToolResult` on the wire: the same content as the MCP tier's `tool_result`."""
     body = env.data if env.ok else {"error": env.error, "trace_id": env.trace_id}
     return {
         "content": [{"type": "text", "text": json_bytes(body).decode()}],
