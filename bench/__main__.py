@@ -9,6 +9,7 @@ import sys
 BENCHMARKS = (
     "bench.tiers",
     "bench.mcp",
+    "bench.mcp_modes",
     "bench.authz",
     "bench.audit",
     "bench.orchestrator",

@@ -5,7 +5,8 @@ Both servers are up at once and each call of ours is followed by the same call o
 FastMCP tool around the same handler, so a busy neighbour weighs on both alike; the ratio
 of medians is the bar (≤ 1.3x). Rows: streamable HTTP (`/mcp` behind the bearer layer and
 the gate) and in-memory. The listing row is the admin's `tools/list` in tokens per tool
-(4 bytes ≈ 1 token; bar ≤ 300).
+(4 bytes ≈ 1 token; bar ≤ 300). FastMCP's client speaks the sessionless 2026 revision;
+`bench.mcp_modes` measures a handshake-era call per `/mcp` mode against REST.
 """
 
 from __future__ import annotations

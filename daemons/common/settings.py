@@ -65,6 +65,18 @@ class HttpLimits:
         )
 
 
+def _flag_env(name: str) -> bool | None:
+    """An on/off switch (`1`/`true`/`on`, `0`/`false`/`off`), or None when unset."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return None
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off (1/0, true/false), got {value!r}")
+
+
 def _list_env(name: str) -> tuple[str, ...]:
     """A comma-separated list (blank items dropped)."""
     return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
@@ -106,6 +118,10 @@ class Settings:
     """Host names `/mcp` accepts beyond its listen address and loopback (DNS rebinding)."""
     allowed_origins: tuple[str, ...] = ()
     """Browser origins (`scheme://host[:port]`) `/mcp` accepts beyond its own."""
+    mcp_stateless: bool = False
+    """`/mcp` keeps no session (`PRVNG_MCP_STATELESS`): any instance answers any request."""
+    mcp_json_response: bool | None = None
+    """`/mcp` answers JSON, not SSE (`PRVNG_MCP_JSON_RESPONSE`; unset: when stateless)."""
     task_user: str = "nobody"
     """Who task processes run as when the platform runs as root (must exist)."""
     http_action_allow: tuple[str, ...] = ()
@@ -136,6 +152,8 @@ class Settings:
             http=HttpLimits.from_env(),
             allowed_hosts=_list_env("PRVNG_ALLOWED_HOSTS"),
             allowed_origins=_list_env("PRVNG_ALLOWED_ORIGINS"),
+            mcp_stateless=bool(_flag_env("PRVNG_MCP_STATELESS")),
+            mcp_json_response=_flag_env("PRVNG_MCP_JSON_RESPONSE"),
             task_user=os.environ.get("PRVNG_TASK_USER") or "nobody",
             http_action_allow=_list_env("PRVNG_HTTP_ACTION_ALLOW"),
         )

@@ -44,6 +44,7 @@ from registry.trace import trace_id_from_headers
 from servers import jsontext
 from servers.assembly import rate_limits
 from servers.http.input import path_args, query_args, read_body, read_json_object
+from servers.http.mcp_direct import DirectCalls
 from servers.http.mcp_gate import PRINCIPAL_SCOPE_KEY, TOOLSETS_PARAM, McpGate
 from servers.http.metrics import Metrics
 from servers.http.openapi import openapi_document
@@ -305,12 +306,24 @@ class _McpEndpoint:
 
     A message body is read here first, as REST reads one: past PRVNG_MAX_BODY_BYTES it is
     the platform's 413 envelope; text that is not strict JSON is a JSON-RPC parse error
-    (400). The SDK then gets the body as it came. Unknown `?toolsets=` names are 422."""
+    (400). The SDK then gets the body as it came, except a `tools/call` that `direct`
+    (stateless JSON mode) answers itself. Unknown `?toolsets=` names are 422; a GET on a
+    stateless server, which has no stream to open, is 405."""
 
-    def __init__(self, app: ASGIApp, max_body: int, registry: Registry) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        registry: Registry,
+        *,
+        stateless: bool = False,
+        direct: DirectCalls | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.registry = registry
+        self.stateless = stateless
+        self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope = {**scope, "path": "/mcp"}
@@ -320,19 +333,29 @@ class _McpEndpoint:
                 toolsets = request.query_params.get(TOOLSETS_PARAM)
                 if toolsets is not None:
                     parse_toolsets(toolsets, (spec.name for spec in self.registry.list()))
+            if scope["method"] == "GET" and self.stateless:
+                raise MethodNotAllowed(
+                    "GET /mcp opens no stream on a stateless server (PRVNG_MCP_STATELESS); "
+                    "POST each message",
+                    details={"allow": ["POST"]},
+                )
             if scope["method"] != "POST":
                 await self.app(scope, receive, send)
                 return
             body = await read_body(request, self.max_body)
-            if body:
-                jsontext.loads(body, "the message", max_depth=MESSAGE_DEPTH)
+            message = jsontext.loads(body, "the message", max_depth=MESSAGE_DEPTH) if body else None
         except PlatformError as exc:
-            await error_response(exc, trace_id_from_headers(request.headers))(scope, receive, send)
+            allow = {"Allow": "POST"} if isinstance(exc, MethodNotAllowed) else None
+            trace_id = trace_id_from_headers(request.headers)
+            await error_response(exc, trace_id, allow)(scope, receive, send)
             return
         except jsontext.JsonRejected as exc:
             await Response(json_bytes(parse_error(exc)), 400, media_type=_JSON)(
                 scope, receive, send
             )
+            return
+        if self.direct is not None and self.direct.takes(message, request.headers):
+            await self.direct.answer(message, scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -409,8 +432,24 @@ def create_app(
         from servers.mcp import build_mcp
 
         # The gate checks Host/Origin in the platform's error shape; FastMCP's guard is off.
-        mcp_app = build_mcp(registry).http_app(path="/mcp", host_origin_protection=False)
-        gate = McpGate(_McpEndpoint(mcp_app, tier.max_body, registry), settings)
+        stateless = settings.mcp_stateless
+        json_response = (
+            stateless if settings.mcp_json_response is None else settings.mcp_json_response
+        )
+        mcp_app = build_mcp(registry).http_app(
+            path="/mcp",
+            host_origin_protection=False,
+            stateless_http=stateless,
+            json_response=json_response,
+        )
+        # Stateless JSON: a tools/call needs no SDK transport (servers/http/mcp_direct.py).
+        direct = None
+        if stateless and json_response:
+            direct = DirectCalls(registry, (spec.name for spec in registry.list()))
+        endpoint = _McpEndpoint(
+            mcp_app, tier.max_body, registry, stateless=stateless, direct=direct
+        )
+        gate = McpGate(endpoint, settings)
         # First: the router tries routes in order, and an MCP session is the busiest caller.
         routes[:0] = [Route("/mcp", gate), Route("/mcp/", gate)]
 

@@ -6,7 +6,8 @@ name to it (DNS rebinding); its requests then carry that name as `Host` and its 
 `PRVNG_ALLOWED_HOSTS`, and an `Origin`, when sent, must be the daemon's own or one of
 `PRVNG_ALLOWED_ORIGINS` (403 otherwise). An `Mcp-Session-Id` is usable (and deletable)
 only by the principal that opened the session; to anyone else it does not exist (404),
-and the session lives on.
+and the session lives on. A stateless `/mcp` (`PRVNG_MCP_STATELESS`) opens no session, so
+only the Host/Origin checks apply: each request is its bearer's alone.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class McpGate:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self._stateless = settings.mcp_stateless
         hosts = [*LOOPBACK_NAMES, *(_host_name(h) for h in settings.allowed_hosts)]
         # Names without wildcards are a set lookup; only patterns need fnmatch.
         self._exact_hosts = frozenset(h for h in hosts if not _is_pattern(h))
@@ -93,18 +95,21 @@ class McpGate:
         scope = {**scope, "path": "/mcp"}
         headers = Headers(scope=scope)
         principal: Principal = scope[PRINCIPAL_SCOPE_KEY]
+        session: str | None = None
         try:
             self._check_host_and_origin(scope, headers)
-            session = headers.get("mcp-session-id")
-            if session is not None and self._owners.get(session) != principal.id:
-                raise NotFound(
-                    f"no MCP session {session!r} for this caller; start one with `initialize`",
-                    details={"session": session},
-                )
+            # Stateless: no session to open, steal or end; each request stands alone.
+            if not self._stateless:
+                session = headers.get("mcp-session-id")
+                if session is not None and self._owners.get(session) != principal.id:
+                    raise NotFound(
+                        f"no MCP session {session!r} for this caller; start one with `initialize`",
+                        details={"session": session},
+                    )
         except PlatformError as exc:
             await _refusal(exc, headers)(scope, receive, send)
             return
-        if session is None or scope["method"] == "DELETE":
+        if not self._stateless and (session is None or scope["method"] == "DELETE"):
             send = self._tracking(send, scope, session, principal)
         await self.app(scope, receive, send)
 
