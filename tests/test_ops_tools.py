@@ -193,3 +193,38 @@ async def test_with_nats_down_gated_tools_answer_unavailable_and_nothing_runs(
         assert "PRVNG_NATS_URL" in refused.error["message"]
         api = (await registry.resources.get(OrchestratorHandle)).api
         assert (await api.list()).workflows == []
+
+
+async def test_the_keeper_expires_pending_ops_on_its_own(
+    workspace: Settings, keystore: KeyStore
+) -> None:
+    """With a short approval lifetime and sweep interval, a pending op turns `expired`
+    (audited) without anyone touching it, and approving it then says why it cannot."""
+    ws = workspace.config_dir
+    schema = PROJECT_ROOT / "config" / "schemas" / "keeper_policy.ncl"
+    (ws / "schemas" / "keeper_policy.ncl").write_text(schema.read_text())
+    policy = (PROJECT_ROOT / "config" / "keeper_policy.ncl").read_text()
+    (ws / "keeper_policy.ncl").write_text(
+        policy.replace("approval_ttl_s = 3600", "approval_ttl_s = 0.3")
+    )
+    short = dataclasses.replace(workspace, ops_expire_interval_s=0.05)
+    async with build_registry(short, keystore=keystore) as registry:
+        ada = await registry.authenticate(keystore.create("ada", ["admin"]))
+        apu = await registry.authenticate(keystore.create("apu", ["approver"]))
+        asked = await registry.invoke("server.create", {"names": ["prod-1"]}, principal=ada)
+        assert asked.code == "approval_required", asked.error
+        op_id = asked.error["details"]["op_id"]  # type: ignore[index]  # set when refused
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            shown = await registry.invoke("ops.get", {"op_id": op_id}, principal=ada)
+            assert shown.ok, shown.error
+            if shown.data["status"] == "expired":
+                break
+            assert time.monotonic() < deadline, shown.data
+            await asyncio.sleep(0.02)  # polled against the deadline
+        assert await _audit_outcomes(registry, op_id) == ["approval_required", "expired"]
+        late = await registry.invoke("ops.approve", {"op_id": op_id}, principal=apu)
+        assert late.code == "conflict"
+        assert "approval lifetime passed" in late.error["message"]  # type: ignore[index]
+        api = (await registry.resources.get(OrchestratorHandle)).api
+        assert (await api.list()).workflows == []

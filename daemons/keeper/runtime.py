@@ -1,8 +1,13 @@
 """A keeper built from settings: policy from the config dir (else the shipped one), keys
-from `PRVNG_HOME/keys/`, streams made sure of, and ops a crash left approved published again."""
+from `PRVNG_HOME/keys/`, streams made sure of, and ops a crash left approved published again.
+While it runs, `expiry_sweep` marks pending ops past their approval lifetime expired."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -14,6 +19,9 @@ from daemons.keeper.policy import load_policy
 from daemons.keeper.service import Keeper
 from daemons.keeper.signer import TOKEN_TTL_S
 from daemons.ops.keyring import KeyRing
+from registry.errors import PlatformError
+
+log = logging.getLogger(__name__)
 
 POLICY_FILE = "keeper_policy.ncl"
 DEFAULT_POLICY = PROJECT_ROOT / "config" / POLICY_FILE
@@ -33,3 +41,28 @@ async def open_keeper(settings: Settings, state: StateStore, nc: Client) -> Keep
     keeper = Keeper(policy=policy, keys=KeyRing(settings.keys_dir).load(), state=state, js=js)
     await keeper.republish()
     return keeper
+
+
+async def _sweep(keeper: Keeper, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)  # a period, not a wait for a state
+        try:
+            expired = await keeper.expire()
+        except PlatformError as exc:  # the state store or NATS away: the next sweep retries
+            log.warning("keeper: expiry sweep failed: %s", exc.message)
+            continue
+        if expired:
+            log.info("keeper: %d op(s) expired: %s", len(expired), ", ".join(expired))
+
+
+@contextlib.asynccontextmanager
+async def expiry_sweep(keeper: Keeper, interval_s: float) -> AsyncIterator[None]:
+    """Run `Keeper.expire` every `interval_s` seconds while the block runs (each expired op
+    gets its `ops.audit.expired` event then, not only when someone touches it)."""
+    task = asyncio.create_task(_sweep(keeper, interval_s), name="keeper-expiry")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

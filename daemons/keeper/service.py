@@ -312,10 +312,15 @@ class Keeper:
         if record["status"] == OpStatus.PENDING and record["expires_at"] <= time.time():
             await self._expire(op_id, record, trace_id)
             record["status"] = OpStatus.EXPIRED.value
+        if record["status"] == OpStatus.EXPIRED:
+            raise Conflict(
+                f"{op_id} expired: its approval lifetime passed before it was approved, so "
+                "it will never run; request it again (plan it anew first)",
+                details={"op_id": op_id, "status": record["status"]},
+            )
         if record["status"] != OpStatus.PENDING:
             raise Conflict(
-                f"{op_id} is {record['status']}, no longer waiting for approval"
-                + ("; request it again" if record["status"] == OpStatus.EXPIRED else ""),
+                f"{op_id} is {record['status']}, no longer waiting for approval",
                 details={"op_id": op_id, "status": record["status"]},
             )
         return record
