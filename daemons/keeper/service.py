@@ -178,6 +178,25 @@ class Keeper:
     async def get(self, op_id: str) -> OpDecision:
         return _decision(op_id, await self._record(op_id))
 
+    async def op(self, op_id: str) -> OpRequest:
+        return OpRequest.model_validate_json((await self._record(op_id))["op"])
+
+    async def refuse_stale(
+        self, op_id: str, approver: Principal, reason: str, trace_id: str = ""
+    ) -> None:
+        """Audit an approval refused because the state the op was planned on changed;
+        the op stays as it was (pending), approvable once the state is the planned one."""
+        record = await self._record(op_id)
+        await self._audit.emit(
+            Outcome.STALE_PLAN,
+            key=approver.id,
+            op_id=op_id,
+            op_type=record["op_type"],
+            actor=approver.id,
+            trace_id=trace_id or record["trace_id"],
+            reason=reason,
+        )
+
     async def describe(self, op_id: str) -> OpInfo:
         return _info(op_id, await self._record(op_id))
 

@@ -23,8 +23,16 @@ from daemons.orchestrator.model import (
 from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
 from daemons.orchestrator.views import Event, TaskView, WorkflowView
 from registry import StillRunning, StrictModel, ToolContext, Unavailable, WorkflowFailed
+from registry.canonical import sha256_digest
 from registry.model import Follow
-from tools.ops.gating import dispatched, op_request, op_target, request
+from tools.ops.gating import (
+    dispatched,
+    op_request,
+    op_target,
+    request,
+    second_user,
+    spec_targets,
+)
 from tools.plans import provisioning_changes
 from tools.workflow.access import owned
 
@@ -125,8 +133,7 @@ async def finish(
     if not wait:
         return view
     if view.state in TERMINAL_WORKFLOW_STATES:  # done before the wait began: say so once
-        settled = sum(n for state, n in view.task_counts.items() if state in _SETTLED_TASKS)
-        await ctx.progress(settled, view.tasks_total, f"workflow: {view.state}")
+        await ctx.progress(_settled(view), view.tasks_total, f"workflow: {view.state}")
         return await _outcome(api, view, goal)
     done: set[str] = set()
 
@@ -136,7 +143,15 @@ async def finish(
         message = f"{event.task_id or 'workflow'}: {event.state}"
         await ctx.progress(len(done), view.tasks_total, message)
 
-    return await _outcome(api, await api.wait(view.id, timeout_s, on_progress), goal)
+    final = await api.wait(view.id, timeout_s, on_progress)
+    if final.state in TERMINAL_WORKFLOW_STATES and _settled(final) > len(done):
+        # Tasks that settled before the wait subscribed sent no event: the last word counts.
+        await ctx.progress(_settled(final), final.tasks_total, f"workflow: {final.state}")
+    return await _outcome(api, final, goal)
+
+
+def _settled(view: WorkflowView) -> int:
+    return sum(n for state, n in view.task_counts.items() if state in _SETTLED_TASKS)
 
 
 async def submit(
@@ -158,11 +173,23 @@ async def submit(
     api = handle.api
     spec = spec.model_copy(update={"labels": owned(spec.labels, ctx.principal.id)})
     target = await op_target(spec, ctx.resources)
-    changes, _ = await provisioning_changes(spec, ctx)  # the plan's, against the inventory
+    changes, state = await provisioning_changes(spec, ctx)  # the plan's, against the inventory
     listed = [change.model_dump(mode="json") for change in changes]
+    permission = f"{op_type.split('.')[0]}:write"  # the act's, as the tool's own
+    held = second_user(
+        ctx, op_type, permission, await spec_targets(spec, options.id, ctx.resources)
+    )
     # Off the event loop: the plan is the whole workflow (a spec may be over 1 MiB).
     build = functools.partial(
-        op_request, op_type, spec, target=target, params=params, risk=risk, changes=listed
+        op_request,
+        op_type,
+        spec,
+        target=target,
+        params=params,
+        risk=risk,
+        changes=listed,
+        second_user=held,
+        state_digest=sha256_digest(state),
     )
     op = await asyncio.to_thread(build)
     view = await dispatched(ctx, await request(ctx, op, options.id))
