@@ -51,7 +51,7 @@ from daemons.controller import Controller
 from daemons.controller.ledger import Ledger
 from daemons.controller.runtime import open_controller
 from daemons.keeper import Keeper
-from daemons.keeper.runtime import open_keeper
+from daemons.keeper.runtime import expiry_sweep, open_keeper
 from daemons.ncl_sync import ConfigCache, NclSyncConfig, open_cache
 from daemons.ops import OpsHandle
 from daemons.orchestrator.model import WorkflowState
@@ -120,7 +120,9 @@ async def open_bus(settings: Settings, store_dir: Path | None) -> AsyncIterator[
 @asynccontextmanager
 async def _keeper(settings: Settings, resources: Resources) -> AsyncIterator[Keeper]:
     state = await resources.get(StateStore)
-    yield await open_keeper(settings, state, (await resources.get(Bus)).nc)
+    keeper = await open_keeper(settings, state, (await resources.get(Bus)).nc)
+    async with expiry_sweep(keeper, settings.ops_expire_interval_s):
+        yield keeper
 
 
 @asynccontextmanager

@@ -143,10 +143,12 @@ async def test_operator_cannot_mint_or_read_another_users_keys(
     _refused(await _call(url, operator_key, "apikey.revoke", {"key_id": key["key_id"]}))
 
 
-async def test_operator_servers_only_in_dev(
+async def test_operator_servers_in_dev_and_on_prod_only_with_a_second_user(
     url: str, admin_key: str, operator_key: str, settings: Settings
 ) -> None:
-    """Policy example: create/delete servers labelled env=dev, never env=prod (or others)."""
+    """Policy example: an operator creates and deletes servers labelled env=dev, asks for
+    changes to env=prod ones (held for an approver: `approval_required`, nothing runs),
+    and may not touch others (env=lab)."""
     for name, env in (("d-1", "dev"), ("p-1", "prod")):
         registered = await _call(
             url, admin_key, "server.register", {"name": name, "labels": {"env": env}}
@@ -154,11 +156,15 @@ async def test_operator_servers_only_in_dev(
         assert registered.status_code == 200, registered.text
     allowed = await _call(url, operator_key, "server.delete", {"names": ["d-1"]})
     assert allowed.status_code == 200, allowed.text
-    _refused(await _call(url, operator_key, "server.delete", {"names": ["p-1"]}))
-    _refused(await _call(url, operator_key, "server.delete", {"names": ["d-1", "p-1"]}))
-    lab = {"config": "examples/lab.ncl", "names": ["lab-1"]}  # labelled env=lab
+    for names in (["p-1"], ["d-1", "p-1"]):
+        held = await _call(url, operator_key, "server.delete", {"names": names})
+        assert held.status_code == 202, held.text
+        assert held.json()["error"]["code"] == "approval_required"
+    listed = await _call(url, admin_key, "ops.list", {"type": "server.delete"})
+    assert {op["status"] for op in listed.json()["data"]["ops"]} == {"published", "pending"}
+    lab: dict[str, object] = {"config": "examples/lab.ncl", "names": ["lab-1"]}  # env=lab
     _refused(await _call(url, operator_key, "server.create", lab))
-    assert _audited(settings, "server.delete") and _audited(settings, "server.create")
+    assert _audited(settings, "server.create")
 
 
 def test_local_cli_acts_as_the_given_key_not_as_admin(

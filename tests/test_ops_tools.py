@@ -22,7 +22,7 @@ from daemons.bus import AUDIT_STREAM
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.protocol import OrchestratorHandle
-from registry import Registry
+from registry import Principal, Registry
 from servers.assembly import Bus, build_registry
 from servers.mcp import build_mcp
 from servers.supervisor import serve
@@ -193,3 +193,256 @@ async def test_with_nats_down_gated_tools_answer_unavailable_and_nothing_runs(
         assert "PRVNG_NATS_URL" in refused.error["message"]
         api = (await registry.resources.get(OrchestratorHandle)).api
         assert (await api.list()).workflows == []
+
+
+async def test_the_keeper_expires_pending_ops_on_its_own(
+    workspace: Settings, keystore: KeyStore
+) -> None:
+    """With a short approval lifetime and sweep interval, a pending op turns `expired`
+    (audited) without anyone touching it, and approving it then says why it cannot."""
+    ws = workspace.config_dir
+    schema = PROJECT_ROOT / "config" / "schemas" / "keeper_policy.ncl"
+    (ws / "schemas" / "keeper_policy.ncl").write_text(schema.read_text())
+    policy = (PROJECT_ROOT / "config" / "keeper_policy.ncl").read_text()
+    (ws / "keeper_policy.ncl").write_text(
+        policy.replace("approval_ttl_s = 3600", "approval_ttl_s = 0.3")
+    )
+    short = dataclasses.replace(workspace, ops_expire_interval_s=0.05)
+    async with build_registry(short, keystore=keystore) as registry:
+        ada = await registry.authenticate(keystore.create("ada", ["admin"]))
+        apu = await registry.authenticate(keystore.create("apu", ["approver"]))
+        asked = await registry.invoke("server.create", {"names": ["prod-1"]}, principal=ada)
+        assert asked.code == "approval_required", asked.error
+        op_id = asked.error["details"]["op_id"]  # type: ignore[index]  # set when refused
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            shown = await registry.invoke("ops.get", {"op_id": op_id}, principal=ada)
+            assert shown.ok, shown.error
+            if shown.data["status"] == "expired":
+                break
+            assert time.monotonic() < deadline, shown.data
+            await asyncio.sleep(0.02)  # polled against the deadline
+        assert await _audit_outcomes(registry, op_id) == ["approval_required", "expired"]
+        late = await registry.invoke("ops.approve", {"op_id": op_id}, principal=apu)
+        assert late.code == "conflict"
+        assert "approval lifetime passed" in late.error["message"]  # type: ignore[index]
+        api = (await registry.resources.get(OrchestratorHandle)).api
+        assert (await api.list()).workflows == []
+
+
+def _tasks(workflow: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(t["id"], t["action"], t["params"]) for t in workflow["tasks"]]
+
+
+async def _audited(
+    registry: Registry, admin: Principal, trace_ids: set[str]
+) -> set[tuple[str, str]]:
+    """`(tool, outcome)` of the invocation audit records of these calls, once all landed."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        page = await registry.invoke("audit.query", {"limit": 500}, principal=admin)
+        assert page.ok, page.error
+        found = {r["trace_id"]: (r["tool"], r["outcome"]) for r in page.data["records"]}
+        if trace_ids <= set(found):
+            return {found[t] for t in trace_ids}
+        assert time.monotonic() < deadline, (trace_ids, found)
+        await asyncio.sleep(0.02)  # polled against the deadline
+
+
+async def test_an_operator_asks_to_delete_a_prod_server_and_a_second_user_approves(
+    plane: Registry, url: str, keystore: KeyStore, admin_key: str
+) -> None:
+    """The issue's "done when": an operator plans and requests `server.delete` of a prod
+    server (MCP), sees the plan, cannot approve it; an approver does (HTTP); the
+    controller runs exactly that plan once; every step is audited."""
+    admin = await plane.authenticate(admin_key)
+    registered = await plane.invoke(
+        "server.register", {"name": "prod-1", "labels": {"env": "prod"}}, principal=admin
+    )
+    assert registered.ok, registered.error
+    olga_key = keystore.create("olga", ["operator"])
+    olga = await plane.authenticate(olga_key)
+    apu = keystore.create("apu", ["approver"])
+    args = {"names": ["prod-1"]}
+    async with Client(build_mcp(plane, principal=olga)) as mcp:
+        planned = await mcp.call_tool("server.delete", {**args, "plan": True})
+        asked = await mcp.call_tool("server.delete", args, raise_on_error=False)
+        own = await mcp.call_tool("ops.approve", {"op_id": "op-" + "0" * 32}, raise_on_error=False)
+    plan = planned.structured_content
+    assert plan is not None and [(c["action"], c["name"]) for c in plan["changes"]] == [
+        ("delete", "prod-1")
+    ]
+    assert asked.is_error and asked.structured_content is not None
+    error = asked.structured_content["error"]
+    assert error["code"] == "approval_required", error
+    op_id = error["details"]["op_id"]
+    waiting = error["details"]["plan"]["workflow"]  # what the approver sees, and the token binds
+    assert (
+        _tasks(waiting) == _tasks(plan["workflow"]) and waiting["name"] == plan["workflow"]["name"]
+    )
+    assert own.is_error and own.structured_content is not None
+    assert own.structured_content["error"]["code"] == "forbidden"  # an operator approves nothing
+    mine = await _post(url, olga_key, "ops.approve", {"op_id": op_id})
+    assert mine.status_code == 403, mine.text
+    api = (await plane.resources.get(OrchestratorHandle)).api
+    assert (await api.list()).workflows == []  # nothing ran on the operator's word
+
+    approved = await _post(url, apu, "ops.approve", {"op_id": op_id})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["data"]["workflow_id"] == op_id
+    op = await _until_finished(url, apu, op_id)
+    assert (op["execution"], op["requester"], op["approvers"]) == ("succeeded", "olga", ["apu"])
+    assert op["rule"] == "prod-needs-approval"
+    runs = (await api.list()).workflows
+    assert [(w.id, w.state.value) for w in runs] == [(op_id, "succeeded")]  # once
+    tasks = await api.tasks(op_id)
+    assert [(t.id, t.action, t.params) for t in tasks] == _tasks(plan["workflow"])
+    again = await _post(url, apu, "ops.approve", {"op_id": op_id})
+    assert again.status_code == 409
+    assert await _audit_outcomes(plane, op_id) == ["approval_required", "approved", "succeeded"]
+    steps = {approved.json()["trace_id"], mine.json()["trace_id"], again.json()["trace_id"]}
+    assert await _audited(plane, admin, steps) == {
+        ("ops.approve", "ok"),
+        ("ops.approve", "forbidden"),
+        ("ops.approve", "conflict"),
+    }
+    page = await plane.invoke(
+        "audit.query", {"principal": "olga", "tool": "server.delete"}, principal=admin
+    )
+    assert page.ok and {r["outcome"] for r in page.data["records"]} == {
+        "plan",
+        "approval_required",
+    }
+
+
+async def test_a_prod_change_an_operator_asks_for_waits_even_where_the_rule_auto_approves(
+    workspace: Settings, keystore: KeyStore
+) -> None:
+    """A workspace whose keeper policy auto-approves everything still cannot let an
+    operator's prod change run alone: Cedar allowed it only as a request."""
+    ws = workspace.config_dir
+    schema = PROJECT_ROOT / "config" / "schemas" / "keeper_policy.ncl"
+    (ws / "schemas" / "keeper_policy.ncl").write_text(schema.read_text())
+    (ws / "keeper_policy.ncl").write_text(
+        'let p = import "schemas/keeper_policy.ncl" in\n'
+        '{ rules = [{ name = "all", decision = \'auto_approve }] } | p.Policy\n'
+    )
+    async with build_registry(workspace, keystore=keystore) as registry:
+        admin = keystore.owner()
+        await registry.invoke(
+            "server.register", {"name": "prod-1", "labels": {"env": "prod"}}, principal=admin
+        )
+        olga = await registry.authenticate(keystore.create("olga", ["operator"]))
+        vic = await registry.authenticate(keystore.create("vic", ["viewer"]))
+        refused = await registry.invoke("server.delete", {"names": ["prod-1"]}, principal=vic)
+        assert refused.code == "forbidden"  # a viewer asks for nothing
+        asked = await registry.invoke("server.delete", {"names": ["prod-1"]}, principal=olga)
+        assert asked.code == "approval_required", asked.error
+        assert asked.error["details"]["rule"] == "all+second-user"  # type: ignore[index]
+        ran = await registry.invoke("server.delete", {"names": ["prod-1"]}, principal=admin)
+        assert ran.ok, ran.error  # an admin's is the rule's to decide
+
+
+async def test_approving_a_plan_whose_state_changed_is_refused_and_nothing_runs(
+    plane: Registry, url: str, keystore: KeyStore, admin_key: str
+) -> None:
+    admin = await plane.authenticate(admin_key)
+    prod = {"name": "prod-1", "labels": {"env": "prod"}}
+    assert (await plane.invoke("server.register", prod, principal=admin)).ok
+    ada = await plane.authenticate(keystore.create("ada", ["admin"]))
+    apu = keystore.create("apu", ["approver"])
+    planned = await plane.invoke(
+        "server.delete", {"names": ["prod-1"], "plan": True}, principal=ada
+    )
+    asked = await plane.invoke("server.delete", {"names": ["prod-1"]}, principal=ada)
+    assert asked.code == "approval_required", asked.error
+    op_id = asked.error["details"]["op_id"]  # type: ignore[index]  # set when refused
+    # Meanwhile someone changes the server the plan was computed on.
+    assert (await plane.invoke("server.remove", {"name": "prod-1"}, principal=admin)).ok
+    changed = {"name": "prod-1", "labels": {"env": "prod", "tier": "db"}}
+    assert (await plane.invoke("server.register", changed, principal=admin)).ok
+
+    late = await _post(url, apu, "ops.approve", {"op_id": op_id})
+    assert late.status_code == 409, late.text
+    message = late.json()["error"]["message"]
+    assert "changed since the plan" in message and "prvng server delete ... --plan" in message
+    op = (await _get(url, apu, f"/v1/ops/{op_id}")).json()["data"]
+    assert (op["status"], op["approvers"], op["execution"]) == ("pending", [], None)
+    api = (await plane.resources.get(OrchestratorHandle)).api
+    assert (await api.list()).workflows == []
+    assert await _audit_outcomes(plane, op_id) == ["approval_required", "stale_plan"]
+    again = await plane.invoke("server.delete", {"names": ["prod-1"], "plan": True}, principal=ada)
+    assert again.data["state_digest"] != planned.data["state_digest"]  # re-planning shows it
+
+
+async def test_a_rollback_of_prod_work_waits_for_an_approver_and_runs_that_plan_once(
+    plane: Registry, url: str, keystore: KeyStore
+) -> None:
+    ada = await plane.authenticate(keystore.create("ada", ["admin"]))
+    apu_key = keystore.create("apu", ["approver"])
+    apu = await plane.authenticate(apu_key)
+    task = {"id": "a", "action": "noop", "compensate": {"action": "noop"}}
+    spec = {"id": "rb-prod", "name": "rb-prod", "labels": {"env": "prod"}, "tasks": [task]}
+    submitted = await plane.invoke("workflow.submit", spec, principal=ada)
+    assert submitted.code == "approval_required", submitted.error
+    assert (await plane.invoke("ops.approve", {"op_id": "rb-prod"}, principal=apu)).ok
+    assert (await plane.invoke("workflow.wait", {"id": "rb-prod"}, principal=ada)).ok
+
+    planned = await plane.invoke(
+        "workflow.rollback", {"id": "rb-prod", "plan": True}, principal=ada
+    )
+    assert planned.ok and planned.data["workflow"]["command"] == "rollback"
+    asked, twice = [
+        await plane.invoke("workflow.rollback", {"id": "rb-prod"}, principal=ada) for _ in "12"
+    ]
+    assert asked.code == twice.code == "approval_required", asked.error
+    details = asked.error["details"]  # type: ignore[index]  # set when refused
+    op_id = details["op_id"]
+    assert details["plan"]["workflow"] == planned.data["workflow"]  # what the approver signs
+    api = (await plane.resources.get(OrchestratorHandle)).api
+    assert (await api.get("rb-prod")).state.value == "succeeded"  # nothing ran yet
+
+    approved = await _post(url, apu_key, "ops.approve", {"op_id": op_id})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["data"]["workflow_id"] == "rb-prod"
+    op = await _until_finished(url, apu_key, op_id)
+    assert (op["execution"], op["workflow_id"], op["approvers"]) == (
+        "succeeded",
+        "rb-prod",
+        ["apu"],
+    )
+    assert (await api.get("rb-prod")).state.value == "rolled_back"
+    (ran,) = await api.tasks("rb-prod")
+    assert ran.compensation is not None and ran.compensation.attempts == 1
+    assert await _audit_outcomes(plane, op_id) == ["approval_required", "approved", "succeeded"]
+    # The second request was planned on the workflow before the rollback: stale now.
+    other = twice.error["details"]["op_id"]  # type: ignore[index]  # set when refused
+    stale = await _post(url, apu_key, "ops.approve", {"op_id": other})
+    assert stale.status_code == 409 and "changed since the plan" in stale.text
+    assert "prvng workflow rollback ... --plan" in stale.json()["error"]["message"]
+
+
+async def test_a_retry_is_an_op_too(plane: Registry, admin_key: str) -> None:
+    """Auto-approved where the policy says so (an unlabelled local workflow), yet signed,
+    carried and run by the controller, and audited like every op."""
+    admin = await plane.authenticate(admin_key)
+    flaky = {"command": "test -f once || { touch once; exit 1; }"}
+    spec = {
+        "id": "rt-1",
+        "name": "rt-1",
+        "on_failure": "stop",
+        "tasks": [{"id": "b", "action": "shell", "params": flaky}],
+        "wait": True,
+    }
+    failed = await plane.invoke("workflow.submit", spec, principal=admin)
+    assert failed.code == "workflow_failed", failed.error
+    retried = await plane.invoke("workflow.retry", {"id": "rt-1"}, principal=admin)
+    assert retried.ok and retried.data["state"] == "succeeded", retried.error
+    listed = await plane.invoke("ops.list", {"type": "workflow.retry"}, principal=admin)
+    ((op,),) = [listed.data["ops"]]
+    assert (op["status"], op["rule"]) == ("published", "local-unlabelled")
+    shown = await plane.invoke("ops.get", {"op_id": op["op_id"]}, principal=admin)
+    assert shown.data["workflow_id"] == "rt-1"
+    assert await _audit_outcomes(plane, op["op_id"]) == ["auto_approved", "succeeded"]
+    again = await plane.invoke("workflow.retry", {"id": "rt-1"}, principal=admin)
+    assert again.code == "conflict"  # nothing left to retry: the orchestrator says so

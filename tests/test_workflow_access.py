@@ -61,6 +61,12 @@ def _refused(response: httpx.Response) -> None:
     assert response.json()["error"]["code"] == "forbidden"
 
 
+def _held(response: httpx.Response) -> None:
+    """Asked for, not run: the keeper holds it for an approver."""
+    assert response.status_code == 202, response.text
+    assert response.json()["error"]["code"] == "approval_required"
+
+
 def _wf(wf_id: str, *tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"id": wf_id, "name": wf_id, "tasks": list(tasks), "wait": True, **fields}
 
@@ -158,36 +164,37 @@ def _create(name: str, env: str) -> dict[str, Any]:
     return {"id": f"c-{name}", "action": "server.create", "params": params}
 
 
-async def test_an_operator_cannot_create_a_prod_server_by_naming_the_action(
+async def test_an_operator_only_asks_for_prod_servers_even_by_naming_the_action(
     url: str, admin_key: str, operator_key: str, keystore: KeyStore
 ) -> None:
-    """`server.create` lets an operator create only env=dev servers; a raw submission of
-    a `server.create` task is held to the same rule (tasks and compensations alike)."""
-    _refused(
-        await _call(url, operator_key, "workflow.submit", _wf("raw-p", _create("p-9", "prod")))
-    )
+    """An operator's change to an env=prod server is a request an approver must approve;
+    a raw submission of a `server.create|delete` task is held the same way (tasks and
+    compensations alike), and so is rolling back a workflow that acts on one."""
+    _held(await _call(url, operator_key, "workflow.submit", _wf("raw-p", _create("p-9", "prod"))))
     hidden = {
         "id": "n",
         "action": "noop",
         "compensate": {"action": "server.create", "params": _create("p-8", "prod")["params"]},
     }
-    _refused(await _call(url, operator_key, "workflow.submit", _wf("raw-c", hidden)))
+    _held(await _call(url, operator_key, "workflow.submit", _wf("raw-c", hidden)))
     _ok(await _call(url, admin_key, "server.register", {"name": "p-1", "labels": {"env": "prod"}}))
     delete = {"id": "d", "action": "server.delete", "params": {"name": "p-1"}}
-    _refused(await _call(url, operator_key, "workflow.submit", _wf("raw-d", delete)))
-    # Admin's noop whose compensation deletes the prod server: an operator may not roll it back.
+    _held(await _call(url, operator_key, "workflow.submit", _wf("raw-d", delete)))
+    # Admin's noop whose compensation deletes the prod server: an operator asks to undo it.
     undo = {
         "id": "n",
         "action": "noop",
         "compensate": {"action": "server.delete", "params": {"name": "p-1"}},
     }
     # It acts on a prod server: the keeper holds it until someone else approves.
-    held = await _call(url, admin_key, "workflow.submit", _wf("adm-undo", undo))
-    assert held.status_code == 202 and held.json()["error"]["code"] == "approval_required"
+    _held(await _call(url, admin_key, "workflow.submit", _wf("adm-undo", undo)))
     _ok(
         await _call(url, keystore.create("apu", ["approver"]), "ops.approve", {"op_id": "adm-undo"})
     )
-    _refused(await _call(url, operator_key, "workflow.rollback", {"id": "adm-undo"}))
+    _held(await _call(url, operator_key, "workflow.rollback", {"id": "adm-undo"}))
+    viewer = keystore.create("vic", ["viewer"])
+    _refused(await _call(url, viewer, "workflow.rollback", {"id": "adm-undo"}))
+    _refused(await _call(url, viewer, "workflow.submit", _wf("raw-v", delete)))
     dev = _ok(
         await _call(url, operator_key, "workflow.submit", _wf("raw-dev", _create("d-9", "dev")))
     )

@@ -8,6 +8,7 @@ refuse when that moved) and `digest` of the whole plan. See docs/plans.md.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import ConfigDict, Field, RootModel, WithJsonSchema
 
 from daemons.common.inventory import DELETED, Inventory
 from daemons.common.state import StateStore
+from daemons.ops.model import ControlCommand, ControlTask
 from daemons.orchestrator.model import WorkflowSpec
 from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
 from daemons.orchestrator.views import WorkflowView
@@ -23,6 +25,8 @@ from registry.canonical import sha256_digest
 from tools.workflow.access import owned
 
 Action = Literal["create", "update", "delete", "no-op"]
+CONTROL_OPS = frozenset({"workflow.retry", "workflow.rollback"})
+"""Ops on a recorded workflow: their plan is `control_plan`'s, their state the workflow's."""
 
 
 class Change(StrictModel):
@@ -204,22 +208,41 @@ async def plan_spec(op: str, spec: WorkflowSpec, wf_id: str | None, ctx: ToolCon
 
 
 async def control_plan(op: str, api: OrchestratorAPI, wf_id: str) -> Plan:
-    """The plan of a command on a recorded workflow (retry, rollback, cancel): the workflow
-    as it stands, each task with its state and compensation; the state digest covers it."""
+    """The plan of a command on a recorded workflow (retry, rollback): the workflow as it
+    stands, each task with its state, attempts and compensation (`ControlCommand`, what
+    the controller checks before it runs the command); the state digest covers it."""
     view = await api.get(wf_id)
     tasks = [
-        {
-            "id": t.id,
-            "action": t.action,
-            "params": t.params,
-            "state": t.state.value,
-            "compensate": None
+        ControlTask(
+            id=t.id,
+            action=t.action,
+            params=t.params,
+            state=t.state.value,
+            attempts=t.attempts,
+            compensate=None
             if t.compensation is None
             else {"action": t.compensation.action, "params": t.compensation.params},
-        }
+        )
         for t in await api.tasks(wf_id)
     ]
-    workflow = {"id": view.id, "name": view.name, "command": op.split(".")[1], "tasks": tasks}
-    state = {"state": view.state.value, "tasks": {t["id"]: t["state"] for t in tasks}}
+    command = ControlCommand(
+        id=view.id,
+        name=view.name,
+        command="retry" if op == "workflow.retry" else "rollback",
+        state=view.state.value,
+        tasks=tasks,
+    )
     target = PlanTarget(kind="workflow", name=view.id, labels=view.labels)
-    return make_plan(op, [target], workflow, [], state)
+    workflow = command.model_dump(mode="json")
+    return make_plan(op, [target], workflow, [], command.fingerprint())
+
+
+async def state_digest_now(op: str, workflow: dict[str, Any], ctx: ToolContext) -> str:
+    """The state digest a plan of op `op` (its `workflow` as planned) would carry now:
+    an approval compares it with the plan's."""
+    if op in CONTROL_OPS:
+        api = (await ctx.resource(OrchestratorHandle)).api
+        return (await control_plan(op, api, str(workflow["id"]))).state_digest
+    spec = await asyncio.to_thread(WorkflowSpec.model_validate, workflow)  # may be a MiB
+    _, state = await provisioning_changes(spec, ctx)
+    return sha256_digest(state)

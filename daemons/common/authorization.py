@@ -9,6 +9,9 @@ own" as `resource.owner == principal.owner`). Every target must be
 allowed (default deny). Policies are validated against the schema when loaded, so a
 broken policy stops the start with its error instead of denying everything quietly.
 Decisions are cached by (principal, action, target): policies are fixed for a run.
+A permit annotated `@approval` allows a call only as a request: `approval_required` says
+when no other permit allowed it, and the ops gate then has the keeper hold the op for a
+second user.
 A config without a `policies/` folder uses the platform's defaults (`config/policies`).
 """
 
@@ -32,6 +35,8 @@ SCHEMA_FILE = "schema.cedarschema"
 DEFAULT_POLICY_DIR = PROJECT_ROOT / "config" / "policies"
 _KINDS = {"server": "Server", "workflow": "Workflow", "taskserv": "Taskserv", "user": "User"}
 _MAX_CACHE = 16384
+APPROVAL_ANNOTATION = "approval"
+"""Marks a permit that allows a call only as a request needing a second user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,13 @@ def check_policies(text: str, schema: str, label: str) -> list[PolicyProblem]:
     return [PolicyProblem(label, " ".join(str(err).split())) for err in result.errors]
 
 
+def _annotated(policies: str, annotation: str) -> frozenset[str]:
+    """The ids (as `is_authorized` names them: policy0, policy1, ...) of the policies
+    carrying `annotation`."""
+    static = json.loads(cedarpy.policies_to_json_str(policies))["staticPolicies"]
+    return frozenset(pid for pid, p in static.items() if annotation in p.get("annotations", {}))
+
+
 def _resource(target: Target) -> tuple[dict[str, str], dict[str, Any]]:
     uid = {"type": _KINDS.get(target.kind, "Tool"), "id": target.id}
     extra = dict(target.attrs)
@@ -113,8 +125,10 @@ class CedarAuthorizer:
         self.actions = _actions_schema(specs)
         policies, schema = load_policies(policy_dir, self.actions)
         self.policies = cedarpy.PolicySet.from_str(policies)
+        self._approval_ids = _annotated(policies, APPROVAL_ANNOTATION)
         self.schema_text = schema
         self._cache: dict[tuple[Principal, str, Target], bool] = {}
+        self._held: dict[tuple[Principal, str, Target], bool] = {}
 
     def check_dir(self) -> list[PolicyProblem]:
         """The problems of the policy files as they are now (empty: all valid)."""
@@ -135,15 +149,40 @@ class CedarAuthorizer:
             self._cache[key] = allowed
         return allowed
 
+    def approval_required(
+        self, principal: Principal, action: str, permission: str, targets: Iterable[Target]
+    ) -> bool:
+        """Whether calling `action` (with `permission`) on `targets` is allowed only as a
+        request: on some target, every permit that allows it is marked `@approval`."""
+        for target in targets:
+            key = (principal, action, target)
+            held = self._held.get(key)
+            if held is None:
+                result = self._result(principal, action, permission, target)
+                reasons = set(result.diagnostics.reasons)
+                held = result.decision == cedarpy.Decision.Allow and reasons <= self._approval_ids
+                if len(self._held) >= _MAX_CACHE:
+                    self._held.clear()
+                self._held[key] = held
+            if held:
+                return True
+        return False
+
     def _decide(self, principal: Principal, spec: ToolSpec, target: Target) -> bool:
+        result = self._result(principal, spec.name, spec.permission, target)
+        return result.decision == cedarpy.Decision.Allow
+
+    def _result(
+        self, principal: Principal, name: str, permission: str, target: Target
+    ) -> cedarpy.AuthzResult:
         user = {"type": "User", "id": principal.id}
         roles = [{"type": "Role", "id": role} for role in sorted(principal.roles)]
         resource_uid, resource = _resource(target)
         blank = {"labels": [], "owner": "", "environment": "", "actions": []}
-        domain, level = spec.permission.split(":")
+        domain, level = permission.split(":")
         # The action's groups come with the request, so a tool added after start-up
         # (not in the schema) is still decided by its permission's groups.
-        action = {"type": "Action", "id": spec.name}
+        action = {"type": "Action", "id": name}
         groups = [{"type": "Action", "id": level}, {"type": "Action", "id": f"domain:{domain}"}]
         entities = [
             *({"uid": role, "attrs": {}, "parents": []} for role in roles),
@@ -159,8 +198,7 @@ class CedarAuthorizer:
         else:
             resource["parents"] = roles
         request = {"principal": user, "action": action, "resource": resource_uid, "context": {}}
-        result = cedarpy.is_authorized(request, self.policies, json.dumps(entities))
-        return result.decision == cedarpy.Decision.Allow
+        return cedarpy.is_authorized(request, self.policies, json.dumps(entities))
 
     def may_call(self, principal: Principal, spec: ToolSpec) -> bool:
         return self.allows(principal, spec, Target("tool", spec.name))

@@ -126,6 +126,8 @@ class Settings:
     """Who task processes run as when the platform runs as root (must exist)."""
     http_action_allow: tuple[str, ...] = ()
     """Networks (CIDRs) the `http` action may reach although they are internal."""
+    ops_expire_interval_s: float = 30.0
+    """How often the keeper marks pending ops past their approval lifetime expired."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -156,6 +158,7 @@ class Settings:
             mcp_json_response=_flag_env("PRVNG_MCP_JSON_RESPONSE"),
             task_user=os.environ.get("PRVNG_TASK_USER") or "nobody",
             http_action_allow=_list_env("PRVNG_HTTP_ACTION_ALLOW"),
+            ops_expire_interval_s=_float_env("PRVNG_OPS_EXPIRE_INTERVAL_S", 30.0),
         )
 
     # Files and folders under PRVNG_HOME (INTERFACES.md).

@@ -12,7 +12,9 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from daemons.ops.model import OpRequest
+from daemons.common.state import StateStore
+from daemons.controller.commands import Commanded, Commands
+from daemons.ops.model import OpRequest, control_command
 from daemons.orchestrator.model import WorkflowSpec, WorkflowState
 from daemons.orchestrator.protocol import OrchestratorAPI
 from registry.bulk import is_sliceable, validate_in_steps
@@ -49,12 +51,18 @@ _DONE = {
 
 
 class OrchestratorDispatcher:
-    """Runs an op's plan, exactly as signed, as workflow `op_id` (in process or over HTTP)."""
+    """Runs an op's plan, exactly as signed, as workflow `op_id` (in process or over HTTP);
+    a control op's plan (a retry or rollback) runs on its recorded workflow (`commands`).
+    `state`: where control ops are recorded (None: in memory, for this process only)."""
 
-    def __init__(self, api: OrchestratorAPI) -> None:
+    def __init__(self, api: OrchestratorAPI, state: StateStore | None = None) -> None:
         self._api = api
+        self._commands = Commands(api, state)
 
     async def submit(self, op_id: str, op: OpRequest) -> None:
+        if (command := control_command(op.plan)) is not None:
+            await self._commands.run(op_id, command)
+            return
         workflow = op.plan.workflow
         try:
             if is_sliceable(WorkflowSpec, workflow):  # a big one: a slice at a time
@@ -68,6 +76,8 @@ class OrchestratorDispatcher:
         await self._api.submit(spec, workflow_id=op_id)
 
     async def outcome(self, op_id: str) -> RunState | None:
+        if (commanded := await self._commands.outcome(op_id)) is not None:
+            return _commanded(commanded)
         try:
             view = await self._api.get(op_id)
         except NotFound:
@@ -75,5 +85,13 @@ class OrchestratorDispatcher:
         return _DONE.get(view.state, RunState.RUNNING)
 
     async def wait(self, op_id: str) -> RunState:
+        if (commanded := await self._commands.wait(op_id)) is not None:
+            return _commanded(commanded)
         view = await self._api.wait(op_id, timeout_s=None)
         return _DONE.get(view.state, RunState.RUNNING)
+
+
+def _commanded(commanded: Commanded) -> RunState:
+    if commanded.state not in _DONE:
+        return RunState.RUNNING
+    return RunState.SUCCEEDED if commanded.state in commanded.goal else RunState.FAILED

@@ -35,7 +35,7 @@ async def open_controller(
         nc=nc,
         state=state,
         verifier=TokenVerifier(keys),
-        dispatcher=OrchestratorDispatcher(orchestrator),
+        dispatcher=OrchestratorDispatcher(orchestrator, state),
         config=config,
     )
     await controller.start()

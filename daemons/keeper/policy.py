@@ -20,6 +20,8 @@ from registry.errors import InvalidInput
 from registry.model import StrictModel
 
 DEFAULT_DENY = "default-deny"
+SECOND_USER = "second-user"
+"""Suffix of a rule's name when the requester's role made its op wait for an approver."""
 RiskName = Literal["read", "write", "destructive"]
 ALL_RISKS: list[RiskName] = ["read", "write", "destructive"]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -61,11 +63,20 @@ class Policy(StrictModel):
     rules: list[PolicyDef] = Field(default_factory=list)
 
     def decide(self, op: OpRequest) -> PolicyDef:
-        """The first rule matching `op`, or the default deny rule."""
+        """The first rule matching `op`, or the default deny rule. An op whose requester
+        may only ask for it (`second_user`) is never auto-approved: it needs one approver."""
         for rule in self.rules:
             if rule.matches(op):
-                return rule
+                return _held(rule) if op.second_user else rule
         return PolicyDef(name=DEFAULT_DENY, decision=Decision.DENY)
+
+
+def _held(rule: PolicyDef) -> PolicyDef:
+    if rule.decision is not Decision.AUTO_APPROVE:
+        return rule  # denied, or waiting for approvers already (never the requester)
+    return PolicyDef(
+        name=f"{rule.name}+{SECOND_USER}"[:64], decision=Decision.REQUIRE_APPROVAL, approvals=1
+    )
 
 
 def _any(value: str, patterns: list[str]) -> bool:

@@ -1,8 +1,13 @@
 """A keeper built from settings: policy from the config dir (else the shipped one), keys
-from `PRVNG_HOME/keys/`, streams made sure of, and ops a crash left approved published again."""
+from `PRVNG_HOME/keys/`, streams made sure of, and ops a crash left approved published again.
+While it runs, `expiry_sweep` marks pending ops past their approval lifetime expired."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -15,6 +20,9 @@ from daemons.keeper.service import Keeper
 from daemons.keeper.signer import TOKEN_TTL_S
 from daemons.ops.heap import freeze_startup_heap
 from daemons.ops.keyring import KeyRing
+from registry.errors import PlatformError
+
+log = logging.getLogger(__name__)
 
 POLICY_FILE = "keeper_policy.ncl"
 DEFAULT_POLICY = PROJECT_ROOT / "config" / POLICY_FILE
@@ -35,3 +43,28 @@ async def open_keeper(settings: Settings, state: StateStore, nc: Client) -> Keep
     await keeper.republish()
     freeze_startup_heap()
     return keeper
+
+
+async def _sweep(keeper: Keeper, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)  # a period, not a wait for a state
+        try:
+            expired = await keeper.expire()
+        except PlatformError as exc:  # the state store or NATS away: the next sweep retries
+            log.warning("keeper: expiry sweep failed: %s", exc.message)
+            continue
+        if expired:
+            log.info("keeper: %d op(s) expired: %s", len(expired), ", ".join(expired))
+
+
+@contextlib.asynccontextmanager
+async def expiry_sweep(keeper: Keeper, interval_s: float) -> AsyncIterator[None]:
+    """Run `Keeper.expire` every `interval_s` seconds while the block runs (each expired op
+    gets its `ops.audit.expired` event then, not only when someone touches it)."""
+    task = asyncio.create_task(_sweep(keeper, interval_s), name="keeper-expiry")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -180,6 +180,25 @@ class Keeper:
     async def get(self, op_id: str) -> OpDecision:
         return _decision(op_id, await self._record(op_id))
 
+    async def op(self, op_id: str) -> OpRequest:
+        return OpRequest.model_validate_json((await self._record(op_id))["op"])
+
+    async def refuse_stale(
+        self, op_id: str, approver: Principal, reason: str, trace_id: str = ""
+    ) -> None:
+        """Audit an approval refused because the state the op was planned on changed;
+        the op stays as it was (pending), approvable once the state is the planned one."""
+        record = await self._record(op_id)
+        await self._audit.emit(
+            Outcome.STALE_PLAN,
+            key=approver.id,
+            op_id=op_id,
+            op_type=record["op_type"],
+            actor=approver.id,
+            trace_id=trace_id or record["trace_id"],
+            reason=reason,
+        )
+
     async def describe(self, op_id: str) -> OpInfo:
         return _info(op_id, await self._record(op_id))
 
@@ -327,10 +346,15 @@ class Keeper:
         if record["status"] == OpStatus.PENDING and record["expires_at"] <= time.time():
             await self._expire(op_id, record, trace_id)
             record["status"] = OpStatus.EXPIRED.value
+        if record["status"] == OpStatus.EXPIRED:
+            raise Conflict(
+                f"{op_id} expired: its approval lifetime passed before it was approved, so "
+                "it will never run; request it again (plan it anew first)",
+                details={"op_id": op_id, "status": record["status"]},
+            )
         if record["status"] != OpStatus.PENDING:
             raise Conflict(
-                f"{op_id} is {record['status']}, no longer waiting for approval"
-                + ("; request it again" if record["status"] == OpStatus.EXPIRED else ""),
+                f"{op_id} is {record['status']}, no longer waiting for approval",
                 details={"op_id": op_id, "status": record["status"]},
             )
         return record

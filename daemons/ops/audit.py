@@ -32,6 +32,8 @@ class Outcome(StrEnum):
     DENIED = "denied"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    STALE_PLAN = "stale_plan"
+    """An approval refused: the state the op was planned on changed (the op stays pending)."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     INVALID_TOKEN = "invalid_token"

@@ -31,6 +31,16 @@ class OpsGate(Protocol):
 
     async def get(self, op_id: str) -> OpDecision: ...
 
+    async def op(self, op_id: str) -> OpRequest:
+        """What was requested: the op as the keeper recorded it."""
+        ...
+
+    async def refuse_stale(
+        self, op_id: str, approver: Principal, reason: str, trace_id: str = ""
+    ) -> None:
+        """Record (audit) an approval refused because the op's plan went stale."""
+        ...
+
     async def describe(self, op_id: str) -> OpInfo: ...
 
     async def list(

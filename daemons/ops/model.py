@@ -39,6 +39,44 @@ class OpPlan(StrictModel):
 
     workflow: dict[str, Any]
     changes: list[dict[str, Any]] = Field(default_factory=list)
+    state_digest: str = ""
+    """The plan's `state_digest`: an approval is refused once the state moved ("" for an
+    op whose tool records none)."""
+
+
+class ControlTask(StrictModel):
+    """One task of a recorded workflow as a control op's plan saw it."""
+
+    id: str
+    action: str
+    params: dict[str, Any]
+    state: str
+    attempts: int
+    compensate: dict[str, Any] | None = None
+
+
+class ControlCommand(StrictModel):
+    """The plan's `workflow` of a control op (retry, rollback): the command and the
+    recorded workflow as it stood. The controller runs the command only while the
+    workflow still stands so (`fingerprint`), so what was approved is what runs."""
+
+    id: str
+    """The recorded workflow's id (not the op's)."""
+    name: str
+    command: Literal["retry", "rollback"]
+    state: str
+    tasks: list[ControlTask]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must not have moved: the workflow's state, each task's state and attempts."""
+        return {"state": self.state, "tasks": {t.id: [t.state, t.attempts] for t in self.tasks}}
+
+
+def control_command(plan: OpPlan) -> ControlCommand | None:
+    """The command of a control op's plan; None for a plan that submits a workflow."""
+    if "command" not in plan.workflow:
+        return None
+    return ControlCommand.model_validate(plan.workflow)
 
 
 class OpRequest(StrictModel):
@@ -51,6 +89,9 @@ class OpRequest(StrictModel):
     risk: Literal["read", "write", "destructive"] = "write"
     params: dict[str, Any] = Field(default_factory=dict)
     plan: OpPlan
+    second_user: bool = False
+    """The requester may ask for this op but not run it alone (a Cedar `@approval` permit
+    allowed it): the keeper holds it for an approver even where its rule auto-approves."""
 
     def params_digest(self) -> str:
         return sha256_digest(self.params)

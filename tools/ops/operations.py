@@ -9,9 +9,10 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from daemons.ops import OpDecision, OpInfo, OpsHandle, OpStatus, OpTarget
-from daemons.ops.model import OP_ID_PATTERN
+from daemons.ops.model import OP_ID_PATTERN, OpRequest, control_command
 from daemons.orchestrator.model import WorkflowSpec
 from registry import (
+    Conflict,
     ContractCase,
     InvalidInput,
     RestAlias,
@@ -22,8 +23,9 @@ from registry import (
     ToolSpec,
 )
 from registry.resources import Resources
-from tools.ops.gating import dispatched, op_request, request
-from tools.workflow.access import owned, server_targets, workflow_target
+from tools.ops.gating import commanded, dispatched, op_request, request, second_user, spec_targets
+from tools.plans import state_digest_now
+from tools.workflow.access import owned
 
 OP_ID = Field(pattern=OP_ID_PATTERN, description="The op id (`op-<32 hex>`, also its workflow id)")
 
@@ -78,7 +80,7 @@ class OpView(OpInfo):
     """The ledger's state: dispatched, succeeded, failed, dead_lettered (null before)."""
     execution_detail: str = ""
     workflow_id: str | None = None
-    """Set once dispatched: the op id."""
+    """Set once dispatched: the op id (a retry's or rollback's: the workflow it commands)."""
 
 
 class RequestInput(StrictModel):
@@ -109,11 +111,12 @@ async def view(handle: OpsHandle, op_id: str) -> OpView:
     record = await handle.ledger.get(op_id) if handle.ledger is not None else None
     if record is None:
         return OpView(**info.model_dump())
+    command = control_command((await handle.gate.op(op_id)).plan)
     return OpView(
         **info.model_dump(),
         execution=record.get("state"),
         execution_detail=record.get("detail", ""),
-        workflow_id=op_id,
+        workflow_id=op_id if command is None else command.id,
     )
 
 
@@ -156,11 +159,35 @@ def _decided(decision: OpDecision, workflow_id: str | None = None) -> OpDecided:
     )
 
 
+async def _still_planned(handle: OpsHandle, op: OpRequest, op_id: str, ctx: ToolContext) -> None:
+    """Refuse (audited) approving an op whose plan was computed on a state that changed
+    since: what the approver would sign is no longer what would happen."""
+    planned = op.plan.state_digest
+    if not planned or await state_digest_now(op.type, op.plan.workflow, ctx) == planned:
+        return
+    command = f"prvng {op.type.replace('.', ' ')} ... --plan"
+    reason = f"the state {op_id} was planned on changed since the plan"
+    await handle.gate.refuse_stale(op_id, ctx.principal, reason, ctx.trace_id)
+    raise Conflict(
+        f"{reason}, so its plan no longer says what would happen; nothing ran and it stays "
+        f"unapproved: re-plan (`{command}`), request it again, and cancel this one "
+        f"(`prvng ops cancel --op-id {op_id}`)",
+        details={"op_id": op_id, "state_digest": planned},
+    )
+
+
 async def approve_op(args: IdInput, ctx: ToolContext) -> OpDecided:
     handle = await _handle(ctx)
+    op = await handle.gate.op(args.op_id)
+    if (await handle.gate.get(args.op_id)).status is OpStatus.PENDING:
+        await _still_planned(handle, op, args.op_id, ctx)
+    # (Otherwise the keeper says why it cannot be approved; an op that ran moved the state.)
     decision = await handle.gate.approve(args.op_id, ctx.principal, ctx.trace_id)
     if decision.status is not OpStatus.PUBLISHED:
         return _decided(decision)  # more approvers to come
+    if control_command(op.plan) is not None:  # a retry or rollback of a recorded workflow
+        view = await commanded(ctx, decision.op_id, op)
+        return _decided(decision, view.id)
     await dispatched(ctx, decision.op_id)  # answered once its workflow runs
     return _decided(decision, decision.op_id)
 
@@ -178,7 +205,12 @@ async def cancel_op(args: IdInput, ctx: ToolContext) -> OpDecided:
 async def request_op(args: RequestInput, ctx: ToolContext) -> OpDecided:
     spec = args.spec()
     spec = spec.model_copy(update={"labels": owned(spec.labels, ctx.principal.id)})
-    op = op_request(args.type, spec, target=args.target, params=args.params, risk=args.risk)
+    held = second_user(
+        ctx, "ops.request", "ops:write", await spec_targets(spec, None, ctx.resources)
+    )
+    op = op_request(
+        args.type, spec, target=args.target, params=args.params, risk=args.risk, second_user=held
+    )
     op_id = await request(ctx, op)
     await dispatched(ctx, op_id)
     return _decided(await (await _handle(ctx)).gate.get(op_id), op_id)
@@ -187,11 +219,7 @@ async def request_op(args: RequestInput, ctx: ToolContext) -> OpDecided:
 async def _requested(args: RequestInput, resources: Resources) -> list[Target]:
     """As `workflow.submit` would be authorized: the workflow's action kinds and the
     servers its provisioning tasks act on."""
-    wf = args.spec()
-    tasks = [(t.action, t.params) for t in wf.tasks]
-    tasks += [(t.compensate.action, t.compensate.params) for t in wf.tasks if t.compensate]
-    target = workflow_target(wf.name, wf.labels, (kind for kind, _ in tasks))
-    return [target, *await server_targets(tasks, resources)]
+    return await spec_targets(args.spec(), None, resources)
 
 
 _UNKNOWN = "op-" + "0" * 32

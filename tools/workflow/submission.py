@@ -23,8 +23,16 @@ from daemons.orchestrator.model import (
 from daemons.orchestrator.protocol import OrchestratorAPI, OrchestratorHandle
 from daemons.orchestrator.views import Event, TaskView, WorkflowView
 from registry import StillRunning, StrictModel, ToolContext, Unavailable, WorkflowFailed
+from registry.canonical import sha256_digest
 from registry.model import Follow
-from tools.ops.gating import dispatched, op_request, op_target, request
+from tools.ops.gating import (
+    dispatched,
+    op_request,
+    op_target,
+    request,
+    second_user,
+    spec_targets,
+)
 from tools.plans import provisioning_changes
 from tools.workflow.access import owned
 
@@ -165,11 +173,23 @@ async def submit(
     api = handle.api
     spec = spec.model_copy(update={"labels": owned(spec.labels, ctx.principal.id)})
     target = await op_target(spec, ctx.resources)
-    changes, _ = await provisioning_changes(spec, ctx)  # the plan's, against the inventory
+    changes, state = await provisioning_changes(spec, ctx)  # the plan's, against the inventory
     listed = [change.model_dump(mode="json") for change in changes]
+    permission = f"{op_type.split('.')[0]}:write"  # the act's, as the tool's own
+    held = second_user(
+        ctx, op_type, permission, await spec_targets(spec, options.id, ctx.resources)
+    )
     # Off the event loop: the plan is the whole workflow (a spec may be over 1 MiB).
     build = functools.partial(
-        op_request, op_type, spec, target=target, params=params, risk=risk, changes=listed
+        op_request,
+        op_type,
+        spec,
+        target=target,
+        params=params,
+        risk=risk,
+        changes=listed,
+        second_user=held,
+        state_digest=sha256_digest(state),
     )
     op = await asyncio.to_thread(build)
     view = await dispatched(ctx, await request(ctx, op, options.id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -23,13 +23,12 @@ from registry import (
 )
 from registry.pipeline import MAX_INPUT_DEPTH
 from registry.resources import Resources
+from tools.ops.gating import request_command, spec_targets
 from tools.plans import Plan, WorkflowOrPlan, control_plan, plan_spec
 from tools.workflow.access import (
     Visibility,
     control_targets,
     read_targets,
-    server_targets,
-    workflow_target,
 )
 from tools.workflow.submission import (
     FOLLOW_WAIT,
@@ -58,10 +57,7 @@ async def _submitted(args: SubmitInput, resources: Resources) -> list[Target]:
     """The workflow as a policy sees it: its labels and every action kind it would run
     (compensations included), so raw `shell`/`http` need their own permission, and the
     servers its provisioning tasks act on, so those obey the server rules."""
-    tasks = [(task.action, task.params) for task in args.tasks]
-    tasks += [(t.compensate.action, t.compensate.params) for t in args.tasks if t.compensate]
-    target = workflow_target(args.id or args.name, args.labels, (kind for kind, _ in tasks))
-    return [target, *await server_targets(tasks, resources)]
+    return await spec_targets(args, args.id, resources)
 
 
 class IdInput(StrictModel):
@@ -135,16 +131,32 @@ Command = Callable[[OrchestratorAPI, str], Awaitable[WorkflowView]]
 
 def _control(
     op: str, command: Command, goal: frozenset[WorkflowState] = SUCCEEDED
-) -> Callable[[ControlInput, ToolContext], Awaitable[WorkflowView | Plan]]:
-    """The handler of a command on one workflow (cancel, rollback, retry): send it, then
-    wait for the workflow to settle if asked; the command succeeded when it reached `goal`.
-    With `plan`, the plan of the command instead."""
+) -> Callable[[ControlInput, ToolContext], Awaitable[WorkflowView]]:
+    """The handler of `workflow.cancel`: send it, then wait for the workflow to settle if
+    asked; the command succeeded when it reached `goal`."""
 
-    async def handler(args: ControlInput, ctx: ToolContext) -> WorkflowView | Plan:
+    async def handler(args: ControlInput, ctx: ToolContext) -> WorkflowView:
         api = await orchestrator(ctx)
-        if isinstance(args, PlanControlInput) and args.plan:
-            return await control_plan(op, api, args.id)
         view = await command(api, args.id)
+        return await finish(api, view, ctx, args.wait, args.wait_timeout_s, goal)
+
+    return handler
+
+
+def _gated(
+    op: str, risk: Literal["write", "destructive"], goal: frozenset[WorkflowState] = SUCCEEDED
+) -> Callable[[PlanControlInput, ToolContext], Awaitable[WorkflowView | Plan]]:
+    """The handler of a command that runs a workflow's tasks again (rollback, retry): its
+    plan is the workflow as it stands; without `plan` it goes through the ops gate like a
+    submission (policy decides; approval where it says so) and the controller runs it
+    while the workflow still stands as planned. Then wait as `_control` does."""
+
+    async def handler(args: PlanControlInput, ctx: ToolContext) -> WorkflowView | Plan:
+        api = await orchestrator(ctx)
+        plan = await control_plan(op, api, args.id)
+        if args.plan:
+            return plan
+        view = await request_command(ctx, plan, risk)
         return await finish(api, view, ctx, args.wait, args.wait_timeout_s, goal)
 
     return handler
@@ -342,7 +354,7 @@ TOOLS = [
         summary="Undo a finished workflow by running its compensations",
         input_model=PlanControlInput,
         output_model=WorkflowOrPlan,
-        handler=_control("workflow.rollback", lambda api, wf: api.rollback(wf), _UNDONE),
+        handler=_gated("workflow.rollback", "destructive", _UNDONE),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         targets=control_targets,
@@ -375,7 +387,7 @@ TOOLS = [
         summary="Resume a failed or cancelled workflow from its unfinished tasks",
         input_model=PlanControlInput,
         output_model=WorkflowOrPlan,
-        handler=_control("workflow.retry", lambda api, wf: api.retry(wf)),
+        handler=_gated("workflow.retry", "write"),
         follow=FOLLOW_WORKFLOW,
         permission="workflow:write",
         targets=control_targets,
