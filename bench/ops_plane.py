@@ -18,12 +18,12 @@ from pathlib import Path
 from nats.aio.msg import Msg
 
 from daemons.bus import AUDIT_PREFIX, connect, ensure_streams
+from daemons.common.heap import freeze_startup_heap
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.common.state import StateStore
 from daemons.controller import Controller, OrchestratorDispatcher, TokenVerifier
 from daemons.keeper import Keeper, load_policy
 from daemons.ops import AuditEvent, KeyRing, OpPlan, OpRequest, OpTarget, verification_keys
-from daemons.ops.heap import freeze_startup_heap
 from daemons.orchestrator.actions import load_actions
 from daemons.orchestrator.engine.service import Orchestrator
 from registry.principal import Principal

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from bench.common import print_table, verdict
+from daemons.common.heap import freeze_startup_heap
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.actions import ActionContext, load_actions
@@ -240,8 +241,9 @@ async def loop_stalls(settings: Settings) -> dict[str, float]:
             out["submit bytes"] = len(body)
             post = client.post("/v1/workflows", content=body, headers=headers)
             out["submit"] = await _max_stall(post)
-            out["registry submit"], out["registry submit no gc"] = await _registry_submit_stalls(
-                settings, orch, tasks
+            stalls = await _registry_submit_stalls(settings, orch, tasks)
+            out["registry submit"], out["registry submit frozen"], out["registry submit no gc"] = (
+                stalls
             )
             command = f'yes "" | head -n {EMPTY_LINES}'
             chatty = {
@@ -261,11 +263,12 @@ async def loop_stalls(settings: Settings) -> dict[str, float]:
 
 async def _registry_submit_stalls(
     settings: Settings, orch: Orchestrator, tasks: list[dict[str, Any]]
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """`workflow.submit` of the same 1 MiB workflow through the registry pipeline (input
     validation, authorization, the handler, the engine, audit), as a tier calls it: as
-    is, and with the garbage collector paused (its full collections walk the whole heap,
-    whatever the request: that part is the process's, the rest the call's own)."""
+    is, with the heap frozen as a started platform freezes it (`daemons.common.heap`), and
+    with the garbage collector paused (its full collections walk the whole heap, whatever
+    the request: that part is the process's, the rest the call's own)."""
     keystore = KeyStore(settings)
     registry = build_registry(settings, keystore=keystore)
     registry.resources.put(OrchestratorHandle, OrchestratorHandle(orch, "in process"))
@@ -275,13 +278,18 @@ async def _registry_submit_stalls(
         warm = await registry.invoke("workflow.submit", args, principal=owner)
         assert warm.ok, warm.error  # the first call also builds caches; measure the next ones
         with_gc = await _max_stall(registry.invoke("workflow.submit", args, principal=owner))
+        freeze_startup_heap()  # as a started platform has done
+        try:
+            frozen = await _max_stall(registry.invoke("workflow.submit", args, principal=owner))
+        finally:
+            gc.unfreeze()  # the benches after this one measure an unfrozen heap
         gc.collect()
         gc.disable()
         try:
             own = await _max_stall(registry.invoke("workflow.submit", args, principal=owner))
         finally:
             gc.enable()
-        return with_gc, own
+        return with_gc, frozen, own
     finally:
         await registry.aclose()
 
@@ -423,6 +431,12 @@ def report(r: dict[str, float]) -> bool:
                 "-",
                 f"{r['stall registry submit'] * 1000:.1f} ms",
                 f"{r['stall registry submit'] / idle:,.1f}x",
+            ],
+            [
+                "  the same, heap frozen after start-up (as the platform does)",
+                "-",
+                f"{r['stall registry submit frozen'] * 1000:.1f} ms",
+                f"{r['stall registry submit frozen'] / idle:,.1f}x",
             ],
             [
                 "  the same, garbage collector paused (the call's own work)",

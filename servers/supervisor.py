@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from daemons.common.asgi import AsgiServer
 from daemons.common.health import ComponentStatus, HealthBoard
+from daemons.common.heap import freeze_startup_heap
 from daemons.common.settings import HttpLimits, Settings
 from daemons.common.state import StateStore
 from daemons.controller import Controller
@@ -162,6 +163,7 @@ class Platform:
                 raise
             self._started.append(component)
             log.info("component %s started", component.name)
+        freeze_startup_heap()  # what start-up built lives as long as the process
 
     async def stop(self) -> None:
         while self._started:

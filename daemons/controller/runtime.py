@@ -9,12 +9,12 @@ from typing import Any
 from nats.aio.client import Client
 
 from daemons.bus import ensure_streams
+from daemons.common.heap import freeze_startup_heap
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.controller.dispatch import OrchestratorDispatcher
 from daemons.controller.service import Controller, ControllerConfig
 from daemons.controller.verify import TokenVerifier
-from daemons.ops.heap import freeze_startup_heap
 from daemons.ops.keyring import KeyRing, verification_keys
 from daemons.orchestrator.protocol import OrchestratorAPI
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from nats.aio.client import Client
 
 from daemons.bus import StreamLimits, ensure_streams
+from daemons.common.heap import freeze_startup_heap
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.common.state import StateStore
 from daemons.keeper.policy import load_policy
 from daemons.keeper.service import Keeper
 from daemons.keeper.signer import TOKEN_TTL_S
-from daemons.ops.heap import freeze_startup_heap
 from daemons.ops.keyring import KeyRing
 from registry.errors import PlatformError
 
