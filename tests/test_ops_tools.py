@@ -5,6 +5,7 @@ second pair of eyes, and with NATS down nothing runs unsigned."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import subprocess
@@ -23,6 +24,7 @@ from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from daemons.orchestrator.protocol import OrchestratorHandle
 from registry import Principal, Registry
+from registry.canonical import sha256_digest
 from servers.assembly import Bus, build_registry
 from servers.mcp import build_mcp
 from servers.supervisor import serve
@@ -142,6 +144,14 @@ async def test_prod_work_waits_for_a_second_approver_on_another_tier(
     api = (await plane.resources.get(OrchestratorHandle)).api
     assert (await api.list()).workflows == []  # nothing ran
 
+    # An approver sees what they sign: the plan's changes and the digests the token binds,
+    # but not its workflow (task params are for the workflow's readers).
+    pending = (await _post(url, olga, "ops.get", {"op_id": op_id})).json()["data"]
+    assert pending["changes"] == plan["changes"] and "workflow" not in pending
+    signed = {"changes": plan["changes"], "workflow": plan["workflow"]}
+    assert pending["plan_digest"] == sha256_digest(signed)
+    assert pending["state_digest"] == plan["state_digest"] != ""
+
     own = await _post(url, ada, "ops.approve", {"op_id": op_id})
     assert own.status_code == 403 and "four-eyes" in own.json()["error"]["message"]
     assert (await _post(url, olga, "ops.approve", {"op_id": op_id})).status_code == 403
@@ -154,6 +164,11 @@ async def test_prod_work_waits_for_a_second_approver_on_another_tier(
 
     op = await _until_finished(url, ada, op_id)
     assert (op["execution"], op["approvers"], op["requester"]) == ("succeeded", ["apu"], "ada")
+    claims = json.loads(base64.urlsafe_b64decode(op["token"].split(".")[1] + "=="))
+    assert (claims["plan_digest"], claims["params_digest"]) == (
+        pending["plan_digest"],
+        pending["params_digest"],
+    )
     again = await _post(url, ada, "ops.approve", {"op_id": op_id})
     assert again.status_code == 409  # no second run
     runs = (await api.list()).workflows

@@ -58,6 +58,17 @@ def pending_op(platform: Platform, requester: str) -> str:
     return op_id
 
 
+def pending_server(platform: Platform, requester: str, server: str) -> str:
+    """A workflow creating a prod server: held for a second person, with a plan's change."""
+    create = {"name": server, "provider": "local", "labels": {"env": "prod"}}
+    spec = {"name": f"make-{server}", "labels": {"env": "prod"}}
+    spec["tasks"] = [{"id": "create", "action": "server.create", "params": create}]
+    asked = platform.call("workflow.submit", spec, requester)
+    assert asked.status_code == 202, asked.text
+    op_id: str = asked.json()["error"]["details"]["op_id"]
+    return op_id
+
+
 def test_sign_in_keeps_the_key_out_of_urls_and_every_page_has_a_strict_csp(
     platform: Platform, new_page: Any, console: Console
 ) -> None:
@@ -169,8 +180,11 @@ def test_a_second_person_approves_and_the_requester_cannot(
 ) -> None:
     ada = platform.user("ada", ["admin"])
     apu = platform.user("apu", ["approver"])
-    op_id = pending_op(platform, ada)
+    server = f"db-{uuid.uuid4().hex[:6]}"
+    op_id = pending_server(platform, ada, server)
     card = f"article[data-op='{op_id}']"
+    op = platform.data("ops.get", {"op_id": op_id}, apu)
+    assert "workflow" not in op  # its task params are for the workflow's readers only
 
     mine = new_page()
     sign_in(mine, platform, ada, "#/approvals")
@@ -182,6 +196,15 @@ def test_a_second_person_approves_and_the_requester_cannot(
 
     theirs = new_page()
     sign_in(theirs, platform, apu, "#/approvals")
+    change = theirs.locator(card).locator("tr.change")  # the plan the approval signs
+    expect(change).to_have_count(1)
+    cells = ["create", "server", server, 'provider=local, labels={"env":"prod"}']
+    expect(change.locator("td, th")).to_have_text(cells)
+    expect(theirs.locator(card).locator(".targets")).to_have_text(server)
+    expect(theirs.locator(card).locator(".plan-digest")).to_have_text(op["plan_digest"])
+    expect(theirs.locator(card).locator(".state-digest")).to_have_text(op["state_digest"])
+    assert op["plan_digest"].startswith("sha256:") and op["state_digest"].startswith("sha256:")
+    shot(theirs, "approvals-plan")
     theirs.locator(card).get_by_role("button", name=re.compile("^Approve")).click()
     expect(theirs.locator("main p.ok")).to_contain_text("published")
     expect(theirs.locator(card)).to_have_count(0)
@@ -246,7 +269,10 @@ def test_a_viewer_is_offered_no_admin_page_and_no_control(
     expect(page.locator("main .actions button")).to_have_count(0)
     page.goto(f"{platform.url}/ui/#/approvals")
     expect(page.locator("article.op").first).to_be_visible()
+    expect(page.locator("article.op .plan-digest").first).to_contain_text("sha256:")
     expect(page.locator("article.op button")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "viewer-approvals-narrow")
     expect(page.get_by_label("Create servers of the workspace")).to_have_count(0)
 
 
@@ -296,4 +322,27 @@ def test_servers_created_from_the_page_are_followed_to_running(
     row = page.locator("tr", has=page.get_by_role("rowheader", name="kv-1", exact=True))
     expect(row).to_contain_text("running")
     expect(row).to_contain_text("kv-store")
+    expect(row.locator("td.drift")).to_have_text("in-sync no drift")
     shot(page, "servers-created")
+
+
+def test_a_server_that_differs_from_the_workspace_shows_its_drift(
+    platform: Platform, new_page: Any
+) -> None:
+    # web-1 as the workspace names it, but with kv-store instead of its static-web.
+    kv = {"server": "web-1", "taskserv": "kv-store", "settings": {"max_value_bytes": 65536}}
+    create = {"name": "web-1", "provider": "local", "labels": {"env": "dev", "tier": "web"}}
+    tasks = [
+        {"id": "create", "action": "server.create", "params": create},
+        {"id": "kv", "action": "taskserv.install", "params": kv, "depends_on": ["create"]},
+    ]
+    made = platform.data("workflow.submit", {"name": "off-plan", "tasks": tasks, "wait": True})
+    assert made["state"] == "succeeded", made
+    page = new_page()
+    sign_in(page, platform, platform.admin_key, "#/servers")
+    row = page.locator("tr", has=page.get_by_role("rowheader", name="web-1", exact=True))
+    drift = row.locator("td.drift")
+    expect(drift).to_contain_text("kv-store installed, not in workspace.ncl")
+    expect(drift).to_contain_text("create taskserv web-1/static-web: settings=")
+    expect(drift.locator(".badge")).to_have_text("drift")
+    shot(page, "servers-drift")

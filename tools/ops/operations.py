@@ -4,6 +4,7 @@ decides who may call each tool (approve/reject: `approver` and `admin`)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
@@ -12,6 +13,7 @@ from daemons.ops import OpDecision, OpInfo, OpsHandle, OpStatus, OpTarget
 from daemons.ops.model import OP_ID_PATTERN, OpRequest, control_command
 from daemons.orchestrator.model import WorkflowSpec
 from registry import (
+    Call,
     Conflict,
     ContractCase,
     InvalidInput,
@@ -74,8 +76,15 @@ class RejectInput(StrictModel):
 
 
 class OpView(OpInfo):
-    """An op with how its execution went (the controller's ledger)."""
+    """An op with the digests its token binds and how its execution went (the controller's
+    ledger). Its plan's workflow stays out: its task params are for the workflow's readers."""
 
+    params_digest: str
+    plan_digest: str
+    """What an approval signs: the digest of the plan's changes and exact workflow (the
+    `plan` of the requester's `approval_required` answer hashes to it)."""
+    state_digest: str = ""
+    """The state the plan was computed on; approving is refused once it moved."""
     execution: str | None = None
     """The ledger's state: dispatched, succeeded, failed, dead_lettered (null before)."""
     execution_detail: str = ""
@@ -108,12 +117,22 @@ async def _handle(ctx: ToolContext) -> OpsHandle:
 
 async def view(handle: OpsHandle, op_id: str) -> OpView:
     info = await handle.gate.describe(op_id)
+    op = await handle.gate.op(op_id)
+    params_digest, plan_digest = await asyncio.to_thread(
+        lambda: (op.params_digest(), op.plan_digest())  # a big plan: off the event loop
+    )
+    bound = {
+        **info.model_dump(),
+        "params_digest": params_digest,
+        "plan_digest": plan_digest,
+        "state_digest": op.plan.state_digest,
+    }
     record = await handle.ledger.get(op_id) if handle.ledger is not None else None
     if record is None:
-        return OpView(**info.model_dump())
-    command = control_command((await handle.gate.op(op_id)).plan)
+        return OpView(**bound)
+    command = control_command(op.plan)
     return OpView(
-        **info.model_dump(),
+        **bound,
         execution=record.get("state"),
         execution_detail=record.get("detail", ""),
         workflow_id=op_id if command is None else command.id,
@@ -243,7 +262,7 @@ TOOLS = [
     ),
     ToolSpec(
         name="ops.get",
-        summary="One op: decision, approvals, token, execution and workflow id",
+        summary="One op: decision, approvals, plan changes and digests, token, execution",
         input_model=IdInput,
         output_model=OpView,
         handler=get_op,
@@ -251,7 +270,13 @@ TOOLS = [
         idempotent=True,
         rest=RestAlias("GET", "/v1/ops/{op_id}"),
         tags=("ops",),
+        volatile_paths=("created_at", "expires_at", "token", "trace_id", "execution"),
         cases=(
+            ContractCase(
+                "a run op's digests",
+                {"op_id": "c-opget"},
+                setup=(Call("workflow.submit", {**_DEV_WORKFLOW, "id": "c-opget", "wait": True}),),
+            ),
             ContractCase("unknown", {"op_id": _UNKNOWN}, expect="not_found"),
             ContractCase("bad id", {"op_id": "Not an id!"}, expect="invalid_input"),
         ),

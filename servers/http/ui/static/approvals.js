@@ -3,6 +3,7 @@
 
 import { ApiError, call } from "./api.js";
 import { announce, errorBox, h, when } from "./dom.js";
+import { changesTable } from "./plan.js";
 
 function describe(op) {
   const labels = Object.entries(op.target.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ");
@@ -17,6 +18,29 @@ function describe(op) {
     h("dt", {}, "Approvals"), h("dd", {}, `${op.approvers.length} of ${op.approvals_needed} (roles: ${op.approver_roles.join(", ")})${op.approvers.length ? `: ${op.approvers.join(", ")}` : ""}`),
     h("dt", {}, "Expires"), h("dd", {}, when(op.expires_at)),
     h("dt", {}, "Trace"), h("dd", {}, h("a", { href: `#/audit?trace_id=${encodeURIComponent(op.trace_id)}` }, op.trace_id)),
+  );
+}
+
+// The plan an approval signs: its changes, the targets, and the digests the token binds
+// (the requester's `approval_required` answer carries the plan that hashes to them).
+function plan(op) {
+  const targets = op.target.name.split(",");
+  return h(
+    "div",
+    { class: "plan" },
+    h("h3", {}, "Plan"),
+    op.changes.length
+      ? changesTable(`Changes (${op.changes.length})`, op.changes)
+      : h("p", { class: "muted" }, "No server or taskserv changes: the workflow's tasks only."),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, `Targets (${targets.length})`),
+      h("dd", { class: "targets" }, targets.map((t) => h("span", { class: "label" }, t))),
+      h("dt", {}, "Plan digest"), h("dd", { class: "mono plan-digest" }, op.plan_digest),
+      h("dt", {}, "State digest"), h("dd", { class: "mono state-digest" }, op.state_digest || "none (the op records no state)"),
+      h("dt", {}, "Params digest"), h("dd", { class: "mono" }, op.params_digest),
+    ),
   );
 }
 
@@ -60,6 +84,7 @@ function opCard(ctx, op, rerender) {
     { class: "card op", "aria-labelledby": headingId, dataset: { op: op.op_id } },
     h("h2", { id: headingId }, `${op.op_type} on ${op.target.name}`),
     describe(op),
+    plan(op),
     note,
     problem,
     buttons.length ? h("div", { class: "actions" }, buttons) : null,
