@@ -238,10 +238,13 @@ def build_mcp(
         # (registry.schema); input schemas have no `$ref` to resolve.
         dereference_schemas=False,
     )
-    from servers.mcp.approvals import ASKED, ApprovalTool  # it extends RegistryTool
+    # They extend RegistryTool.
+    from servers.mcp import answers, approvals
 
+    asking: dict[str, type[RegistryTool]] = dict.fromkeys(approvals.ASKED, approvals.ApprovalTool)
+    asking.update(dict.fromkeys(answers.ASKED, answers.AnswersTool))
     for spec in registry.list():
-        kind = ApprovalTool if spec.name in ASKED else RegistryTool
+        kind = asking.get(spec.name, RegistryTool)
         server.add_tool(kind.from_spec(spec, registry, principal))
     caller = Caller(registry, principal)
     add_resources(server, caller)
