@@ -1,8 +1,7 @@
 """Approvals asked of the user in place (MCP elicitation), issue #10 item 4.
 
-When `ops.approve` or `ops.reject` is called by a client that declared the elicitation
-capability (on a handshake-era connection, the one with server-to-client requests) and
-the call's `_meta` carries no `prvng/confirmed: true`, the server shows the user the op
+When `ops.approve` or `ops.reject` is called by a client that may be asked
+(`servers.mcp.asking`), the server shows the user the op
 (what it is, its target, its plan's changes) and asks: approve, reject (with a reason),
 or neither. The answer becomes an ordinary `ops.approve`/`ops.reject` call through the
 pipeline, which still checks roles, four-eyes and expiry. Declined or cancelled, nothing
@@ -16,15 +15,12 @@ from typing import Any, Literal
 
 from fastmcp.server.dependencies import get_context
 from fastmcp.tools import ToolResult
-from mcp_types import ClientCapabilities, ElicitationCapability
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from servers.mcp.calls import Caller, request_meta
+from servers.mcp.asking import may_ask
+from servers.mcp.calls import Caller
 from servers.mcp.server import RegistryTool, tool_result
 
 ASKED = frozenset({"ops.approve", "ops.reject"})
-CONFIRMED_META = "prvng/confirmed"
-"""A call whose `_meta` sets this to true was confirmed by its client already."""
 
 
 @dataclass
@@ -51,28 +47,12 @@ def summary(op: dict[str, Any]) -> str:
     )
 
 
-def _may_ask() -> bool:
-    """The client can be asked now: it declared elicitation, on a connection that has
-    server-to-client requests, and did not confirm the call itself."""
-    if request_meta().get(CONFIRMED_META) is True:
-        return False
-    try:
-        session = get_context().session
-    except RuntimeError:
-        return False
-    wanted = ClientCapabilities(elicitation=ElicitationCapability())
-    return (
-        session.protocol_version not in MODERN_PROTOCOL_VERSIONS
-        and session.check_client_capability(wanted)
-    )
-
-
 class ApprovalTool(RegistryTool):
     """`ops.approve`/`ops.reject`, asking the user in place where the client can."""
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         op_id = arguments.get("op_id")
-        if not isinstance(op_id, str) or not _may_ask():
+        if not isinstance(op_id, str) or not may_ask():
             return await super().run(arguments)
         caller = Caller(self._registry, self._principal)
         shown = await caller.invoke("ops.get", {"op_id": op_id})

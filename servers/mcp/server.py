@@ -141,13 +141,23 @@ class RegistryTool(Tool):
 
 class UnknownTools(Middleware):
     """A call of a tool this server does not have is a structured `not_found` result, as
-    on every tier (FastMCP would answer an unstructured protocol error)."""
+    on every tier (FastMCP would answer an unstructured protocol error).
+
+    A call of one of `tools` (ours, the registry's) runs it directly: FastMCP's lookup
+    through its providers and visibility transforms, which none of ours use, cost a
+    tenth of a stateful `/mcp` call (docs/mcp.md, "What `/mcp` costs")."""
+
+    def __init__(self) -> None:
+        self.tools: dict[str, RegistryTool] = {}
 
     async def on_call_tool(
         self,
         context: MiddlewareContext[mcp_types.CallToolRequestParams],
         call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
+        tool = self.tools.get(context.message.name)
+        if tool is not None:
+            return await tool.run(context.message.arguments or {})
         try:
             return await call_next(context)
         except NotFoundError:
@@ -179,6 +189,7 @@ class _VisibleTools(UnknownTools):
     def __init__(
         self, registry: Registry, principal: Principal | None, toolsets: frozenset[str] | None
     ) -> None:
+        super().__init__()
         self._registry = registry
         self._principal = principal
         self._toolsets = toolsets
@@ -228,21 +239,28 @@ def build_mcp(
     (HTTP) each call authenticates with the bearer credential of its HTTP request.
     `toolsets` (None: all) narrows the listing; on HTTP a request's `?toolsets=` does.
     """
+    visible = _VisibleTools(registry, principal, toolsets)
     server: FastMCP = FastMCP(
         SERVER_NAME,
         instructions=INSTRUCTIONS,
         version=platform_version(),
         # One middleware: each one FastMCP runs costs every message a few awaits.
-        middleware=[_VisibleTools(registry, principal, toolsets)],
+        middleware=[visible],
         # Our output schemas share their repeated parts through `$defs` on purpose
         # (registry.schema); input schemas have no `$ref` to resolve.
         dereference_schemas=False,
     )
-    from servers.mcp.approvals import ASKED, ApprovalTool  # it extends RegistryTool
+    # They extend RegistryTool.
+    from servers.mcp import answers, approvals
 
-    for spec in registry.list():
-        kind = ApprovalTool if spec.name in ASKED else RegistryTool
-        server.add_tool(kind.from_spec(spec, registry, principal))
+    asking: dict[str, type[RegistryTool]] = dict.fromkeys(approvals.ASKED, approvals.ApprovalTool)
+    asking.update(dict.fromkeys(answers.ASKED, answers.AnswersTool))
+    visible.tools = {
+        spec.name: asking.get(spec.name, RegistryTool).from_spec(spec, registry, principal)
+        for spec in registry.list()
+    }
+    for tool in visible.tools.values():
+        server.add_tool(tool)
     caller = Caller(registry, principal)
     add_resources(server, caller)
     add_prompts(server, caller)
