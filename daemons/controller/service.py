@@ -13,7 +13,6 @@ On start, ops a crash left `dispatched` are reconciled with the executor.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -99,6 +98,7 @@ class Controller:
         self._audit = AuditPublisher(self._js, "controller")
         self._bodies = Bodies(self._js)
         self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
         self._trackers: dict[str, asyncio.Task[None]] = {}
         self._handling: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.config.in_flight)
@@ -123,6 +123,7 @@ class Controller:
         await self._js.add_consumer(PENDING_STREAM, self.consumer_config())
         await self.reconcile()
         sub = await self._js.pull_subscribe_bind(self.config.durable, stream=PENDING_STREAM)
+        self._stopping = False
         self._loop = asyncio.create_task(self._pull(sub), name=f"{self.name}-pull")
 
     @property
@@ -132,19 +133,16 @@ class Controller:
 
     async def stop(self) -> None:
         """Stop pulling and following; what is unacked is redelivered to whoever pulls."""
+        self._stopping = True
         tasks = [
             t for t in (self._loop, *self._handling, *self._trackers.values()) if t is not None
         ]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancelled(tasks)
         self._loop = None
         self._trackers.clear()
 
     async def _pull(self, sub: nats.js.JetStreamContext.PullSubscription) -> None:
-        while True:
+        while not self._stopping:
             try:
                 messages = await sub.fetch(self.config.batch, timeout=self.config.fetch_timeout_s)
             except (FetchTimeoutError, TimeoutError):
@@ -298,3 +296,18 @@ class Controller:
     def following(self) -> int:
         """Dispatched ops this controller is waiting on."""
         return len(self._trackers)
+
+
+async def _cancelled(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until each has ended. Python 3.11's `asyncio.wait_for` (which
+    nats-py's fetch uses) can lose a cancellation that races its timeout, and a pull loop
+    that lost one fetched on forever while `stop` waited (a test teardown hung 120 s): so the
+    cancellation is sent again until the task ends. A task's own failure is logged."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in tasks:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("%s ended with %r while stopping", task.get_name(), exc)
