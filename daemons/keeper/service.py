@@ -164,18 +164,9 @@ class Keeper:
                 f"rejecting {op_id} takes one of the roles {record['approver_roles']}",
                 details={"op_id": op_id},
             )
-        change = {"status": OpStatus.REJECTED.value, "reason": reason or "rejected"}
-        if not await self._cas(op_id, record, change):
-            raise Conflict(f"{op_id} changed meanwhile; look at it again", details={"op_id": op_id})
-        await self._audit.emit(
-            Outcome.REJECTED,
-            op_id=op_id,
-            op_type=record["op_type"],
-            actor=approver.id,
-            trace_id=trace_id or record["trace_id"],
-            reason=change["reason"],
+        return await self._ended(
+            op_id, record, Outcome.REJECTED, reason or "rejected", approver.id, trace_id
         )
-        return _decision(op_id, {**record, **change})
 
     async def get(self, op_id: str) -> OpDecision:
         return _decision(op_id, await self._record(op_id))
@@ -233,18 +224,8 @@ class Keeper:
                 "an approver rejects it instead (`ops.reject`)",
                 details={"op_id": op_id},
             )
-        change = {"status": OpStatus.CANCELLED.value, "reason": f"cancelled by {actor.id}"}
-        if not await self._cas(op_id, record, change):
-            raise Conflict(f"{op_id} changed meanwhile; look at it again", details={"op_id": op_id})
-        await self._audit.emit(
-            Outcome.CANCELLED,
-            op_id=op_id,
-            op_type=record["op_type"],
-            actor=actor.id,
-            trace_id=trace_id or record["trace_id"],
-            reason=change["reason"],
-        )
-        return _decision(op_id, {**record, **change})
+        reason = f"cancelled by {actor.id}"
+        return await self._ended(op_id, record, Outcome.CANCELLED, reason, actor.id, trace_id)
 
     async def publish(self, op_id: str) -> OpDecision:
         """Put an approved op on `ops.pending.<type>` (again: JetStream stores it once)."""
@@ -360,18 +341,47 @@ class Keeper:
         return record
 
     async def _expire(self, op_id: str, record: dict[str, Any], trace_id: str) -> bool:
-        change = {"status": OpStatus.EXPIRED.value, "reason": "approval lifetime passed"}
+        outcome, reason = Outcome.EXPIRED, "approval lifetime passed"
+        return await self._end(op_id, record, outcome, reason, "keeper", trace_id) is not None
+
+    async def _ended(
+        self,
+        op_id: str,
+        record: dict[str, Any],
+        outcome: Outcome,
+        reason: str,
+        actor: str,
+        trace_id: str,
+    ) -> OpDecision:
+        """`_end`, or `Conflict` when the op changed meanwhile."""
+        ended = await self._end(op_id, record, outcome, reason, actor, trace_id)
+        if ended is None:
+            raise Conflict(f"{op_id} changed meanwhile; look at it again", details={"op_id": op_id})
+        return _decision(op_id, ended)
+
+    async def _end(
+        self,
+        op_id: str,
+        record: dict[str, Any],
+        outcome: Outcome,
+        reason: str,
+        actor: str,
+        trace_id: str,
+    ) -> dict[str, Any] | None:
+        """End a pending op as `outcome` (its status of the same name), audited; the
+        record as it now is, or None when it changed since `record` was read."""
+        change = {"status": OpStatus(outcome.value).value, "reason": reason}
         if not await self._cas(op_id, record, change):
-            return False
+            return None
         await self._audit.emit(
-            Outcome.EXPIRED,
+            outcome,
             op_id=op_id,
             op_type=record["op_type"],
-            actor="keeper",
+            actor=actor,
             trace_id=trace_id or record["trace_id"],
-            reason=change["reason"],
+            reason=reason,
         )
-        return True
+        return {**record, **change}
 
     async def _cas(self, op_id: str, record: dict[str, Any], change: dict[str, Any]) -> bool:
         change = {**change, "version": record["version"] + 1}
