@@ -3,6 +3,7 @@ about one (what the compact MCP listing leaves out: `prvng://docs/{tool}`)."""
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 
 from pydantic import Field
@@ -95,13 +96,21 @@ def _errors(info: ToolInfo) -> list[ErrorInfo]:
     ]
 
 
+def listed_tool(ctx: ToolContext, name: str) -> ToolInfo:
+    """The tool `name` as the caller's listing shows it; `NotFound` (with the closest names)
+    for a tool it does not have or may not call."""
+    tools = {info.name: info for info in ctx.listing().tools}
+    if (info := tools.get(name)) is not None:
+        return info
+    close = difflib.get_close_matches(name, list(tools), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else "`prvng tools list` lists them"
+    raise NotFound(
+        f"no tool {name!r} that you may call; {hint}", details={"tool": name, "close": close}
+    )
+
+
 async def describe_tool(args: DescribeInput, ctx: ToolContext) -> ToolDoc:
-    info = next((t for t in ctx.listing().tools if t.name == args.name), None)
-    if info is None:
-        raise NotFound(
-            f"no tool {args.name!r} that you may call; `tools.list` lists them",
-            details={"tool": args.name},
-        )
+    info = listed_tool(ctx, args.name)
     return ToolDoc(**info.model_dump(), errors=_errors(info))
 
 

@@ -8,7 +8,6 @@ For a topic: the tools whose name, summary or tags match it. With neither: the t
 
 from __future__ import annotations
 
-import difflib
 import json
 import shlex
 from functools import cache
@@ -18,7 +17,6 @@ from pydantic import Field
 
 from registry import (
     ContractCase,
-    NotFound,
     RestAlias,
     Risk,
     StrictModel,
@@ -27,6 +25,7 @@ from registry import (
     ToolSpec,
 )
 from registry.toolsets import toolset_of
+from tools.meta import listed_tool
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TOPIC_MATCHES = 10
@@ -154,21 +153,9 @@ def _score(info: ToolInfo, words: list[str]) -> int:
 
 
 async def help_tool(args: HelpInput, ctx: ToolContext) -> HelpOutput:
-    tools = {info.name: info for info in ctx.listing().tools}
     if args.tool is not None:
-        info = tools.get(args.tool)
-        if info is None:
-            close = difflib.get_close_matches(args.tool, list(tools), n=3)
-            raise NotFound(
-                f"no tool named {args.tool!r}"
-                + (
-                    f"; did you mean {', '.join(close)}?"
-                    if close
-                    else "; `prvng tools list` lists them"
-                ),
-                details={"tool": args.tool, "close": close},
-            )
-        return HelpOutput(tools=[tool_help(info)], toolsets={})
+        return HelpOutput(tools=[tool_help(listed_tool(ctx, args.tool))], toolsets={})
+    tools = {info.name: info for info in ctx.listing().tools}
     if args.topic is not None:
         words = [w for w in args.topic.lower().replace(".", " ").split() if len(w) > 1]
         scored = sorted((-_score(i, words), i.name) for i in tools.values())
