@@ -27,6 +27,7 @@ from registry import Principal, Registry
 from servers.mcp import build_mcp
 from servers.mcp.subscriptions import subscriptions_of
 from servers.supervisor import serve
+from tests.waiting import until
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEMPLATES = {
@@ -286,15 +287,6 @@ async def test_a_viewer_cannot_subscribe_to_what_it_may_not_read(
     assert refused.value.data["error"]["code"] == "forbidden"
 
 
-async def _until(condition: Callable[[], bool], deadline_s: float = 30) -> None:
-    """Wait for `condition` with a deadline, yielding to the loop in between."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + deadline_s
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_unsubscribe_and_session_end_stop_the_stream(
     registry: Registry, owner: Principal
 ) -> None:
@@ -309,7 +301,9 @@ async def test_unsubscribe_and_session_end_stop_the_stream(
         assert subscriptions.active == 0
         await _subscribe(client, "prvng://workflows/wf-u1")
         assert subscriptions.active == 1
-    await _until(lambda: subscriptions.active == 0)
+    await until(
+        lambda: subscriptions.active == 0, what="the session's subscription to stop", within_s=30
+    )
     await registry.invoke("workflow.cancel", {"id": "wf-u1"}, principal=owner)
 
 

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from registry.canonical import sha256_digest
 from servers.assembly import Bus, build_registry
 from servers.mcp import build_mcp
 from servers.supervisor import serve
+from tests.waiting import until
 
 PRVNG = str(Path(sys.executable).with_name("prvng"))
 DEADLINE_S = 30.0
@@ -77,15 +77,16 @@ async def _get(url: str, key: str, path: str) -> httpx.Response:
 
 async def _until_finished(url: str, key: str, op_id: str) -> dict[str, Any]:
     """`ops.get` until the controller recorded the op's end (it does so after the workflow)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
+    op: dict[str, Any] = {}
+
+    async def finished() -> bool:
         response = await _get(url, key, f"/v1/ops/{op_id}")
         assert response.status_code == 200, response.text
-        op: dict[str, Any] = response.json()["data"]
-        if op["execution"] in {"succeeded", "failed", "dead_lettered"}:
-            return op
-        assert time.monotonic() < deadline, op
-        await asyncio.sleep(0.02)  # polled against the deadline
+        op.update(response.json()["data"])
+        return op["execution"] in {"succeeded", "failed", "dead_lettered"}
+
+    await until(finished, what=f"the end of {op_id}", within_s=DEADLINE_S)
+    return op
 
 
 async def _audit_outcomes(registry: Registry, op_id: str) -> list[str]:
@@ -229,14 +230,13 @@ async def test_the_keeper_expires_pending_ops_on_its_own(
         asked = await registry.invoke("server.create", {"names": ["prod-1"]}, principal=ada)
         assert asked.code == "approval_required", asked.error
         op_id = asked.error["details"]["op_id"]  # type: ignore[index]  # set when refused
-        deadline = time.monotonic() + DEADLINE_S
-        while True:
+
+        async def expired() -> bool:
             shown = await registry.invoke("ops.get", {"op_id": op_id}, principal=ada)
             assert shown.ok, shown.error
-            if shown.data["status"] == "expired":
-                break
-            assert time.monotonic() < deadline, shown.data
-            await asyncio.sleep(0.02)  # polled against the deadline
+            return bool(shown.data["status"] == "expired")
+
+        await until(expired, what=f"{op_id} to expire", within_s=DEADLINE_S)
         assert await _audit_outcomes(registry, op_id) == ["approval_required", "expired"]
         late = await registry.invoke("ops.approve", {"op_id": op_id}, principal=apu)
         assert late.code == "conflict"
@@ -253,15 +253,16 @@ async def _audited(
     registry: Registry, admin: Principal, trace_ids: set[str]
 ) -> set[tuple[str, str]]:
     """`(tool, outcome)` of the invocation audit records of these calls, once all landed."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
+    found: dict[str, tuple[str, str]] = {}
+
+    async def landed() -> bool:
         page = await registry.invoke("audit.query", {"limit": 500}, principal=admin)
         assert page.ok, page.error
-        found = {r["trace_id"]: (r["tool"], r["outcome"]) for r in page.data["records"]}
-        if trace_ids <= set(found):
-            return {found[t] for t in trace_ids}
-        assert time.monotonic() < deadline, (trace_ids, found)
-        await asyncio.sleep(0.02)  # polled against the deadline
+        found.update({r["trace_id"]: (r["tool"], r["outcome"]) for r in page.data["records"]})
+        return trace_ids <= set(found)
+
+    await until(landed, what=f"the audit records of {sorted(trace_ids)}", within_s=DEADLINE_S)
+    return {found[t] for t in trace_ids}
 
 
 async def test_an_operator_asks_to_delete_a_prod_server_and_a_second_user_approves(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -44,17 +41,6 @@ def noop_op(
         params={"name": name},
         plan=OpPlan(workflow=workflow, changes=[{"create": name}]),
     )
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]], timeout_s: float = 20.0, what: str = "condition"
-) -> None:
-    """Poll `condition` until it holds; fail after `timeout_s` (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def audit_events(js: JetStreamContext) -> list[AuditEvent]:

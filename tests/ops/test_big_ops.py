@@ -21,9 +21,10 @@ from daemons.ops.model import OpMessage, OpRef
 from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import WorkflowState
 from ops.conftest import StartController
-from ops.helpers import ALICE, outcomes, wait_until
+from ops.helpers import ALICE, outcomes
 from registry.canonical import canonical_json
 from registry.errors import NotFound
+from tests.waiting import until
 
 ONE_MB = 1024 * 1024
 
@@ -69,7 +70,7 @@ async def test_a_big_op_runs_on_a_server_with_the_default_max_payload(
         return record is not None and record["state"] == OpState.SUCCEEDED
 
     try:
-        await wait_until(succeeded, timeout_s=8, what="the big op to succeed")
+        await until(succeeded, within_s=8, what="the big op to succeed")
     except AssertionError:
         print(
             "DBG",
@@ -112,7 +113,7 @@ async def test_a_body_changed_in_the_store_is_refused(
     async def refused() -> bool:
         return controller.counts["term"] == 1
 
-    await wait_until(refused, what="the changed body to be refused")
+    await until(refused, what="the changed body to be refused")
     assert "invalid_token" in await outcomes(nc.jetstream())
     with pytest.raises(NotFound):
         await orchestrator.get(decision.op_id)

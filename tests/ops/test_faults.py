@@ -18,7 +18,8 @@ from daemons.ops import OpRequest
 from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.serving.client import OrchestratorClient
 from ops.conftest import StartController
-from ops.helpers import ALICE, noop_op, outcomes, wait_until
+from ops.helpers import ALICE, noop_op, outcomes
+from tests.waiting import until
 
 
 class CountingDispatcher:
@@ -74,7 +75,7 @@ async def test_controller_dying_after_dispatch_before_ack_does_not_dispatch_twic
     async def submitted() -> bool:
         return dispatcher.submits[op_id] == 1
 
-    await wait_until(submitted, what="the first dispatch")
+    await until(submitted, what="the first dispatch")
     await first.stop()  # died without acking
     assert sum(first.counts.values()) == 0
     second = await start_controller(dispatcher)
@@ -82,7 +83,7 @@ async def test_controller_dying_after_dispatch_before_ack_does_not_dispatch_twic
     async def done() -> bool:
         return await _all_succeeded(state, [op_id]) and second.counts["ack"] == 1
 
-    await wait_until(done, what="the redelivered op to be acknowledged")
+    await until(done, what="the redelivered op to be acknowledged")
     assert dispatcher.submits == Counter({op_id: 1})
     assert len((await orchestrator.list()).workflows) == 1
     assert (await outcomes(nc.jetstream(), op_id)).count("succeeded") == 1
@@ -101,10 +102,10 @@ async def test_controller_dying_between_claim_and_submit_is_reconciled(
     async def claimed() -> bool:
         return (await _states(state, [op_id]))[OpState.DISPATCHED] == 1 and not dispatcher.crash
 
-    await wait_until(claimed, what="the claim")
+    await until(claimed, what="the claim")
     await first.stop()
     await start_controller(dispatcher)  # reconciles on start
-    await wait_until(lambda: _all_succeeded(state, [op_id]), what="the reconciled op")
+    await until(lambda: _all_succeeded(state, [op_id]), what="the reconciled op")
     assert dispatcher.submits == Counter({op_id: 1})
 
 
@@ -120,7 +121,7 @@ async def test_two_controllers_on_one_consumer_dispatch_each_op_once(
         *(keeper.request(noop_op(f"web-{i}", labels={"env": "dev"}), ALICE) for i in range(200))
     )
     op_ids = [d.op_id for d in decisions]
-    await wait_until(lambda: _all_succeeded(state, op_ids), timeout_s=60, what="200 ops")
+    await until(lambda: _all_succeeded(state, op_ids), within_s=60, what="200 ops")
     assert sorted(dispatcher.submits) == sorted(op_ids)
     assert set(dispatcher.submits.values()) == {1}
     assert len((await orchestrator.list(limit=500)).workflows) == 200
@@ -143,7 +144,7 @@ async def test_unreachable_orchestrator_naks_then_dead_letters(
             dead_lettered = (await _states(state, [op_id]))[OpState.DEAD_LETTERED] == 1
             return dead_lettered and controller.counts["term"] == 1
 
-        await wait_until(dead, what="the op to be dead-lettered")
+        await until(dead, what="the op to be dead-lettered")
         max_deliver = controller.config.max_deliver
         assert controller.counts == Counter({"nak": max_deliver - 1, "term": 1})
         assert "dead_lettered" in await outcomes(nc.jetstream(), op_id)
@@ -175,6 +176,6 @@ async def test_orchestrator_back_before_max_deliver_runs_the_op_once(
     async def done() -> bool:
         return await _all_succeeded(state, [op_id]) and controller.counts["ack"] == 1
 
-    await wait_until(done, what="the op after two naks")
+    await until(done, what="the op after two naks")
     assert controller.counts == Counter({"nak": 2, "ack": 1})
     assert dispatcher.submits == Counter({op_id: 1})

@@ -14,8 +14,9 @@ from daemons.ops import OpStatus, require_published
 from daemons.orchestrator.engine.service import Orchestrator
 from daemons.orchestrator.model import WorkflowState
 from ops.conftest import FAST, StartController
-from ops.helpers import ALICE, BOB, noop_op, outcomes, wait_until
+from ops.helpers import ALICE, BOB, noop_op, outcomes
 from registry.errors import ApprovalRequired
+from tests.waiting import until
 
 
 async def _op_state(state: StateStore, op_id: str) -> str | None:
@@ -44,7 +45,7 @@ async def test_auto_approved_op_runs_once_and_is_audited(
         state_now = await _op_state(state, decision.op_id)
         return state_now == OpState.SUCCEEDED and controller.counts["ack"] == 1
 
-    await wait_until(succeeded, what="the op to succeed and be acknowledged")
+    await until(succeeded, what="the op to succeed and be acknowledged")
     view = await orchestrator.get(decision.op_id)
     assert view.state is WorkflowState.SUCCEEDED
     assert dict(controller.counts) == {"ack": 1}
@@ -53,7 +54,7 @@ async def test_auto_approved_op_runs_once_and_is_audited(
     async def audited() -> bool:
         return "succeeded" in await outcomes(js, decision.op_id)
 
-    await wait_until(audited, what="the success audit event")
+    await until(audited, what="the success audit event")
     assert await outcomes(js, decision.op_id) == ["auto_approved", "succeeded"]
 
 
@@ -86,7 +87,7 @@ async def test_prod_op_waits_for_an_approver_then_runs(
     async def succeeded() -> bool:
         return await _op_state(state, pending.op_id) == OpState.SUCCEEDED
 
-    await wait_until(succeeded, what="the approved op to succeed")
+    await until(succeeded, what="the approved op to succeed")
     assert (await orchestrator.get(pending.op_id)).state is WorkflowState.SUCCEEDED
 
 
@@ -104,7 +105,7 @@ async def test_keeper_and_controller_built_from_settings_run_an_op(
         async def succeeded() -> bool:
             return await _op_state(state, decision.op_id) == OpState.SUCCEEDED
 
-        await wait_until(succeeded, what="the op to succeed")
+        await until(succeeded, what="the op to succeed")
         assert list(settings.keys_dir.glob("ops-signing-*.pem"))
     finally:
         await controller.stop()

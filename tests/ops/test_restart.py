@@ -16,9 +16,10 @@ from daemons.keeper import Keeper
 from daemons.ops import OpStatus
 from daemons.orchestrator.engine.service import Orchestrator
 from ops.conftest import StartController
-from ops.helpers import ALICE, noop_op, wait_until
+from ops.helpers import ALICE, noop_op
 from ops.test_faults import CountingDispatcher
 from registry.errors import Unavailable
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -69,10 +70,10 @@ async def test_no_acknowledged_op_is_lost_across_a_server_crash(
 
         return check
 
-    await wait_until(all_succeeded(acknowledged), timeout_s=60, what="every acknowledged op")
+    await until(all_succeeded(acknowledged), within_s=60, what="every acknowledged op")
     republished = await keeper.republish()  # approved before the outage refused them
     assert set(republished) <= set(refused)
     everything = acknowledged + republished
-    await wait_until(all_succeeded(everything), timeout_s=60, what="the republished ops too")
+    await until(all_succeeded(everything), within_s=60, what="the republished ops too")
     assert set(dispatcher.submits) == set(everything)
     assert set(dispatcher.submits.values()) == {1}

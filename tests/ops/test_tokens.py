@@ -23,7 +23,8 @@ from daemons.keeper import Signer
 from daemons.ops import KeyRing, OpMessage, OpRequest, OpsClaims
 from daemons.orchestrator.engine.service import Orchestrator
 from ops.conftest import StartController
-from ops.helpers import audit_events, noop_op, wait_until
+from ops.helpers import audit_events, noop_op
+from tests.waiting import until
 
 
 def _b64(data: bytes) -> str:
@@ -176,7 +177,7 @@ async def test_refused_token_is_terminated_audited_and_never_dispatched(
     async def terminated() -> bool:
         return controller.counts["term"] == 1
 
-    await wait_until(terminated, what="the controller to terminate the message")
+    await until(terminated, what="the controller to terminate the message")
     assert dict(controller.counts) == {"term": 1}
     assert (await orchestrator.list()).workflows == []
     events = await audit_events(js)
@@ -200,7 +201,7 @@ async def test_a_genuine_token_passes_the_same_path(
     async def acked() -> bool:
         return controller.counts["ack"] == 1
 
-    await wait_until(acked, what="the genuine op to be dispatched")
+    await until(acked, what="the genuine op to be dispatched")
     assert (await orchestrator.get(op_id)).id == op_id
 
 
@@ -220,12 +221,12 @@ async def test_replayed_jti_in_a_new_message_is_refused(
     async def acked() -> bool:
         return controller.counts["ack"] == 1
 
-    await wait_until(acked, what="the first copy to be dispatched")
+    await until(acked, what="the first copy to be dispatched")
     await js.publish(pending_subject(op.type), body.encode(), headers={MSG_ID: "another-id"})
 
     async def terminated() -> bool:
         return controller.counts["term"] == 1
 
-    await wait_until(terminated, what="the replay to be terminated")
+    await until(terminated, what="the replay to be terminated")
     assert len((await orchestrator.list()).workflows) == 1
     assert "replayed" in [e.outcome.value for e in await audit_events(js)]
