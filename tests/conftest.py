@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastmcp import Client as McpClient
+from fastmcp.client.transports import StreamableHttpTransport
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
@@ -17,6 +19,8 @@ from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from registry import Principal, Registry
 from servers.assembly import build_registry
+from servers.supervisor import serve
+from tests.subprocesses import mcp_stdio
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -105,3 +109,21 @@ async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
         yield client
     finally:
         await client.close()
+
+
+McpConnect = Callable[..., McpClient]
+
+
+@pytest.fixture(params=["stdio", "http"])
+async def mcp_connect(
+    request: pytest.FixtureRequest, registry: Registry, settings: Settings, admin_key: str
+) -> AsyncIterator[McpConnect]:
+    """An MCP client factory for the admin, on both transports: a `prvng mcp` process, or
+    `/mcp` of a daemon (`key=` another principal's key there)."""
+    if request.param == "stdio":
+        yield lambda **kw: McpClient(mcp_stdio(), **kw)
+        return
+    async with serve(registry, settings) as url:
+        yield lambda key=admin_key, **kw: McpClient(
+            StreamableHttpTransport(f"{url}/mcp/", auth=key), **kw
+        )

@@ -3,10 +3,17 @@ and reaping them in a test's `finally`."""
 
 from __future__ import annotations
 
+import os
 import selectors
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+from fastmcp.client.transports import StdioTransport
+
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 def read_line(proc: subprocess.Popen[str], within_s: float) -> str:
@@ -39,3 +46,12 @@ def reap(proc: subprocess.Popen[Any]) -> None:
     for pipe in (proc.stdin, proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
+
+
+def mcp_stdio() -> StdioTransport:
+    """`prvng mcp` as a child process (the stdio entry point, this environment, this checkout)."""
+    code = "from daemons.common.settings import Settings; "
+    code += "from servers.cli.processes import run_stdio; run_stdio(Settings.from_env())"
+    return StdioTransport(
+        sys.executable, ["-c", code], env=dict(os.environ), cwd=str(PROJECT), keep_alive=False
+    )

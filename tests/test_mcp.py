@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastmcp import Client
-from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
+from fastmcp.client.transports import StreamableHttpTransport
 from mcp.shared.exceptions import MCPError
 from pydantic import Field
 
@@ -30,8 +29,7 @@ from registry import (
 from registry.schema import compact_input_schema, compact_output_schema
 from servers.mcp import build_mcp
 from servers.supervisor import serve
-
-PROJECT = Path(__file__).resolve().parents[1]
+from tests.subprocesses import mcp_stdio
 
 
 def _payload(result: Any) -> dict[str, Any]:
@@ -170,16 +168,8 @@ async def test_mcp_over_http_uses_each_request_bearer(
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthenticated"
 
 
-def _stdio() -> StdioTransport:
-    code = "from daemons.common.settings import Settings; "
-    code += "from servers.cli.processes import run_stdio; run_stdio(Settings.from_env())"
-    return StdioTransport(
-        sys.executable, ["-c", code], env=dict(os.environ), cwd=str(PROJECT), keep_alive=False
-    )
-
-
 async def test_stdio_serves_in_process_with_the_owner(registry: Registry) -> None:
-    async with Client(_stdio()) as client:
+    async with Client(mcp_stdio()) as client:
         names = {tool.name for tool in await client.list_tools()}
         info = await client.call_tool("platform.info", {})
         missing = await client.call_tool("server.get", {"name": "s-1"}, raise_on_error=False)
@@ -189,7 +179,7 @@ async def test_stdio_serves_in_process_with_the_owner(registry: Registry) -> Non
 
 
 async def test_stdio_proxies_to_a_running_platform(base_url: str) -> None:
-    async with Client(_stdio()) as client:
+    async with Client(mcp_stdio()) as client:
         info = await client.call_tool("platform.info", {})
         missing = await client.call_tool("server.get", {"name": "p-1"}, raise_on_error=False)
     assert _payload(info)["pid"] == os.getpid()  # answered by the platform in this process

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastmcp import Client
-from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
+from fastmcp.client.transports import StreamableHttpTransport
 from mcp.shared.exceptions import MCPError
 
 from daemons.common.keystore import KeyStore
@@ -23,28 +21,8 @@ from registry import Registry
 from servers.assembly import build_registry
 from servers.supervisor import serve
 
-PROJECT = Path(__file__).resolve().parents[1]
 PROMPTS = {"plan-deployment", "review-plan", "diagnose-workflow", "harden-workspace"}
 Connect = Callable[..., Client]
-
-
-def _stdio() -> StdioTransport:
-    code = "from daemons.common.settings import Settings; "
-    code += "from servers.cli.processes import run_stdio; run_stdio(Settings.from_env())"
-    return StdioTransport(
-        sys.executable, ["-c", code], env=dict(os.environ), cwd=str(PROJECT), keep_alive=False
-    )
-
-
-@pytest.fixture(params=["stdio", "http"])
-async def connect(
-    request: pytest.FixtureRequest, registry: Registry, settings: Settings, admin_key: str
-) -> AsyncIterator[Connect]:
-    if request.param == "stdio":
-        yield lambda **kw: Client(_stdio(), **kw)
-        return
-    async with serve(registry, settings) as url:
-        yield lambda key=admin_key: Client(StreamableHttpTransport(f"{url}/mcp/", auth=key))
 
 
 def _data(result: Any) -> Any:
@@ -63,8 +41,8 @@ def _split(messages: list[Any]) -> tuple[str, dict[str, Any]]:
     return text, embedded
 
 
-async def test_prompts_are_listed_with_their_arguments(connect: Connect) -> None:
-    async with connect() as client:
+async def test_prompts_are_listed_with_their_arguments(mcp_connect: Connect) -> None:
+    async with mcp_connect() as client:
         listed = {p.name: p for p in await client.list_prompts()}
     assert set(listed) == PROMPTS
     args = {name: {a.name: a.required for a in p.arguments or []} for name, p in listed.items()}
@@ -74,10 +52,10 @@ async def test_prompts_are_listed_with_their_arguments(connect: Connect) -> None
     assert args["harden-workspace"] == {"path": False, "policy": False}
 
 
-async def test_diagnose_embeds_the_failed_tasks_error_and_logs(connect: Connect) -> None:
+async def test_diagnose_embeds_the_failed_tasks_error_and_logs(mcp_connect: Connect) -> None:
     task = {"id": "boom", "action": "shell", "params": {"command": "echo disk-full >&2; exit 3"}}
     spec = {"id": "wf-d1", "name": "wf-d1", "tasks": [task], "wait": True, "on_failure": "stop"}
-    async with connect() as client:
+    async with mcp_connect() as client:
         failed = await client.call_tool("workflow.submit", spec, raise_on_error=False)
         assert failed.is_error and failed.structured_content["error"]["code"] == "workflow_failed"
         prompt = await client.get_prompt("diagnose-workflow", {"workflow_id": "wf-d1"})
@@ -95,8 +73,8 @@ async def test_diagnose_embeds_the_failed_tasks_error_and_logs(connect: Connect)
     assert missing.value.data["error"]["code"] == "not_found"
 
 
-async def test_plan_and_harden_embed_the_workspace(connect: Connect) -> None:
-    async with connect() as client:
+async def test_plan_and_harden_embed_the_workspace(mcp_connect: Connect) -> None:
+    async with mcp_connect() as client:
         _data(await client.call_tool("server.register", {"name": "web-1"}))
         plan = await client.get_prompt(
             "plan-deployment",

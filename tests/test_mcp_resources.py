@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import warnings
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import mcp_types
 import pytest
 from fastmcp import Client
 from fastmcp.client.messages import MessageHandler
-from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
+from fastmcp.client.transports import StreamableHttpTransport
 from mcp.shared.exceptions import MCPError
 
 from daemons.common.keystore import KeyStore
@@ -27,9 +24,9 @@ from registry import Principal, Registry
 from servers.mcp import build_mcp
 from servers.mcp.subscriptions import subscriptions_of
 from servers.supervisor import serve
+from tests.subprocesses import mcp_stdio
 from tests.waiting import until
 
-PROJECT = Path(__file__).resolve().parents[1]
 TEMPLATES = {
     "prvng://servers/{name}",
     "prvng://workflows/{id}",
@@ -45,28 +42,6 @@ LISTS = {
     "prvng://policies": ("policy.validate", {}),
 }
 Connect = Callable[..., Client]
-
-
-def _stdio() -> StdioTransport:
-    code = "from daemons.common.settings import Settings; "
-    code += "from servers.cli.processes import run_stdio; run_stdio(Settings.from_env())"
-    return StdioTransport(
-        sys.executable, ["-c", code], env=dict(os.environ), cwd=str(PROJECT), keep_alive=False
-    )
-
-
-@pytest.fixture(params=["stdio", "http"])
-async def connect(
-    request: pytest.FixtureRequest, registry: Registry, settings: Settings, admin_key: str
-) -> AsyncIterator[Connect]:
-    """A client factory for the admin: a `prvng mcp` process, or `/mcp` of a daemon."""
-    if request.param == "stdio":
-        yield lambda **kw: Client(_stdio(), **kw)
-        return
-    async with serve(registry, settings) as url:
-        yield lambda key=admin_key, **kw: Client(
-            StreamableHttpTransport(f"{url}/mcp/", auth=key), **kw
-        )
 
 
 @pytest.fixture
@@ -108,8 +83,8 @@ def _prompt(name: str) -> mcp_types.PromptReference:
     return mcp_types.PromptReference(type="ref/prompt", name=name)
 
 
-async def test_each_resource_is_its_read_tool(connect: Connect) -> None:
-    async with connect() as client:
+async def test_each_resource_is_its_read_tool(mcp_connect: Connect) -> None:
+    async with mcp_connect() as client:
         _data(await client.call_tool("server.register", {"name": "web-1"}))
         _data(await client.call_tool("workflow.submit", _shell("wf-r1", "echo hello-resource")))
         assert {t.uri_template for t in await client.list_resource_templates()} == TEMPLATES
@@ -178,8 +153,8 @@ async def test_refusals_are_the_pipelines_and_audited(
     }
 
 
-async def test_completions_offer_what_the_caller_may_read(connect: Connect) -> None:
-    async with connect() as client:
+async def test_completions_offer_what_the_caller_may_read(mcp_connect: Connect) -> None:
+    async with mcp_connect() as client:
         _data(await client.call_tool("server.register", {"name": "web-1"}))
         _data(await client.call_tool("workflow.submit", _shell("wf-c1", "echo hi")))
 
@@ -254,9 +229,9 @@ def _slow(wf_id: str) -> dict[str, Any]:
     return {"id": wf_id, "name": wf_id, "tasks": tasks}
 
 
-async def test_a_subscription_hears_the_workflow_change(connect: Connect) -> None:
+async def test_a_subscription_hears_the_workflow_change(mcp_connect: Connect) -> None:
     updates = _Updates()
-    async with connect(mode="legacy", message_handler=updates) as client:
+    async with mcp_connect(mode="legacy", message_handler=updates) as client:
         assert client.initialize_result is not None
         resources = client.initialize_result.capabilities.resources
         assert resources is not None and resources.subscribe
@@ -314,7 +289,7 @@ async def test_stdio_relays_resources_to_a_running_platform(
     async with serve(registry, settings, write_run_file=True) as url:
         async with Client(StreamableHttpTransport(f"{url}/mcp/", auth=admin_key)) as admin:
             _data(await admin.call_tool("server.register", {"name": "relay-1"}))
-        async with Client(_stdio(), mode="legacy", message_handler=updates) as client:
+        async with Client(mcp_stdio(), mode="legacy", message_handler=updates) as client:
             assert (await _read(client, "prvng://servers/relay-1"))["name"] == "relay-1"
             done = await client.complete(
                 _template("prvng://servers/{name}"), {"name": "name", "value": "rel"}
