@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jwt
+import nacl.signing
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
@@ -28,6 +29,7 @@ from daemons.ops.model import (
     OpRequest,
     OpsClaims,
 )
+from daemons.ops.sodium import SodiumJWT, verify_key
 
 LEEWAY_S = 5
 _REQUIRED = ["iss", "sub", "aud", "jti", "iat", "nbf", "exp"]
@@ -66,7 +68,10 @@ class TokenVerifier:
         audience: str = AUDIENCE,
         leeway_s: float = LEEWAY_S,
     ) -> None:
-        self._keys = dict(keys)
+        self._keys: dict[str, nacl.signing.VerifyKey] = {
+            kid: verify_key(key) for kid, key in keys.items()
+        }
+        self._jwt = SodiumJWT()
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = leeway_s
@@ -102,10 +107,9 @@ class TokenVerifier:
         if key is None:
             raise TokenRefused(f"unknown signing key {header.get('kid')!r}")
         try:
-            payload = jwt.decode(
+            payload = self._jwt.verified_claims(
                 token,
                 key,
-                algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway_s,

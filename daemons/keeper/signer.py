@@ -1,13 +1,15 @@
-"""Approved op → compact JWS (PyJWT, `alg: EdDSA`, `typ`, `kid`) carrying `OpsClaims`."""
+"""Approved op → compact JWS (PyJWT, `alg: EdDSA` by libsodium, `typ`, `kid`) carrying
+`OpsClaims`."""
 
 from __future__ import annotations
 
 import time
 
-import jwt
+import nacl.signing
 
 from daemons.ops.keyring import KeyRing
-from daemons.ops.model import ALGORITHM, AUDIENCE, ISSUER, TOKEN_TYPE, OpRequest, OpsClaims
+from daemons.ops.model import AUDIENCE, ISSUER, TOKEN_TYPE, OpRequest, OpsClaims
+from daemons.ops.sodium import SodiumJWT, signing_key
 
 TOKEN_TTL_S = 3600
 """How long a signed op may wait in the stream for a controller (covers redeliveries)."""
@@ -18,6 +20,8 @@ class Signer:
         self._keys = keys
         self.ttl_s = ttl_s
         self.issuer = issuer
+        self._jwt = SodiumJWT()
+        self._sodium: tuple[str, nacl.signing.SigningKey] | None = None
 
     def claims(
         self,
@@ -52,9 +56,8 @@ class Signer:
 
     def sign(self, claims: OpsClaims) -> str:
         kid, key = self._keys.signing_key()
-        return jwt.encode(
-            claims.model_dump(mode="json"),
-            key,
-            algorithm=ALGORITHM,
-            headers={"kid": kid, "typ": TOKEN_TYPE},
+        if self._sodium is None or self._sodium[0] != kid:  # converted once per key
+            self._sodium = (kid, signing_key(key))
+        return self._jwt.sign_token(
+            claims.model_dump(mode="json"), self._sodium[1], {"kid": kid, "typ": TOKEN_TYPE}
         )
