@@ -55,6 +55,39 @@ def private_dir(path: Path, *, home: Path | None = None) -> Path:
     return path
 
 
+class PrivateChildren:
+    """Private directories side by side in one parent (a workspace per workflow): the
+    parent is made and checked by `private_dir` once, then each child costs one `mkdir`
+    and a no-follow open relative to the parent's descriptor (a fifth of the calls)."""
+
+    def __init__(self, parent: Path, *, home: Path | None = None) -> None:
+        self.parent = parent
+        self._home = home
+        self._checked = False
+
+    def make(self, name: str) -> Path:
+        """`parent/name`, a private directory (made if missing); `UnsafePath` for a link."""
+        for _ in range(2):
+            if not self._checked:
+                private_dir(self.parent, home=self._home)
+                self._checked = True
+            try:
+                fd = os.open(self.parent, _NO_FOLLOW_DIR)
+            except FileNotFoundError:  # removed since it was checked: made again
+                self._checked = False
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePath(self.parent) from None
+                raise
+            try:
+                os.close(_step(fd, name, self.parent))
+            finally:
+                os.close(fd)
+            return self.parent / name
+        raise FileNotFoundError(errno.ENOENT, "removed while being made", str(self.parent))
+
+
 def _make_parents(path: Path) -> None:
     """Create the missing directories of `path`, each 0700 (mkdir's mode obeys the umask)."""
     missing = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemons.common.files import pid_alive, private_dir
+from daemons.common.files import PrivateChildren, UnsafePath, pid_alive, private_dir
 from daemons.common.keystore import KeyStore
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
@@ -87,6 +87,29 @@ async def test_every_platform_directory_is_private_whatever_the_umask(
     assert {settings.servers_dir, settings.home / "work", settings.journal_dir} <= set(dirs)
     loose = {str(d): oct(d.stat().st_mode & 0o777) for d in dirs if d.stat().st_mode & 0o077}
     assert loose == {}
+
+
+def test_workspaces_are_private_never_links_and_made_again_when_their_parent_went(
+    umask_002: None, settings: Settings, tmp_path: Path
+) -> None:
+    work = settings.home / "work"
+    workspaces = PrivateChildren(work, home=settings.home)
+    made = workspaces.make("wf-1")
+    assert made == work / "wf-1" and made.stat().st_mode & 0o777 == 0o700
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o755)
+    (work / "wf-2").symlink_to(target)
+    with pytest.raises(UnsafePath):
+        workspaces.make("wf-2")
+    assert target.stat().st_mode & 0o777 == 0o755 and list(target.iterdir()) == []
+    (made).rmdir()
+    work.rename(tmp_path / "moved")  # the parent went away after it was checked
+    assert workspaces.make("wf-3").is_dir() and work.stat().st_mode & 0o777 == 0o700
+    work.rename(tmp_path / "moved-again")
+    work.symlink_to(target)  # and a link stands where it was
+    with pytest.raises(UnsafePath):
+        workspaces.make("wf-4")
+    assert list(target.iterdir()) == []
 
 
 async def test_a_symlink_planted_as_a_sandbox_is_refused_and_its_target_untouched(

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from daemons.common.files import private_dir
+from daemons.common.files import PrivateChildren
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import Action, ActionContext
@@ -84,6 +84,7 @@ class Dispatcher(abc.ABC):
     _stopping: bool
     _rng: random.Random
     _work_dir: Path
+    _workspaces: PrivateChildren
 
     @abc.abstractmethod
     def _advance(self, wf: WorkflowRun) -> None:
@@ -176,7 +177,7 @@ class Dispatcher(abc.ABC):
         suffix = f"/{attempt}" if kind == TASK else f"/compensate/{attempt}"
         await self.committer.written()  # the "start" record, before any side effect
         if not wf.workspace_ready:
-            private_dir(self._work_dir / wf.id, home=self.settings.home)
+            self._workspaces.make(wf.id)
             wf.workspace_ready = True
         sink = AttemptLog()
         ctx = ActionContext(

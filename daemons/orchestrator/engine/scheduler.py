@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from daemons.common.files import private_dir
+from daemons.common.files import PrivateChildren, private_dir
 from daemons.common.settings import Settings
 from daemons.common.state import StateStore
 from daemons.orchestrator.actions.base import Action
@@ -102,6 +102,7 @@ class Engine(Transitions):
         self._stopping = False
         self._rng = random.Random()
         self._work_dir = settings.home / "work"
+        self._workspaces = PrivateChildren(self._work_dir, home=settings.home)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
