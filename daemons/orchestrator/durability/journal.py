@@ -60,10 +60,12 @@ class JournalFile:
 
     __slots__ = ("exists", "path", "snapshot_path")
 
-    def __init__(self, directory: Path, workflow_id: str) -> None:
+    def __init__(self, directory: Path, workflow_id: str, *, new: bool = False) -> None:
+        """`new`: the journal of a workflow being submitted, which cannot exist yet (a
+        known id is answered before a draft is taken): no `stat` per submit."""
         self.path = directory / f"{workflow_id}{JOURNAL_SUFFIX}"
         self.snapshot_path = directory / f"{workflow_id}{SNAPSHOT_SUFFIX}"
-        self.exists = self.path.exists()
+        self.exists = False if new else self.path.exists()
 
     def append(self, disk: Disk, chunks: list[bytes]) -> None:
         """Append and fdatasync; a new file also gets its directory entry synced. When any

@@ -151,7 +151,11 @@ class Engine(Transitions):
         prepared = prepare(spec, self.actions)
         now = time.time()
         wf = WorkflowRun(
-            workflow_id, spec, prepared.graph, now, JournalFile(self._journal_dir, workflow_id)
+            workflow_id,
+            spec,
+            prepared.graph,
+            now,
+            JournalFile(self._journal_dir, workflow_id, new=True),
         )
         record: SubmitRecord = {
             "s": 1,
