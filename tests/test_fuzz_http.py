@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
@@ -25,6 +27,7 @@ from daemons.common.keystore import KeyStore
 from daemons.common.settings import PROJECT_ROOT, Settings
 from servers.assembly import build_registry
 from servers.supervisor import serve
+from tools.settings.source import TEXT_MAX
 
 MAX_EXAMPLES = 6
 SSE = "text/event-stream"
@@ -37,6 +40,13 @@ that often is answered 429 by design (`registry.refusals`; tests/test_http.py co
 `positive_data_acceptance` wants every schema-valid request accepted, but operations refuse
 what no schema can say (an unknown action, a config file that is not there); the type
 findings it made are regressions in tests/test_strict_input.py."""
+_REFUSALS = SchemathesisConfig().projects.default.checks.negative_data_rejection.expected_statuses
+CONFIG = SchemathesisConfig.from_dict(
+    {"checks": {"negative_data_rejection": {"expected-statuses": [*_REFUSALS, "413"]}}}
+)
+"""A string past its `maxLength` in characters may also be past PRVNG_MAX_BODY_BYTES in
+bytes (256 Ki four-byte characters), and then the body is refused before it is parsed:
+413 `payload_too_large` is as much a refusal as 422 (CI found it on settings.validate)."""
 
 
 class _Served:
@@ -165,7 +175,7 @@ def _fuzz(operation: APIOperation, mode: GenerationMode, auth: dict[str, str]) -
 def test_every_operation_keeps_its_contract(platform: tuple[str, str]) -> None:
     url, key = platform
     auth = {"Authorization": f"Bearer {key}"}
-    api = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    api = schemathesis.openapi.from_url(f"{url}/openapi.json", config=CONFIG)
     failures: list[str] = []
     operations = [result.ok() for result in api.get_all_operations()]
     assert len(operations) > 40  # every tool, alias and stream
@@ -178,3 +188,29 @@ def test_every_operation_keeps_its_contract(platform: tuple[str, str]) -> None:
             except (AssertionError, Exception, BaseExceptionGroup) as exc:  # one report for all
                 failures.append(f"{operation.label} ({mode.value}): {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def _only_the_body_is_invalid(case: schemathesis.Case) -> bool:
+    components = case.meta.components if case.meta is not None else {}
+    return isinstance(case.body, dict) and all(
+        component.mode.is_negative == (location is ParameterLocation.BODY)
+        for location, component in components.items()
+    )
+
+
+def test_a_body_past_the_byte_limit_is_a_refusal(platform: tuple[str, str]) -> None:
+    """The case CI drew once: text past its `maxLength` in four-byte characters, so past
+    the body limit too; answered 413, which the fuzzer must count as refused."""
+    url, key = platform
+    api = schemathesis.openapi.from_url(f"{url}/openapi.json", config=CONFIG)
+    operation = api["/v1/settings/validate"]["POST"]
+    case = find(
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        _only_the_body_is_invalid,
+        settings=settings(database=None, suppress_health_check=list(HealthCheck)),
+    )
+    case.body = {"text": "\N{GRINNING FACE}" * (TEXT_MAX + 1)}
+    response = case.call(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    case.validate_response(response, excluded_checks=EXCLUDED)
