@@ -20,7 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.schemas import APIOperation
+from schemathesis.schemas import APIOperation, BaseSchema
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from daemons.common.keystore import KeyStore
@@ -108,6 +108,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
         served.stop()
 
 
+@pytest.fixture(scope="module")
+def api(platform: tuple[str, str]) -> tuple[BaseSchema, dict[str, str]]:
+    """The served document, loaded once, held to `CONFIG`; and the admin's headers."""
+    url, key = platform
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json", config=CONFIG)
+    return schema, {"Authorization": f"Bearer {key}"}
+
+
 def _bound_waits(case: schemathesis.Case) -> None:
     """Cap how long a schema-valid call may block (`wait_s` up to an hour is valid, but
     this run is bounded). Only positive cases: a negative one's number may be the error."""
@@ -172,12 +180,10 @@ def _fuzz(operation: APIOperation, mode: GenerationMode, auth: dict[str, str]) -
     run()
 
 
-def test_every_operation_keeps_its_contract(platform: tuple[str, str]) -> None:
-    url, key = platform
-    auth = {"Authorization": f"Bearer {key}"}
-    api = schemathesis.openapi.from_url(f"{url}/openapi.json", config=CONFIG)
+def test_every_operation_keeps_its_contract(api: tuple[BaseSchema, dict[str, str]]) -> None:
+    schema, auth = api
     failures: list[str] = []
-    operations = [result.ok() for result in api.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 40  # every tool, alias and stream
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -198,19 +204,18 @@ def _only_the_body_is_invalid(case: schemathesis.Case) -> bool:
     )
 
 
-def test_a_body_past_the_byte_limit_is_a_refusal(platform: tuple[str, str]) -> None:
+def test_a_body_past_the_byte_limit_is_a_refusal(api: tuple[BaseSchema, dict[str, str]]) -> None:
     """The case CI drew once: text past its `maxLength` in four-byte characters, so past
     the body limit too; answered 413, which the fuzzer must count as refused."""
-    url, key = platform
-    api = schemathesis.openapi.from_url(f"{url}/openapi.json", config=CONFIG)
-    operation = api["/v1/settings/validate"]["POST"]
+    schema, auth = api
+    operation = schema["/v1/settings/validate"]["POST"]
     case = find(
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
         _only_the_body_is_invalid,
         settings=settings(database=None, suppress_health_check=list(HealthCheck)),
     )
     case.body = {"text": "\N{GRINNING FACE}" * (TEXT_MAX + 1)}
-    response = case.call(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    response = case.call(headers=auth, timeout=60)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     case.validate_response(response, excluded_checks=EXCLUDED)
